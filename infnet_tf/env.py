@@ -17,7 +17,7 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         "TF_USE_LEGACY_KERAS=1 so tf.keras is Keras 2), or export TF_USE_LEGACY_KERAS=1."
     )
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def hard_exit(status: int) -> None:
