@@ -24,10 +24,15 @@ import json
 import math
 import re
 import sys
-import types
 from typing import Any, Callable, Iterable, Mapping, NoReturn, Sequence, TypeVar
 
 import yaml
+
+__all__ = [
+    "BinningSpec", "CategoricalField", "CounterFeature", "CounterSpec", "DenseField", "FeatureSpec",
+    "Source", "SequenceSpec", "SpecError", "SplitSpec", "TaskSpec", "TimeSpec", "VocabularySpec",
+    "load_spec", "main", "parse_spec", "parse_spec_text",
+]
 
 T = TypeVar("T")
 
@@ -56,6 +61,21 @@ class SpecError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # The dataclasses
 # ---------------------------------------------------------------------------------------------
+class _ReadOnlyDict(dict):
+    """A hashable, picklable dict that refuses changes (``FeatureSpec.sources``)."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("FeatureSpec.sources is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
+
+    def __reduce__(self) -> tuple:
+        return (_ReadOnlyDict, (dict(self),))
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
     """A raw table. ``key`` is the join column (to events' user/item key); None for events."""
@@ -198,7 +218,7 @@ class FeatureSpec:
     """A whole feature spec. Build it with :func:`load_spec` or :func:`parse_spec`."""
 
     name: str
-    sources: Mapping[str, Source] = dataclasses.field(hash=False)
+    sources: Mapping[str, Source]
     time: TimeSpec
     user_key: str
     item_key: str
@@ -518,24 +538,34 @@ def parse_spec(data: Any, source_name: str = "<dict>") -> FeatureSpec:
     time = TimeSpec(time_.get("column", identifier), time_.get("unit", one_of(*TIME_UNITS)))
     user_key = top.get("user_key", identifier)
     item_key = top.get("item_key", identifier)
-    tasks = _parse_tasks(top)
 
-    categorical = tuple(_parse_categorical(reader, p, v, sources) for p, v in top.items("categorical"))
-    dense = tuple(_parse_dense(reader, p, v, sources) for p, v in top.items("dense"))
-    _check_fields(reader, top, categorical, dense, tasks, (time.column, user_key, item_key))
-    cat_source = {f.name: f.source for f in categorical}
+    tasks = [(p, _parse_task(reader, p, v)) for p, v in top.items("tasks", nonempty=True)]
+    _check_unique(reader, ((_join(p, "name"), t.name) for p, t in tasks), "task name")
+    categorical = [(p, _parse_categorical(reader, p, v, sources)) for p, v in top.items("categorical")]
+    dense = [(p, _parse_dense(reader, p, v, sources)) for p, v in top.items("dense")]
+    fields = [(_join(p, "name"), f.name) for p, f in (*categorical, *dense)]
+    _check_unique(reader, fields, "token name")
+    inputs = {time.column: "time.column", user_key: "user_key", item_key: "item_key"}
+    _check_labels(reader, {**inputs, **{name: path for path, name in fields}}, tasks)
 
-    sequences = tuple(_parse_sequence(reader, p, v, cat_source) for p, v in top.items("sequences"))
-    _check_unique(reader, [(_join(p, "name"), s.name) for (p, _), s in zip(top.items("sequences"), sequences)],
-                  "sequence name")
-    counters = tuple(
-        _parse_counter(reader, p, v, set(cat_source) | {user_key, item_key}, [t.name for t in tasks])
-        for p, v in top.items("counters")
+    cat_source = {f.name: f.source for _, f in categorical}
+    sequences = [(p, _parse_sequence(reader, p, v, cat_source)) for p, v in top.items("sequences")]
+    _check_unique(reader, ((_join(p, "name"), s.name) for p, s in sequences), "sequence name")
+    task_names = [t.name for _, t in tasks]
+    counter_keys = set(cat_source) | {user_key, item_key}
+    counters = [(p, _parse_counter(reader, p, v, counter_keys, task_names)) for p, v in top.items("counters")]
+    counter_tokens = [(p, f.name) for p, c in counters for f in c.features()]
+    _check_unique(reader, fields + counter_tokens, "token name")
+
+    return FeatureSpec(
+        name=name, sources=_ReadOnlyDict(sources), time=time, user_key=user_key, item_key=item_key,
+        categorical=_values(categorical), dense=_values(dense), sequences=_values(sequences),
+        counters=_values(counters), tasks=_values(tasks), split=_parse_split(top),
     )
-    _check_counter_tokens(reader, top, categorical, dense, counters)
-    split = _parse_split(top)
-    return FeatureSpec(name, types.MappingProxyType(sources), time, user_key, item_key, categorical, dense,
-                       sequences, counters, tasks, split)
+
+
+def _values(pairs: Sequence[tuple[str, T]]) -> tuple[T, ...]:
+    return tuple(value for _, value in pairs)
 
 
 def _parse_sources(top: _Map) -> dict[str, Source]:
@@ -546,7 +576,7 @@ def _parse_sources(top: _Map) -> dict[str, Source]:
             continue
         keyed = name != "events"
         allowed = ("path", "format", "key") if keyed else ("path", "format")
-        src = sources_.sub(name, allowed, allowed[::2] if keyed else ("path",))
+        src = sources_.sub(name, allowed, ("path", "key") if keyed else ("path",))
         out[name] = Source(name, src.get("path", source_path), src.get("format", one_of(*FORMATS), "parquet"),
                            src.get("key", identifier) if keyed else None)
     return out
@@ -585,15 +615,9 @@ def _parse_dense(reader: _Reader, path: str, value: Any, sources: Mapping[str, S
                       _parse_binning(m, "binning", BINNING_TYPES))
 
 
-def _parse_tasks(top: _Map) -> tuple[TaskSpec, ...]:
-    reader, tasks, paths = top.reader, [], []
-    for path, value in top.items("tasks", nonempty=True):
-        m = reader.mapping(path, value, ("name", "label", "weight"), ("name", "label"))
-        tasks.append(TaskSpec(m.get("name", identifier), m.get("label", identifier),
-                              m.get("weight", positive_number, 1.0)))
-        paths.append(_join(path, "name"))
-    _check_unique(reader, [(p, t.name) for p, t in zip(paths, tasks)], "task name")
-    return tuple(tasks)
+def _parse_task(reader: _Reader, path: str, value: Any) -> TaskSpec:
+    m = reader.mapping(path, value, ("name", "label", "weight"), ("name", "label"))
+    return TaskSpec(m.get("name", identifier), m.get("label", identifier), m.get("weight", positive_number, 1.0))
 
 
 def _parse_sequence(reader: _Reader, path: str, value: Any, cat_source: Mapping[str, str]) -> SequenceSpec:
@@ -660,28 +684,12 @@ def _check_unique(reader: _Reader, named: Iterable[tuple[str, str]], what: str) 
         seen[name] = path
 
 
-def _check_fields(reader: _Reader, top: _Map, categorical: Sequence[CategoricalField],
-                  dense: Sequence[DenseField], tasks: Sequence[TaskSpec], reserved: Sequence[str]) -> None:
-    """Field names are unique, and no task label is also a feature, the time column or a key."""
-    named = [(_join(p, "name"), f.name) for (p, _), f in zip(top.items("categorical"), categorical)]
-    named += [(_join(p, "name"), f.name) for (p, _), f in zip(top.items("dense"), dense)]
-    _check_unique(reader, named, "token name")
-    inputs = {name: path for path, name in named}
-    inputs.update({column: label for column, label in zip(reserved, ("time.column", "user_key", "item_key"))})
-    for (path, _), task in zip(top.items("tasks"), tasks):
+def _check_labels(reader: _Reader, inputs: Mapping[str, str], tasks: Sequence[tuple[str, TaskSpec]]) -> None:
+    """No task label may also be an input column; ``inputs`` maps column -> where it is declared."""
+    for path, task in tasks:
         if task.label in inputs:
-            reader.fail(_join(path, "label"), f"label column {task.label!r} is also used as an input "
+            reader.fail(_join(path, "label"), f"label column {task.label!r} is also an input "
                                               f"({inputs[task.label]}); a label must not be a feature")
-
-
-def _check_counter_tokens(reader: _Reader, top: _Map, categorical: Sequence[CategoricalField],
-                          dense: Sequence[DenseField], counters: Sequence[CounterSpec]) -> None:
-    """Counter token names collide neither with each other nor with field names."""
-    named = [(_join(p, "name"), f.name) for (p, _), f in zip(top.items("categorical"), categorical)]
-    named += [(_join(p, "name"), f.name) for (p, _), f in zip(top.items("dense"), dense)]
-    for (path, _), counter in zip(top.items("counters"), counters):
-        named += [(path, f.name) for f in counter.features()]
-    _check_unique(reader, named, "token name")
 
 
 # ---------------------------------------------------------------------------------------------
