@@ -1,0 +1,31 @@
+"""Models: ``build_model(layout, config)`` dispatches on ``config.model`` through the registry.
+
+Every model is a subclassed ``tf.keras.Model`` whose ``call(features, training=False)`` takes the
+batched input dict of :mod:`infnet_tf.features` and returns ``{task_name: float32 probability [B]}``,
+and which exposes ``model.task_names``. Model modules register themselves on import (add new ones
+to ``_MODEL_MODULES``).
+"""
+from __future__ import annotations
+
+import importlib
+
+from infnet_tf.features import FeatureLayout
+from infnet_tf.models.config import ModelConfig
+from infnet_tf.models.registry import ModelEntry, get_entry, register_model, registered_models
+
+_MODEL_MODULES = ("infnet_tf.models.infnet",)
+
+
+def _load_models() -> None:
+    for module in _MODEL_MODULES:
+        importlib.import_module(module)
+
+
+def build_model(layout: FeatureLayout, config: ModelConfig):
+    """The ``tf.keras.Model`` named by ``config.model``, built for ``layout``."""
+    _load_models()
+    return get_entry(config.model).build(layout, config)
+
+
+__all__ = ["FeatureLayout", "ModelConfig", "ModelEntry", "build_model", "get_entry",
+           "register_model", "registered_models"]

@@ -1,0 +1,203 @@
+"""Model hyperparameters: one frozen :class:`ModelConfig` for every registered model.
+
+The INFNet fields follow the paper (§3; defaults from §4.4: d=64, L=4, n_c=16, n_shared=4). The
+ablation switches reproduce §4.3 / Table 4:
+
+==================  =====================================  ======================================
+field               values (default first)                 meaning
+==================  =====================================  ======================================
+task_tokens         True | False                           False: no task tokens T, heads read a
+                                                           shared representation (shared-bottom)
+hubs                True | False                           False: all-to-all self-attention over
+                                                           [C; S; T] (the quadratic reference)
+aggregation         True | False                           False: no Phase 1 (hubs keep their
+                                                           initial value; heads fuse late)
+broadcast           True | False                           False: no Phase 2 (latent only; heads
+                                                           read the hubs)
+cat_hub_init        mlp | mean | random                    eq. 1 | mean of field chunks | learned
+seq_hub_init        type_mlp | global_mean | random        eq. 3 | one hub = mean of all items |
+                                                           learned
+fusion              concat_linear | sum                    eq. 7 fusion of the three views
+task_hubs           hybrid | specific | shared             eq. 4 | T only | shared tokens only
+broadcast_unit      affine | scale | shift | pgu           eq. 9 | β=0 | no α | v1 Proxy Gated Unit
+==================  =====================================  ======================================
+
+Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
+``dropout`` ...) and their own knobs from ``options`` (a JSON-able mapping), or add fields here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "cat_hub_init": ("mlp", "mean", "random"),
+    "seq_hub_init": ("type_mlp", "global_mean", "random"),
+    "fusion": ("concat_linear", "sum"),
+    "task_hubs": ("hybrid", "specific", "shared"),
+    "broadcast_unit": ("affine", "scale", "shift", "pgu"),
+    "sequence_combiner": ("sum", "concat_linear"),
+}
+_TRUE = {"1", "true", "yes", "on", "t", "y"}
+_FALSE = {"0", "false", "no", "off", "f", "n"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Hyperparameters of a model; ``model`` names the registry entry that builds it."""
+
+    model: str = "infnet"
+    d: int = 64                                    # token width
+    num_blocks: int = 4                            # L
+    num_heads: int = 4                             # attention heads (must divide d)
+    n_cat_hubs: int = 16                           # n_c
+    n_shared_task_hubs: int = 4                    # n_shared
+    cat_hub_hidden: tuple[int, ...] = (256,)       # phi^cat hidden widths (eq. 1)
+    seq_hub_hidden: tuple[int, ...] = (64,)        # MLP_b^seq hidden widths (eq. 3)
+    bgu_hidden: tuple[int, ...] = (64,)            # MLP_bgu hidden widths (eq. 8)
+    head_hidden: tuple[int, ...] = (64,)           # MLP_i hidden widths (eq. 11)
+    ffn_mult: int = 2                              # FFN width multiple of self-attention blocks
+    dropout: float = 0.0
+    sequence_combiner: str = "sum"                 # item + side-info embeddings: sum | concat_linear
+    # -- ablation switches (§4.3, Table 4) ------------------------------------------------
+    task_tokens: bool = True
+    hubs: bool = True
+    aggregation: bool = True
+    broadcast: bool = True
+    cat_hub_init: str = "mlp"
+    seq_hub_init: str = "type_mlp"
+    fusion: str = "concat_linear"
+    task_hubs: str = "hybrid"
+    broadcast_unit: str = "affine"
+    # -- model-specific knobs of other registered models (JSON-able) ----------------------
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_hidden"):
+                object.__setattr__(self, f.name, _as_int_tuple(f.name, value))
+        object.__setattr__(self, "options", dict(self.options or {}))
+        self._validate()
+
+    # -- validation --------------------------------------------------------------------
+    def _validate(self) -> None:
+        def fail(field: str, msg: str) -> None:
+            raise ValueError(f"model config: {field}: {msg}")
+
+        if not isinstance(self.model, str) or not self.model:
+            fail("model", f"expected a non-empty model name, got {self.model!r}")
+        for name in ("d", "num_blocks", "num_heads", "n_cat_hubs", "ffn_mult"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                fail(name, f"expected a positive int, got {value!r}")
+        value = self.n_shared_task_hubs
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            fail("n_shared_task_hubs", f"expected an int >= 0, got {value!r}")
+        if self.d % self.num_heads:
+            fail("num_heads", f"must divide d={self.d}, got {self.num_heads}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            fail("dropout", f"expected a float in [0, 1), got {self.dropout!r}")
+        for name in ("task_tokens", "hubs", "aggregation", "broadcast"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, f"expected a bool, got {getattr(self, name)!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                fail(name, f"expected one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
+        if not (self.aggregation or self.broadcast):
+            fail("aggregation", "aggregation=off together with broadcast=off leaves an empty block")
+        if self.task_hubs == "shared" and self.n_shared_task_hubs == 0:
+            fail("task_hubs", "task_hubs=shared needs n_shared_task_hubs >= 1")
+        if not self.task_tokens and self.task_hubs == "specific":
+            fail("task_hubs", "task_hubs=specific needs task tokens (task_tokens=on)")
+        try:
+            json.dumps(self.options)
+        except TypeError as exc:
+            fail("options", f"must be JSON-serialisable ({exc})")
+
+    # -- helpers -----------------------------------------------------------------------
+    @property
+    def task_hub_parts(self) -> tuple[bool, bool]:
+        """(uses task-specific hubs T, uses shared hubs) for the task hub group (eq. 4)."""
+        specific = self.task_tokens and self.task_hubs in ("hybrid", "specific")
+        shared = self.task_hubs in ("hybrid", "shared") or not self.task_tokens
+        return specific, shared and self.n_shared_task_hubs > 0
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for k, v in out.items():
+            if isinstance(v, tuple):
+                out[k] = list(v)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        return cls.from_flags_dict(d)
+
+    @classmethod
+    def from_flags_dict(cls, flags: Mapping[str, Any], *, ignore_unknown: bool = False) -> "ModelConfig":
+        """Build from flag-like values (strings such as ``"off"``, ``"64,32"`` are parsed).
+
+        Keys are field names; ``options`` takes a mapping or a JSON string, and ``options.<k>``
+        sets one option. Unknown keys raise unless ``ignore_unknown`` (e.g. when passing all of a
+        program's flags).
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        options: dict[str, Any] = {}
+        for key, value in flags.items():
+            if key.startswith("options."):
+                options[key[len("options."):]] = value
+                continue
+            if key not in fields:
+                if ignore_unknown:
+                    continue
+                raise ValueError(f"model config: unknown field {key!r}; expected one of {sorted(fields)}")
+            kwargs[key] = _parse(key, fields[key].default, value)
+        if options:
+            kwargs["options"] = {**dict(kwargs.get("options", {})), **options}
+        return cls(**kwargs)
+
+
+def _as_int_tuple(field: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    try:
+        out = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"model config: {field}: expected a list of positive ints, got {value!r}") from None
+    if any(v < 1 for v in out):
+        raise ValueError(f"model config: {field}: expected a list of positive ints, got {value!r}")
+    return out
+
+
+def _parse(field: str, default: Any, value: Any) -> Any:
+    """Coerce a flag value to the type of ``default`` (strings parsed, others passed through)."""
+    if field == "options":
+        return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"model config: {field}: expected on|off (true|false), got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"model config: {field}: expected an int, got {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"model config: {field}: expected a float, got {value!r}") from None
+    return text  # str fields and *_hidden tuples (parsed in __post_init__)
