@@ -22,9 +22,17 @@ def _load_models() -> None:
 
 
 def build_model(layout: FeatureLayout, config: ModelConfig):
-    """The ``tf.keras.Model`` named by ``config.model``, built for ``layout``."""
+    """The ``tf.keras.Model`` named by ``config.model`` for ``layout``, its variables created.
+
+    The model is called once on :func:`~infnet_tf.models.example_inputs.dummy_features` so that
+    optimizers, checkpoints and ``param_count`` see every variable right away.
+    """
+    from infnet_tf.models.example_inputs import dummy_features
+
     _load_models()
-    return get_entry(config.model).build(layout, config)
+    model = get_entry(config.model).build(layout, config)
+    model(dummy_features(layout), training=False)
+    return model
 
 
 __all__ = ["FeatureLayout", "ModelConfig", "ModelEntry", "build_model", "get_entry",

@@ -1,0 +1,87 @@
+"""Phase 1, multi-view global aggregation (eqs. 5-7).
+
+Every hub group g queries every source view v (C, S, T) *separately* with multi-head cross-
+attention (eq. 6), the views are fused and added to the hub stream (eq. 7)::
+
+    Z_{g,v}  = CA(X~_g W^q_v, X_v W^k_v, X_v W^v_v)                          (eqs. 5-6)
+    X~_g    <- LN(X~_g + Linear_g(Concat_v Z_{g,v}))      fusion="concat_linear"  (eq. 7)
+    X~_g    <- LN(X~_g + Linear_g(Sum_v Z_{g,v}))         fusion="sum"
+
+Keys and values of a view are projected once per block and shared by all hub groups: the hubs of
+all groups are concatenated into one query set per view, so a block costs
+O(N_hub · N_in · d + N_in · d²). Padded keys get exactly zero weight (``masks``); a view whose
+keys are all padding contributes a zero context. The attention output projection is folded into
+the fusion Linear. Softmax and LayerNorm statistics are float32.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.layers.attention import attention_flops, multi_head_attention
+
+FUSIONS = ("concat_linear", "sum")
+
+
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class MultiViewAggregation(tf.keras.layers.Layer):
+    """``call(hubs, tokens, masks)`` -> updated hubs (and attention weights per view if asked).
+
+    hubs: {group: [B, H_g, d]} for every group in ``query_groups``; tokens: {view: [B, N_v, d]}
+    for every view in ``views``; masks: {view: [B, N_v] bool} for views with padding.
+    """
+
+    def __init__(self, d: int, num_heads: int, query_groups: Sequence[str], views: Sequence[str],
+                 fusion: str = "concat_linear", dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion: expected one of {'|'.join(FUSIONS)}, got {fusion!r}")
+        if not query_groups or not views:
+            raise ValueError("aggregation: needs at least one hub group and one view")
+        self.d, self.num_heads, self.fusion, self.dropout = int(d), int(num_heads), fusion, float(dropout)
+        self.query_groups, self.views = tuple(query_groups), tuple(views)
+        dense = tf.keras.layers.Dense
+        self.q_proj = {v: dense(self.d, name=f"q_{v}") for v in self.views}
+        self.k_proj = {v: dense(self.d, name=f"k_{v}") for v in self.views}
+        self.v_proj = {v: dense(self.d, name=f"v_{v}") for v in self.views}
+        self.fuse = {g: dense(self.d, name=f"fuse_{g}") for g in self.query_groups}
+        self.norm = {g: tf.keras.layers.LayerNormalization(name=f"ln_{g}") for g in self.query_groups}
+        self.drop = tf.keras.layers.Dropout(self.dropout) if self.dropout else None
+
+    def call(self, hubs: Mapping, tokens: Mapping, masks: Mapping | None = None, training=False,
+             return_attention: bool = False):
+        masks = masks or {}
+        sizes = [hubs[g].shape[1] for g in self.query_groups]
+        queries = tf.concat([hubs[g] for g in self.query_groups], axis=1)
+        contexts, weights = {}, {}
+        for v in self.views:
+            z, w = multi_head_attention(self.q_proj[v](queries), self.k_proj[v](tokens[v]),
+                                        self.v_proj[v](tokens[v]), masks.get(v), self.num_heads)
+            contexts[v] = tf.split(z, sizes, axis=1)
+            weights[v] = w
+        out = {}
+        for i, g in enumerate(self.query_groups):
+            views = [contexts[v][i] for v in self.views]
+            fused = self.fuse[g](tf.concat(views, axis=-1) if self.fusion == "concat_linear" else tf.add_n(views))
+            if self.drop is not None:
+                fused = self.drop(fused, training=training)
+            out[g] = self.norm[g](hubs[g] + fused)
+        return (out, weights) if return_attention else out
+
+    def get_config(self):
+        return {**super().get_config(), "d": self.d, "num_heads": self.num_heads,
+                "query_groups": list(self.query_groups), "views": list(self.views),
+                "fusion": self.fusion, "dropout": self.dropout}
+
+
+def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int], fusion: str) -> int:
+    """FLOPs per example: hubs {group: H_g} querying views {view: N_v}."""
+    n_q = sum(hubs.values())
+    total = 0
+    for n_v in views.values():
+        total += 2 * n_q * d * d + 2 * 2 * n_v * d * d + attention_flops(n_q, n_v, d)
+    fuse_in = d * len(views) if fusion == "concat_linear" else d
+    total += sum(2 * h * fuse_in * d for h in hubs.values())
+    return total

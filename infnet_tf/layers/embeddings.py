@@ -1,0 +1,67 @@
+"""Embedding tables of a :class:`FeatureLayout`, one per ``table`` name (§3.1).
+
+Inputs naming the same table share it (e.g. ``video_id`` as a categorical token and as a sequence's
+item field). A table whose ``embedding_dim`` differs from d is followed by a bias-free linear
+projection to d (shared with the table). Keras ``Embedding`` returns float32 under mixed
+precision (TF issue 41614), so look-ups are cast to the compute dtype here.
+"""
+from __future__ import annotations
+
+import re
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.features import FeatureLayout, TokenInput
+
+
+def layer_name(prefix: str, name: str) -> str:
+    """A Keras/TF-safe layer name for a feature or table name."""
+    return f"{prefix}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+
+
+def table_dims(layout: FeatureLayout, d: int) -> dict[str, tuple[int, int]]:
+    """Table name -> (vocab size, embedding dim); fields sharing a table must agree on the dim."""
+    dims: dict[str, tuple[int, int]] = {}
+    for field in layout.all_token_inputs():
+        spec = (field.vocab_size, field.embedding_dim or d)
+        if dims.setdefault(field.table, spec) != spec:
+            raise ValueError(f"layout: table {field.table!r} is shared by fields of different "
+                             f"embedding_dim ({dims[field.table][1]} vs {spec[1]} for {field.name!r})")
+    return dims
+
+
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class EmbeddingTables(tf.keras.layers.Layer):
+    """``lookup(field, ids)`` -> embeddings [..., d] in the compute dtype."""
+
+    def __init__(self, layout, d: int, **kwargs):
+        super().__init__(**kwargs)
+        self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
+        self.d = int(d)
+        self.dims = table_dims(self.layout, self.d)
+        self.tables = {t: tf.keras.layers.Embedding(vocab, dim, name=layer_name("emb", t))
+                       for t, (vocab, dim) in self.dims.items()}
+        self.projections = {t: tf.keras.layers.Dense(self.d, use_bias=False, name=layer_name("proj", t))
+                            for t, (_, dim) in self.dims.items() if dim != self.d}
+
+    def lookup(self, field: TokenInput, ids):
+        x = self.tables[field.table](ids)
+        x = tf.cast(x, self.compute_dtype)
+        if field.table in self.projections:
+            x = self.projections[field.table](x)
+        return x
+
+    def call(self, ids_by_table):
+        """{table: ids} -> {table: embeddings}; mostly for building and tests."""
+        fields = {f.table: f for f in self.layout.all_token_inputs()}
+        return {t: self.lookup(fields[t], ids) for t, ids in ids_by_table.items()}
+
+    def get_config(self):
+        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d}
+
+
+def projection_flops(layout: FeatureLayout, field: TokenInput, d: int) -> int:
+    """FLOPs of projecting one look-up of ``field`` to width d (0 when it already has width d)."""
+    dim = field.embedding_dim or d
+    return 0 if dim == d else 2 * dim * d

@@ -1,0 +1,88 @@
+"""The INFNet block (§3.2): Phase 1 (aggregation, eqs. 5-7) then Phase 2 (broadcast, eqs. 8-10).
+
+``aggregate_groups`` are the hub groups updated by Phase 1 (none when ``aggregation=off``);
+``broadcast_groups`` are the token groups refined by Phase 2 from their group's (updated) hubs
+(none when ``broadcast=off``). A model's last block lists only the groups whose results its heads
+read, so no parameter is dead. Every group keeps its shape (width-preserving stacking).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.layers.aggregation import MultiViewAggregation, aggregation_flops
+from infnet_tf.layers.bgu import BGU_MODES, BroadcastGatedUnit, bgu_flops
+from infnet_tf.layers.pgu import ProxyGatedUnit, pgu_flops
+
+BROADCAST_UNITS = BGU_MODES + ("pgu",)
+
+
+def make_broadcast_unit(d: int, unit: str, hidden: Sequence[int], name: str):
+    if unit == "pgu":
+        return ProxyGatedUnit(d, name=name)
+    if unit in BGU_MODES:
+        return BroadcastGatedUnit(d, mode=unit, hidden=hidden, name=name)
+    raise ValueError(f"broadcast_unit: expected one of {'|'.join(BROADCAST_UNITS)}, got {unit!r}")
+
+
+def broadcast_unit_flops(n_tokens: int, n_hubs: int, d: int, unit: str, hidden: Sequence[int]) -> int:
+    return pgu_flops(n_tokens, d) if unit == "pgu" else bgu_flops(n_hubs, d, unit, hidden)
+
+
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class INFNetBlock(tf.keras.layers.Layer):
+    """``call(tokens, hubs, masks)`` -> (tokens, hubs[, attention weights per view]).
+
+    tokens: {group: [B, N_g, d]} original tokens (the views); hubs: {group: [B, H_g, d]};
+    masks: {group: [B, N_g] bool} for groups with padding.
+    """
+
+    def __init__(self, d: int, num_heads: int, views: Sequence[str], aggregate_groups: Sequence[str],
+                 broadcast_groups: Sequence[str], fusion: str = "concat_linear",
+                 broadcast_unit: str = "affine", bgu_hidden: Sequence[int] = (64,), dropout: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not aggregate_groups and not broadcast_groups:
+            raise ValueError("INFNet block: nothing to do (no aggregating and no broadcasting group)")
+        self.d, self.num_heads = int(d), int(num_heads)
+        self.views, self.aggregate_groups = tuple(views), tuple(aggregate_groups)
+        self.broadcast_groups = tuple(broadcast_groups)
+        self.fusion, self.broadcast_unit, self.dropout = fusion, broadcast_unit, float(dropout)
+        self.bgu_hidden = tuple(int(h) for h in bgu_hidden)
+        self.aggregation = None
+        if self.aggregate_groups:
+            self.aggregation = MultiViewAggregation(self.d, self.num_heads, self.aggregate_groups, self.views,
+                                                    fusion=fusion, dropout=self.dropout, name="aggregation")
+        self.units = {g: make_broadcast_unit(self.d, broadcast_unit, self.bgu_hidden, name=f"broadcast_{g}")
+                      for g in self.broadcast_groups}
+
+    def call(self, tokens: Mapping, hubs: Mapping, masks: Mapping | None = None, training=False,
+             return_attention: bool = False):
+        hubs, weights = dict(hubs), {}
+        if self.aggregation is not None:                                       # Phase 1
+            updated, weights = self.aggregation(hubs, tokens, masks, training=training, return_attention=True)
+            hubs.update(updated)
+        tokens = dict(tokens)
+        for g in self.broadcast_groups:                                        # Phase 2
+            tokens[g] = self.units[g](tokens[g], hubs[g])
+        return (tokens, hubs, weights) if return_attention else (tokens, hubs)
+
+    def get_config(self):
+        return {**super().get_config(), "d": self.d, "num_heads": self.num_heads, "views": list(self.views),
+                "aggregate_groups": list(self.aggregate_groups), "broadcast_groups": list(self.broadcast_groups),
+                "fusion": self.fusion, "broadcast_unit": self.broadcast_unit,
+                "bgu_hidden": list(self.bgu_hidden), "dropout": self.dropout}
+
+
+def infnet_block_flops(d: int, n_tokens: Mapping[str, int], n_hubs: Mapping[str, int],
+                       aggregate_groups: Sequence[str], broadcast_groups: Sequence[str], fusion: str,
+                       broadcast_unit: str, bgu_hidden: Sequence[int]) -> int:
+    """FLOPs per example of one block; n_tokens/n_hubs: {group: count}."""
+    total = 0
+    if aggregate_groups:
+        total += aggregation_flops(d, {g: n_hubs[g] for g in aggregate_groups}, n_tokens, fusion)
+    for g in broadcast_groups:
+        total += broadcast_unit_flops(n_tokens[g], n_hubs[g], d, broadcast_unit, bgu_hidden)
+    return total

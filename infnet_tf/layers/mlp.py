@@ -1,0 +1,50 @@
+"""A Dense stack: hidden layers with an activation, then an optional linear output layer."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class MLP(tf.keras.layers.Layer):
+    """``hidden`` Dense layers (``activation``) then a linear Dense of width ``out`` (if given).
+
+    ``output_dtype="float32"`` makes the last layer compute in float32 under mixed precision (task
+    heads, so output probabilities stay float32).
+    """
+
+    def __init__(self, hidden: Sequence[int] = (), out: Optional[int] = None, activation: str = "relu",
+                 dropout: float = 0.0, output_dtype: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.out = None if out is None else int(out)
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.output_dtype = output_dtype
+        self.hidden_layers = [tf.keras.layers.Dense(h, activation=activation, name=f"hidden_{i}")
+                              for i, h in enumerate(self.hidden)]
+        self.dropout_layer = tf.keras.layers.Dropout(self.dropout) if self.dropout else None
+        self.out_layer = None
+        if self.out is not None:
+            extra = {"dtype": output_dtype} if output_dtype else {}
+            self.out_layer = tf.keras.layers.Dense(self.out, name="out", **extra)
+
+    def call(self, x, training=False):
+        for layer in self.hidden_layers:
+            x = layer(x)
+            if self.dropout_layer is not None:
+                x = self.dropout_layer(x, training=training)
+        return x if self.out_layer is None else self.out_layer(x)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": list(self.hidden), "out": self.out,
+                "activation": self.activation, "dropout": self.dropout,
+                "output_dtype": self.output_dtype}
+
+
+def mlp_flops(in_dim: int, hidden: Sequence[int], out: Optional[int]) -> int:
+    """Analytical FLOPs (2 × multiply-adds) of one :class:`MLP` application to one vector."""
+    dims = [in_dim, *hidden] + ([out] if out is not None else [])
+    return sum(2 * a * b for a, b in zip(dims[:-1], dims[1:]))

@@ -1,0 +1,100 @@
+"""Group-wise tokenization (§3.1): categorical tokens C and sequence tokens S (eq. 2).
+
+* C [B, N_c, d]: one token per categorical input (dense features arrive as bucket ids).
+* S per behaviour type b: s_{b,t} = e_{b,t} + p_t + r_t (eq. 2) where
+  - e combines the item and side-information embeddings: their **sum** (``combiner="sum"``,
+    default) or a linear map of their concatenation (``"concat_linear"``);
+  - p is a learned position embedding (one table per type) indexed by **recency**: position 0 is
+    the most recent item, computed from ``length``. Sequences are right-padded with the most recent
+    item last, so indexing by recency gives every real item the same position whatever the padding
+    (padding invariance) and whatever the batch's T;
+  - r is the time-gap bucket embedding (one table per type; bucket 0 = padding).
+  Padded positions (t >= length) are zeroed and masked out ([B, T_b] bool mask).
+Task tokens are :class:`~infnet_tf.layers.learned_tokens.LearnedTokens`.
+
+The tokenizer is reusable by baselines: ``categorical_tokens``, ``sequence_tokens`` and
+``pooled_sequences`` (masked mean per type) share the same embedding tables.
+"""
+from __future__ import annotations
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
+from infnet_tf.layers.embeddings import EmbeddingTables, layer_name, projection_flops
+from infnet_tf.layers.masking import masked_mean
+
+COMBINERS = ("sum", "concat_linear")
+
+
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class FeatureTokenizer(tf.keras.layers.Layer):
+    """``call(features)`` -> (C [B, N_c, d] or None, [(S_b [B, T_b, d], mask_b [B, T_b]) per type])."""
+
+    def __init__(self, layout, d: int, combiner: str = "sum", **kwargs):
+        super().__init__(**kwargs)
+        if combiner not in COMBINERS:
+            raise ValueError(f"tokenizer: combiner must be one of {'|'.join(COMBINERS)}, got {combiner!r}")
+        self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
+        self.d, self.combiner = int(d), combiner
+        self.embeddings = EmbeddingTables(self.layout, self.d, name="tables")
+        self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, name=layer_name("pos", s.name))
+                          for s in self.layout.sequences}
+        self.time_gaps = {s.name: tf.keras.layers.Embedding(s.time_gap_buckets, self.d,
+                                                            name=layer_name("gap", s.name))
+                          for s in self.layout.sequences}
+        self.combiners = {s.name: tf.keras.layers.Dense(self.d, name=layer_name("combine", s.name))
+                          for s in self.layout.sequences if combiner == "concat_linear" and len(s.fields) > 1}
+
+    # -- categorical ---------------------------------------------------------------------
+    def categorical_tokens(self, features):
+        """C [B, N_c, d] in layout order, or None when the layout has no categorical input."""
+        if not self.layout.categorical:
+            return None
+        return tf.stack([self.embeddings.lookup(f, features[cat_key(f.name)])
+                         for f in self.layout.categorical], axis=1)
+
+    # -- sequences -----------------------------------------------------------------------
+    def sequence_tokens(self, features):
+        """[(S_b [B, T_b, d], mask_b [B, T_b] bool)] in layout order (eq. 2)."""
+        out = []
+        for seq in self.layout.sequences:
+            ids = [features[seq_key(seq.name, f.name)] for f in seq.fields]
+            embs = [self.embeddings.lookup(f, i) for f, i in zip(seq.fields, ids)]
+            if seq.name in self.combiners:
+                e = self.combiners[seq.name](tf.concat(embs, axis=-1))
+            else:
+                e = tf.add_n(embs) if len(embs) > 1 else embs[0]
+            steps = tf.shape(ids[0], out_type=tf.int64)[1]
+            length = tf.minimum(tf.cast(features[seq_key(seq.name, LENGTH)], tf.int64), steps)
+            t = tf.range(steps, dtype=tf.int64)[None, :]
+            mask = t < length[:, None]
+            recency = tf.clip_by_value(length[:, None] - 1 - t, 0, seq.max_len - 1)
+            p = tf.cast(self.positions[seq.name](recency), self.compute_dtype)
+            r = tf.cast(self.time_gaps[seq.name](features[seq_key(seq.name, TIME_GAP)]), self.compute_dtype)
+            s = (e + p + r) * tf.cast(mask, self.compute_dtype)[..., None]
+            out.append((s, mask))
+        return out
+
+    def pooled_sequences(self, features):
+        """{type: masked mean of its tokens [B, d]} (zeros for an all-padding row)."""
+        return {seq.name: masked_mean(s, m)
+                for seq, (s, m) in zip(self.layout.sequences, self.sequence_tokens(features))}
+
+    def call(self, features):
+        return self.categorical_tokens(features), self.sequence_tokens(features)
+
+    def get_config(self):
+        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
+                "combiner": self.combiner}
+
+
+def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:
+    """FLOPs per example of the tokenizer's contractions (projections to d, concat_linear)."""
+    total = sum(projection_flops(layout, f, d) for f in layout.categorical)
+    for seq in layout.sequences:
+        per_step = sum(projection_flops(layout, f, d) for f in seq.fields)
+        if combiner == "concat_linear" and len(seq.fields) > 1:
+            per_step += 2 * len(seq.fields) * d * d
+        total += seq.max_len * per_step
+    return total
