@@ -1,17 +1,17 @@
 """Mixture-of-experts operators for multi-task baselines: MMoE (Ma et al. 2018) and CGC / PLE
 (Tang et al. 2020).
 
-Gate mixture (MMoE eqs. 5-6; PLE eqs. 2-4). With expert outputs f_1(x)..f_E(x) in R^h and a gate
+Gate mixture (MMoE eqs. 6-7; PLE eqs. 2-4). With expert outputs f_1(x)..f_E(x) in R^h and a gate
 input q,
 
-    w(q)  = softmax(W_g q)                 W_g in R^{E x dim(q)}, no bias      (MMoE eq. 6)
-    g(q)  = sum_e w(q)_e f_e(x)                                                (MMoE eq. 5)
+    w(q)  = softmax(W_g q)                 W_g in R^{E x dim(q)}, no bias      (MMoE eq. 7)
+    g(q)  = sum_e w(q)_e f_e(x)                                                (MMoE eq. 6)
 
 The gate softmax runs in float32 (mixed-precision rule); the weighted sum is one batched matmul
 [B, 1, E] x [B, E, h], counted as 2 E h FLOPs like an attention-weighted sum.
 
 * :class:`MMoE` -- E shared experts and one softmax gate per task, all reading x:
-  ``f^k(x) = sum_e softmax(W_gk x)_e f_e(x)``; task k's tower reads f^k(x) (eq. 5, 7).
+  ``f^k(x) = sum_e softmax(W_gk x)_e f_e(x)``; task k's tower reads f^k(x) (eqs. 5-7).
 * :class:`CGC` -- Customized Gate Control, one extraction layer of PLE: each task k owns m_t
   experts E_k, the tasks share m_s experts E_s. Task k's gate mixes S^k = [E_k; E_s] (PLE eqs. 2-4):
   ``g^k(x) = softmax(W_g^k x) S^k(x)``. In a multi-level PLE (eq. 5) level j reads the previous

@@ -4,7 +4,7 @@ For F field embeddings v_1..v_F in R^d (one per field, x_i = 1 for the present i
 second-order term is
 
     y_FM2 = sum_{i<j} <v_i, v_j>
-          = 1/2 * sum_{k=1..d} [ (sum_i v_{i,k})^2 - sum_i v_{i,k}^2 ]          (Rendle 2010, eq. 3)
+          = 1/2 * sum_{k=1..d} [ (sum_i v_{i,k})^2 - sum_i v_{i,k}^2 ]          (Rendle 2010, Lemma 3.1)
 
 computed in O(F d) instead of O(F^2 d). A multi-hot field (a behaviour sequence) enters as the mean
 of its item embeddings (x_j = 1/|S| for each of its |S| real items), the usual DeepFM treatment of

@@ -13,7 +13,7 @@ from infnet_tf.features import FeatureLayout
 from infnet_tf.models.config import ModelConfig
 from infnet_tf.models.registry import ModelEntry, get_entry, register_model, registered_models
 
-_MODEL_MODULES = ("infnet_tf.models.infnet",)
+_MODEL_MODULES = ("infnet_tf.models.infnet", "infnet_tf.models.baselines")
 
 
 def _load_models() -> None:

@@ -135,7 +135,7 @@ class PooledBaseline(tf.keras.Model):
         super().__init__(**kwargs)
         if num_fields(layout) < 1:
             raise ValueError(f"{self.MODEL}: the layout has no categorical or sequence input")
-        self.layout, self.config = layout, config
+        self.layout, self.model_config = layout, config
         self.knobs = read_options(self.MODEL, config, self.OPTIONS)
         self.task_names = layout.task_names
         self.num_fields = num_fields(layout)
@@ -176,7 +176,7 @@ class PooledBaseline(tf.keras.Model):
         return out
 
     def get_config(self):
-        return {"layout": self.layout.to_dict(), "config": self.config.to_dict(), "name": self.name}
+        return {"layout": self.layout.to_dict(), "config": self.model_config.to_dict(), "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -57,6 +57,7 @@ def dcnv2_flops(layout, config) -> float:
             + deep + tower_flops(layout, config, width))
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
 @register_model(NAME, flops=dcnv2_flops)
 class DCNv2(PooledBaseline):
     MODEL = NAME
@@ -66,10 +67,10 @@ class DCNv2(PooledBaseline):
         self.cross = [tfrs.layers.dcn.Cross(projection_dim=self.knobs["projection_dim"],
                                             name=f"cross_{i}")
                       for i in range(self.knobs["cross_layers"])]
-        self.deep = mlp_or_identity(self.knobs["deep_hidden"], self.config.dropout, "deep")
+        self.deep = mlp_or_identity(self.knobs["deep_hidden"], self.model_config.dropout, "deep")
 
     def backbone(self, fields, training=False):
-        x0 = flatten_fields(fields, self.num_fields, self.config.d)
+        x0 = flatten_fields(fields, self.num_fields, self.model_config.d)
         x = x0
         for layer in self.cross:
             x = layer(x0, x)

@@ -4,9 +4,9 @@ DeepFM (eq. 1): ŷ = σ(y_FM + y_DNN), the FM and deep components sharing one em
 Here, with the field embeddings E = [C; pool(S_1); ...; pool(S_B)] = [v_1; ...; v_F] (see
 :mod:`._base`; a behaviour sequence is a multi-hot field entering as the mean of its item tokens):
 
-    y_FM,i  = <w_i, flatten(E)> + b_i  +  sum_{f<g} <v_f, v_g>          (eq. 2; second order: eq. 3
-                                                                         of Rendle 2010, O(F d))
-    h       = MLP_deep(flatten(E))                                       (eqs. 3-4)
+    y_FM,i  = <w_i, flatten(E)> + b_i  +  sum_{f<g} <v_f, v_g>          (eq. 2; the pair sum in
+                                                                         O(F d): Rendle 2010, Lemma 3.1)
+    h       = MLP_deep(flatten(E))                                       (eqs. 3-5, per-task towers)
     ŷ_i     = σ(y_FM,i + tower_i(h))
 
 * The second-order term is the paper's (parameter-free given the shared embeddings) and is shared by
@@ -49,6 +49,7 @@ def deepfm_flops(layout, config) -> float:
             + tower_flops(layout, config, width_after(n, o["deep_hidden"])))
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
 @register_model(NAME, flops=deepfm_flops)
 class DeepFM(PooledBaseline):
     MODEL = NAME
@@ -58,10 +59,10 @@ class DeepFM(PooledBaseline):
         self.first_order = tf.keras.layers.Dense(len(self.layout.tasks), dtype="float32",
                                                  name="first_order")
         self.fm = FMInteraction(name="fm")
-        self.deep = mlp_or_identity(self.knobs["deep_hidden"], self.config.dropout, "deep")
+        self.deep = mlp_or_identity(self.knobs["deep_hidden"], self.model_config.dropout, "deep")
 
     def backbone(self, fields, training=False):
-        x = flatten_fields(fields, self.num_fields, self.config.d)
+        x = flatten_fields(fields, self.num_fields, self.model_config.d)
         y_fm = self.first_order(tf.cast(x, tf.float32)) + self.fm(fields)[:, None]   # [B, N_t] f32
         h = x if self.deep is None else self.deep(x, training=training)
         return [h] * len(self.task_names), y_fm

@@ -3,9 +3,9 @@
 With x = flatten(E), E = [C; pool(S_1); ...] (see :mod:`._base`), E experts f_e (MLPs) and one gate
 per task k:
 
-    g^k(x) = softmax(W_gk x)                       W_gk in R^{E x F d}, no bias    (MMoE eq. 6)
-    f^k(x) = sum_e g^k(x)_e f_e(x)                                                  (eq. 5)
-    ŷ_k    = σ(h^k(f^k(x)))                        h^k: Dense(head_hidden) -> Dense(1)  (eq. 7)
+    g^k(x) = softmax(W_gk x)                       W_gk in R^{E x F d}, no bias    (MMoE eq. 7)
+    f^k(x) = sum_e g^k(x)_e f_e(x)                                                  (eq. 6)
+    ŷ_k    = σ(h^k(f^k(x)))                        h^k: Dense(head_hidden) -> Dense(1)  (eq. 5)
 
 Operator: :class:`infnet_tf.layers.experts.MMoE` (gate softmax in float32).
 
@@ -18,6 +18,7 @@ FLOPs per example: tokenizer + E experts + N_t gates (2 F d E) + N_t mixtures (2
 from __future__ import annotations
 
 import infnet_tf  # noqa: F401
+import tensorflow as tf
 
 from infnet_tf.layers.experts import MMoE, mmoe_flops
 from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
@@ -39,6 +40,7 @@ def mmoe_model_flops(layout, config) -> float:
             + tower_flops(layout, config, o["expert_hidden"][-1]))
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
 @register_model(NAME, flops=mmoe_model_flops)
 class MMoEModel(PooledBaseline):
     MODEL = NAME
@@ -48,8 +50,8 @@ class MMoEModel(PooledBaseline):
         if not self.knobs["expert_hidden"]:
             raise ValueError("model config: options.expert_hidden: mmoe needs at least one layer")
         self.mmoe = MMoE(self.knobs["num_experts"], self.knobs["expert_hidden"],
-                         num_gates=len(self.layout.tasks), dropout=self.config.dropout, name="mmoe")
+                         num_gates=len(self.layout.tasks), dropout=self.model_config.dropout, name="mmoe")
 
     def backbone(self, fields, training=False):
-        x = flatten_fields(fields, self.num_fields, self.config.d)
+        x = flatten_fields(fields, self.num_fields, self.model_config.d)
         return self.mmoe(x, training=training), None

@@ -3,8 +3,8 @@
 Customized Gate Control (PLE eqs. 2-4): task k owns m_t experts E_k, all tasks share m_s experts
 E_s; with S^k(x) = [E_{k,1}(x); ...; E_{k,m_t}(x); E_{s,1}(x); ...; E_{s,m_s}(x)],
 
-    g^k(x) = w^k(x) S^k(x),     w^k(x) = softmax(W_g^k x)                           (eqs. 2-3)
-    ŷ_k    = σ(t^k(g^k(x)))                        t^k: Dense(head_hidden) -> Dense(1)  (eq. 4)
+    g^k(x) = w^k(x) S^k(x),     w^k(x) = softmax(W_g^k x)                (eqs. 2-4)
+    ŷ_k    = σ(t^k(g^k(x)))                        t^k: Dense(head_hidden) -> Dense(1)  (eqs. 1, 6)
 
 PLE (eq. 5) stacks J extraction levels: at level j, task k's experts and gate read g^{k,j-1}, the
 shared experts read g^{s,j-1}; every level but the last also has a shared gate over *all* its
@@ -12,16 +12,17 @@ experts, g^{s,j} = softmax(W_g^{s,j} g^{s,j-1}) [E_1; ...; E_{N_t}; E_s]. Level 
 x = flatten(E), E = [C; pool(S_1); ...] (see :mod:`._base`). Operator:
 :class:`infnet_tf.layers.experts.CGC` (gate softmax in float32).
 
-Defaults (``config.options``): ``num_levels = 2`` (the paper's PLE experiments use two extraction
-layers), ``num_task_experts = 1``, ``num_shared_experts = 1``, ``expert_hidden = (256, 128)`` (the
+Defaults (``config.options``): ``num_levels = 2`` (two extraction levels, the smallest true PLE;
+1 is the single-level CGC model), ``num_task_experts = 1``, ``num_shared_experts = 1``, ``expert_hidden = (256, 128)`` (the
 shared bottom's shape, at every level); towers ``config.head_hidden = (64,)`` (2 layers);
-``config.dropout``; width ``config.d`` (64). ``num_levels = 1`` is the single-level CGC model.
+``config.dropout``; width ``config.d`` (64).
 
 FLOPs per example: tokenizer + per level (experts + task gates + mixtures [+ shared gate]) + towers.
 """
 from __future__ import annotations
 
 import infnet_tf  # noqa: F401
+import tensorflow as tf
 
 from infnet_tf.layers.experts import CGC, cgc_flops
 from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
@@ -48,6 +49,7 @@ def ple_flops(layout, config) -> float:
     return total + tower_flops(layout, config, o["expert_hidden"][-1])
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
 @register_model(NAME, flops=ple_flops)
 class PLE(PooledBaseline):
     MODEL = NAME
@@ -62,11 +64,11 @@ class PLE(PooledBaseline):
                              "num_shared_experts >= 1")
         self.levels = [CGC(len(self.layout.tasks), o["num_task_experts"], o["num_shared_experts"],
                            o["expert_hidden"], shared_gate=j < o["num_levels"] - 1,
-                           dropout=self.config.dropout, name=f"cgc_{j}")
+                           dropout=self.model_config.dropout, name=f"cgc_{j}")
                        for j in range(o["num_levels"])]
 
     def backbone(self, fields, training=False):
-        x = flatten_fields(fields, self.num_fields, self.config.d)
+        x = flatten_fields(fields, self.num_fields, self.model_config.d)
         task_inputs, shared = [x] * len(self.task_names), x
         for level in self.levels:
             task_inputs, shared = level(task_inputs, shared, training=training)

@@ -17,6 +17,7 @@ FLOPs per example: tokenizer contractions + MLP_bottom(F·d) + N_t towers (2 × 
 from __future__ import annotations
 
 import infnet_tf  # noqa: F401
+import tensorflow as tf
 
 from infnet_tf.layers.mlp import mlp_flops
 from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
@@ -35,16 +36,17 @@ def shared_bottom_flops(layout, config) -> float:
             + tower_flops(layout, config, width_after(n, o["bottom_hidden"])))
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
 @register_model(NAME, flops=shared_bottom_flops)
 class SharedBottom(PooledBaseline):
     MODEL = NAME
     OPTIONS = OPTIONS
 
     def build_backbone(self):
-        self.bottom = mlp_or_identity(self.knobs["bottom_hidden"], self.config.dropout, "bottom")
+        self.bottom = mlp_or_identity(self.knobs["bottom_hidden"], self.model_config.dropout, "bottom")
 
     def backbone(self, fields, training=False):
-        h = flatten_fields(fields, self.num_fields, self.config.d)
+        h = flatten_fields(fields, self.num_fields, self.model_config.d)
         if self.bottom is not None:
             h = self.bottom(h, training=training)
         return [h] * len(self.task_names), None
