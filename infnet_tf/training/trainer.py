@@ -1,0 +1,353 @@
+"""The Trainer: one model, its optimizers, a distributed train step, evaluation and checkpoints.
+
+Batch mode (:mod:`infnet_tf.training.batch`) and streaming mode (:mod:`infnet_tf.training.streaming`)
+drive the same object::
+
+    trainer = Trainer(layout, model_config, train_config, model_dir)
+    trainer.restore_latest()                       # -> bool
+    stats = trainer.train_on(dataset, max_steps=None)
+    metrics = trainer.evaluate(dataset, log_prefix="valid")
+    trainer.save_checkpoint()                      # -> checkpoint path
+
+``dataset`` is what :func:`infnet_tf.input.make_dataset` yields: batches of ``(features, labels)``
+at the *global* batch size; the strategy splits each batch across its replicas.
+
+Train step (``tf.function``, ``strategy.run`` per replica): forward pass, multi-task loss (eq. 12)
+divided by the number of replicas, loss scaling under mixed_float16, gradients summed across
+replicas, clipped by global norm, then applied by the composite optimizer (dense Adam + embedding
+Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
+
+Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
+optimizers' slots and the global step. TensorBoard goes to ``<model_dir>/tensorboard``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Mapping
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import tensorflow as tf
+
+from infnet_tf.features import USER_KEY, FeatureLayout
+from infnet_tf.input import model_inputs
+from infnet_tf.metrics import MetricCollector
+from infnet_tf.models import ModelConfig, build_model
+from infnet_tf.models.cost import param_count
+from infnet_tf.models.example_inputs import dummy_features
+from infnet_tf.models.losses import multitask_loss
+from infnet_tf.partitions import ensure_filesystem
+from infnet_tf.precision import set_precision
+from infnet_tf.training.attention import attention_table
+from infnet_tf.training.config import TrainConfig
+from infnet_tf.training.distribution import describe, make_strategy
+from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
+from infnet_tf.training.summaries import SummaryWriter, heatmap_png
+
+CHECKPOINT_SUBDIR = "checkpoints"
+TENSORBOARD_SUBDIR = "tensorboard"
+CONFIG_FILE = "trainer_config.json"
+_USER_HASH_BUCKETS = 2**62
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; nothing was saved after the last good checkpoint."""
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def format_progress(step: int, seconds: float, loss: float, task_losses: Mapping[str, float],
+                    examples_per_sec: float) -> str:
+    """Keras-style progress line: ``step 200 - 12s - loss: 0.5123 - click_loss: 0.4100 - 5,321 ex/s``."""
+    parts = [f"step {step}", f"{seconds:.0f}s", f"loss: {loss:.4f}"]
+    parts += [f"{t}_loss: {v:.4f}" for t, v in task_losses.items()]
+    parts.append(f"{examples_per_sec:,.0f} ex/s")
+    return " - ".join(parts)
+
+
+def format_metrics(prefix: str, metrics: Mapping[str, Mapping[str, float]]) -> str:
+    """``valid - click: auc 0.7120 gauc 0.6511 logloss 0.4410 pred/label 0.312/0.305 (n=1024) - ...``."""
+    parts = [prefix]
+    for task, m in metrics.items():
+        parts.append(f"{task}: auc {m['auc']:.4f} gauc {m['gauc']:.4f} logloss {m['logloss']:.4f} "
+                     f"pred/label {m['pred_mean']:.3f}/{m['label_mean']:.3f} (n={m['count']})")
+    return " - ".join(parts)
+
+
+class Trainer:
+    """Builds the model under the distribution strategy and trains, evaluates and checkpoints it.
+
+    Args:
+      layout: the model-input layout (from the transform artifact).
+      model_config: which model and its hyperparameters.
+      train_config: optimizers, batch size, precision, strategy, ...
+      model_dir: checkpoints, TensorBoard logs and ``trainer_config.json`` go here (local or s3://).
+    """
+
+    def __init__(self, layout: FeatureLayout, model_config: ModelConfig, train_config: TrainConfig,
+                 model_dir: str):
+        self.layout = layout
+        self.model_config = model_config
+        self.config = train_config
+        self.model_dir = model_dir.rstrip("/")
+        ensure_filesystem(self.model_dir)
+        self.precision = set_precision(train_config.precision)
+        if train_config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        tf.keras.utils.set_random_seed(train_config.seed)
+        self.strategy = make_strategy(train_config.strategy)
+        self.task_weights = {t.name: float(t.weight) for t in layout.tasks}
+        with self.strategy.scope():
+            self.model = build_model(layout, model_config)
+            self.model(dummy_features(layout), training=False)  # every variable exists before the optimizer
+            self.optimizer = build_optimizer(self.model, train_config)
+            self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              global_step=self._global_step)
+        self.checkpoint_dir = self._worker_path(CHECKPOINT_SUBDIR)
+        self._manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
+                                                   max_to_keep=train_config.keep_checkpoints,
+                                                   checkpoint_name="ckpt")
+        self.summaries = SummaryWriter(_join(self.model_dir, TENSORBOARD_SUBDIR), enabled=self.is_chief)
+        # autograph off: the step has no tensor-dependent Python control flow, and converting the
+        # Keras/TFRS optimizer code costs ~20 s per trace on our CPUs.
+        self._train_fn = tf.function(self._distributed_train_step, reduce_retracing=True, autograph=False)
+        self._predict_fn = tf.function(self._distributed_predict_step, reduce_retracing=True,
+                                       autograph=False)
+        self._write_config()
+        log(f"trainer: model {model_config.model} ({param_count(self.model):,} parameters), "
+            f"precision {self.precision}, {describe(self.strategy)}, global batch {train_config.batch_size}")
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def global_step(self) -> int:
+        """Train steps taken so far (restored with the checkpoint)."""
+        return int(self._global_step.numpy())
+
+    @property
+    def is_chief(self) -> bool:
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        if resolver is None or not resolver.task_type:
+            return True
+        return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                                 and "chief" not in resolver.cluster_spec().as_dict())
+
+    def _worker_path(self, name: str) -> str:
+        """Chief writes ``<model_dir>/name``; other workers a private scratch copy (MWMS saves on all)."""
+        if self.is_chief:
+            return _join(self.model_dir, name)
+        resolver = self.strategy.cluster_resolver
+        return _join(self.model_dir, "workers", f"{resolver.task_type}{resolver.task_id}", name)
+
+    def _write_config(self) -> None:
+        if not self.is_chief:
+            return
+        tf.io.gfile.makedirs(self.model_dir)
+        payload = {"layout": self.layout.to_dict(), "model_config": self.model_config.to_dict(),
+                   "train_config": self.config.to_dict(), "precision": self.precision}
+        with tf.io.gfile.GFile(_join(self.model_dir, CONFIG_FILE), "w") as f:
+            f.write(json.dumps(payload, indent=2, sort_keys=True))
+
+    def learning_rates(self) -> dict[str, float]:
+        return learning_rates(self.optimizer)
+
+    # -- training ------------------------------------------------------------------------------
+    def _replica_step(self, features, labels):
+        num_replicas = self.strategy.num_replicas_in_sync
+        scaler = loss_scale_optimizer(self.optimizer)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            probs = self.model(features, training=True)
+            loss, task_losses = multitask_loss(labels, probs, self.task_weights)
+            if self.model.losses:
+                loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
+            replica_loss = loss / num_replicas
+            scaled = scaler.get_scaled_loss(replica_loss) if scaler else replica_loss
+        grads = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads = [g for g, _ in pairs]
+        if scaler:
+            grads = scaler.get_unscaled_gradients(grads)
+        if num_replicas > 1:
+            grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.config.clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]),
+                                       experimental_aggregate_gradients=False)
+        batch = tf.shape(next(iter(labels.values())))[0]
+        return replica_loss, {t: v / num_replicas for t, v in task_losses.items()}, batch
+
+    def _distributed_train_step(self, features, labels):
+        loss, task_losses, batch = self.strategy.run(self._replica_step, args=(features, labels))
+        total = lambda x: self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None)  # noqa: E731
+        self._global_step.assign_add(1)
+        return total(loss), {t: total(v) for t, v in task_losses.items()}, total(batch)
+
+    def _distribute(self, dataset: tf.data.Dataset) -> "tf.distribute.DistributedDataset":
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def train_on(self, dataset: tf.data.Dataset, max_steps: int | None = None) -> dict:
+        """One pass over ``dataset`` (at most ``max_steps`` steps); returns the pass's statistics.
+
+        Returns ``{"steps", "examples", "loss" (mean over steps), "last_loss", "task_losses" (means),
+        "seconds", "examples_per_sec", "global_step"}``. Every ``log_every`` global steps a progress
+        line is printed and ``train/*`` scalars are written. Raises :class:`NonFiniteLossError` as
+        soon as a step's loss is NaN/inf (nothing is saved by this method).
+        """
+        inputs = dataset.map(lambda f, l: (model_inputs(self.layout, f), l))
+        tasks = self.layout.task_names
+        steps = examples = 0
+        loss_sum, last_loss = 0.0, float("nan")
+        task_sums = dict.fromkeys(tasks, 0.0)
+        window = {"start": time.perf_counter(), "examples": 0}
+        start = time.perf_counter()
+        for features, labels in self._distribute(inputs):
+            if max_steps is not None and steps >= max_steps:
+                break
+            loss, task_losses, batch = self._train_fn(features, labels)
+            last_loss = float(loss)
+            step = self.global_step
+            task_values = {t: float(task_losses[t]) for t in tasks}
+            if not math.isfinite(last_loss):
+                raise NonFiniteLossError(
+                    f"non-finite training loss {last_loss} at global step {step} (per task: "
+                    f"{task_values}); stopped before saving, so the last good checkpoint "
+                    f"({self._manager.latest_checkpoint or 'none yet'}) is intact. Lower "
+                    f"--learning_rate/--embedding_learning_rate, set --clip_norm, or check the data.")
+            steps += 1
+            examples += int(batch)
+            window["examples"] += int(batch)
+            loss_sum += last_loss
+            for t in tasks:
+                task_sums[t] += task_values[t]
+            if step % self.config.log_every == 0:
+                now = time.perf_counter()
+                rate = window["examples"] / max(now - window["start"], 1e-9)
+                window.update(start=now, examples=0)
+                log(format_progress(step, now - start, last_loss, task_values, rate))
+                self.write_scalars("train", {"loss": last_loss, "loss_per_task": task_values,
+                                             "examples_per_sec": rate,
+                                             "learning_rate": self.learning_rates()}, step)
+        seconds = time.perf_counter() - start
+        stats = {
+            "steps": steps,
+            "examples": examples,
+            "loss": loss_sum / steps if steps else float("nan"),
+            "last_loss": last_loss,
+            "task_losses": {t: task_sums[t] / steps if steps else float("nan") for t in tasks},
+            "seconds": seconds,
+            "examples_per_sec": examples / seconds if seconds > 0 else 0.0,
+            "global_step": self.global_step,
+        }
+        if steps == 0:
+            log("train: the dataset yielded no batch (nothing trained)")
+        return stats
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def _eval_inputs(self, features, labels):
+        if USER_KEY in features:
+            users = tf.strings.to_hash_bucket_fast(features[USER_KEY], _USER_HASH_BUCKETS)
+        else:
+            users = tf.fill(tf.shape(next(iter(labels.values()))), tf.constant(-1, tf.int64))
+        return model_inputs(self.layout, features), labels, users
+
+    def _distributed_predict_step(self, features, labels, users):
+        return self.strategy.run(lambda f, l, u: (self.model(f, training=False), l, u),
+                                 args=(features, labels, users))
+
+    def predict_batches(self, dataset: tf.data.Dataset, max_steps: int | None = None):
+        """Yields ``(probs, labels, user_hashes)`` as NumPy per replica chunk of every batch."""
+        local = self.strategy.experimental_local_results
+        for i, (features, labels, users) in enumerate(self._distribute(dataset.map(self._eval_inputs))):
+            if max_steps is not None and i >= max_steps:
+                break
+            probs, labels_out, users_out = self._predict_fn(features, labels, users)
+            for p, y, u in zip(local(probs), local(labels_out), local(users_out)):
+                yield ({t: v.numpy() for t, v in p.items()}, {t: v.numpy() for t, v in y.items()},
+                       u.numpy())
+
+    def evaluate(self, dataset: tf.data.Dataset, max_steps: int | None = None,
+                 log_prefix: str | None = None) -> dict[str, dict]:
+        """Exact metrics over ``dataset``: ``{task: {auc, gauc, gauc_impression, logloss, pred_mean,
+        label_mean, count}}``.
+
+        With ``log_prefix`` the metrics are printed, written as TensorBoard scalars
+        ``<log_prefix>/<task>/<metric>`` at the global step, and the attention image of the first
+        batch (when the model exposes ``attention_weights``) is logged as ``<log_prefix>/attention``.
+        """
+        has_users = USER_KEY in dataset.element_spec[0]
+        max_steps = max_steps if max_steps is not None else (self.config.eval_steps or None)
+        collector = MetricCollector(self.layout.task_names)
+        start = time.perf_counter()
+        for probs, labels, users in self.predict_batches(dataset, max_steps):
+            collector.update(probs, labels, users if has_users else None)
+        metrics = collector.result()
+        if log_prefix:
+            log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
+                + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
+            self.write_scalars(log_prefix, metrics)
+            first = next(iter(dataset.take(1)), None)
+            if first is not None:
+                self.log_attention(f"{log_prefix}/attention", first[0])
+        return metrics
+
+    # -- TensorBoard ---------------------------------------------------------------------------
+    def write_scalars(self, prefix: str, metrics: Mapping, step: int | None = None) -> dict[str, float]:
+        """Write (nested) numeric ``metrics`` as ``<prefix>/<key>[/<key>...]`` at ``step`` (default:
+        the global step); returns the flattened values written."""
+        return self.summaries.scalars(prefix, metrics, self.global_step if step is None else step)
+
+    def attention_image(self, features: Mapping[str, tf.Tensor]) -> bytes | None:
+        """PNG heat map of the task hubs' attention over input tokens (paper Fig. 5; last block, mean
+        over batch and heads, sequences summed per behaviour type); None when the model has none."""
+        if not hasattr(self.model, "attention_weights"):
+            return None
+        try:
+            weights = self.model.attention_weights(model_inputs(self.layout, features))
+        except ValueError:  # this configuration has no task-hub attention (e.g. aggregation=off)
+            return None
+        matrix, rows, cols = attention_table(weights, self.layout, self.model_config.task_hub_parts[0])
+        return heatmap_png(matrix, rows, cols, title=f"task hubs × input tokens, last block "
+                                                     f"(step {self.global_step})")
+
+    def log_attention(self, name: str, features: Mapping[str, tf.Tensor], step: int | None = None) -> bool:
+        """Write :meth:`attention_image` to TensorBoard as ``name``; False when unsupported."""
+        png = self.attention_image(features)
+        if png is None:
+            return False
+        self.summaries.image(name, png, self.global_step if step is None else step)
+        return True
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> str:
+        """Save model, optimizer slots and global step; returns the checkpoint path."""
+        path = self._manager.save(checkpoint_number=self.global_step)
+        self.summaries.flush()
+        log(f"checkpoint: saved {path} (global step {self.global_step})")
+        return path
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        return self._manager.latest_checkpoint
+
+    def restore(self, path: str) -> None:
+        """Restore a given checkpoint (model, optimizer slots, global step)."""
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        log(f"checkpoint: restored {path} (global step {self.global_step})")
+
+    def restore_latest(self) -> bool:
+        """Restore the newest checkpoint in ``<model_dir>/checkpoints``; False when there is none."""
+        path = self._manager.latest_checkpoint
+        if not path:
+            return False
+        self.restore(path)
+        return True
+
