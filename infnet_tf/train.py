@@ -1,0 +1,224 @@
+r"""Train a ranking model: ``python -m infnet_tf.train --data=DIR --model_dir=DIR --mode=batch|streaming``.
+
+The model-input layout comes from the dataset job's transform artifact
+(``<data>/transform/transform_artifact.json``); ``--spec`` is optional and, when given, must be the
+spec the data was built from (its fingerprint is checked against the artifact's).
+
+  batch:      epochs (or --train_steps) over train/, evaluation on valid/ each epoch, the best
+              checkpoint by mean valid AUC, final evaluation on test/, <model_dir>/metrics.json.
+  streaming:  partition by partition over train/ (test-then-train), checkpoint + exact resume,
+              periodic SavedModel export; --follow keeps polling for new partitions.
+
+Examples:
+  python -m infnet_tf.train --data=/data/kuairand --model_dir=/models/run1 --mode=batch --epochs=3
+  python -m infnet_tf.train --data=s3://bucket/kuairand --model_dir=s3://bucket/models/run1 \
+      --mode=streaming --follow --export_every=4
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+from absl import flags
+
+from infnet_tf.models.config import CHOICES, ModelConfig
+from infnet_tf.training.config import EMBEDDING_OPTIMIZERS, STRATEGIES, TrainConfig
+
+FLAGS = flags.FLAGS
+_PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+# -- job -----------------------------------------------------------------------------------------
+flags.DEFINE_string("data", None, "Dataset job output directory (local, s3://, hdfs://) holding "
+                    "{train,valid,test}/dt=... partitions and transform/transform_artifact.json.")
+flags.DEFINE_string("model_dir", None, "Where checkpoints, TensorBoard logs (tensorboard/), "
+                    "metrics.json and trainer_config.json go (local or object store).")
+flags.DEFINE_string("spec", None, "Optional feature spec YAML; if given, its fingerprint must match "
+                    "the transform artifact's spec_fingerprint (guards against mixing datasets).")
+flags.DEFINE_enum("mode", "batch", ["batch", "streaming"], "batch: epochs over train/ with "
+                  "valid/test evaluation; streaming: test-then-train partition by partition.")
+
+# -- model (ModelConfig fields) ------------------------------------------------------------------
+_MODEL_HELP = {
+    "model": "Registered model to train (infnet, or a baseline such as shared_bottom, deepfm, dcnv2, "
+             "mmoe, ple, all_to_all).",
+    "d": "Token width d (paper default 64).",
+    "num_blocks": "Number of INFNet blocks L (paper default 4).",
+    "num_heads": "Attention heads per attention (must divide d).",
+    "n_cat_hubs": "Number of categorical hubs n_c (paper default 16).",
+    "n_shared_task_hubs": "Number of shared task hubs n_shared (paper default 4).",
+    "cat_hub_hidden": "Hidden widths of the categorical hub MLP (eq. 1), comma-separated.",
+    "seq_hub_hidden": "Hidden widths of the per-type sequence hub MLPs (eq. 3), comma-separated.",
+    "bgu_hidden": "Hidden widths of the BGU MLP (eq. 8), comma-separated.",
+    "head_hidden": "Hidden widths of each task head MLP (eq. 11), comma-separated.",
+    "ffn_mult": "FFN width multiple of self-attention blocks (hubs=off / all_to_all).",
+    "dropout": "Dropout rate in [0, 1).",
+    "sequence_combiner": "How item and side-information embeddings of a sequence position combine.",
+    "task_tokens": "Ablation: on|off. off removes the task tokens T (heads read a shared representation).",
+    "hubs": "Ablation: on|off. off is all-to-all self-attention over [C; S; T] (quadratic reference).",
+    "aggregation": "Ablation: on|off. off drops Phase 1 (hubs keep their initial value).",
+    "broadcast": "Ablation: on|off. off drops Phase 2 (the BGU broadcast to the tokens).",
+    "cat_hub_init": "Categorical hub initialisation: mlp (eq. 1), mean of field chunks, or random.",
+    "seq_hub_init": "Sequence hub initialisation: type_mlp (eq. 3), global_mean, or random.",
+    "fusion": "Fusion of the three attention views (eq. 7).",
+    "task_hubs": "Task hub group (eq. 4): hybrid = T + shared, specific = T only, shared only.",
+    "broadcast_unit": "Broadcast unit: affine (eq. 9), scale, shift, or the v1 Proxy Gated Unit (pgu).",
+    "options": "JSON object of model-specific options of other registered models (baselines).",
+}
+_MODEL_FLAG_NAME = {"options": "model_options"}  # field -> flag name where the field name is taken
+
+
+def _define_model_flags() -> None:
+    for field in dataclasses.fields(ModelConfig):
+        name = _MODEL_FLAG_NAME.get(field.name, field.name)
+        default = field.default if field.default is not dataclasses.MISSING else None
+        help_text = _MODEL_HELP.get(field.name, f"ModelConfig.{field.name}.")
+        if field.name in CHOICES:
+            flags.DEFINE_enum(name, default, list(CHOICES[field.name]), help_text)
+        elif isinstance(default, bool):
+            flags.DEFINE_enum(name, "on" if default else "off", ["on", "off"], help_text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, default, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, default, help_text)
+        elif isinstance(default, tuple):
+            flags.DEFINE_string(name, ",".join(str(v) for v in default), help_text)
+        elif field.name == "options":
+            flags.DEFINE_string(name, "{}", help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+
+
+_define_model_flags()
+
+# -- training (TrainConfig fields) ---------------------------------------------------------------
+_D = TrainConfig()
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas; paper: 4096).")
+flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Evaluation batch size; 0: --batch_size.")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of the dense weights.")
+flags.DEFINE_float("embedding_learning_rate", _D.embedding_learning_rate,
+                   "Learning rate of the embedding tables' optimizer.")
+flags.DEFINE_enum("embedding_optimizer", _D.embedding_optimizer, list(EMBEDDING_OPTIMIZERS),
+                  "Optimizer of the embedding tables (dense weights always use Adam).")
+flags.DEFINE_float("adagrad_initial_accumulator", _D.adagrad_initial_accumulator,
+                   "Initial accumulator value of the embedding Adagrad.")
+flags.DEFINE_float("clip_norm", _D.clip_norm, "Clip gradients to this global norm; 0 disables clipping.")
+flags.DEFINE_enum("precision", _D.precision, list(_PRECISIONS), "auto: mixed_float16 on GPU, "
+                  "float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32.")
+flags.DEFINE_enum("strategy", _D.strategy, list(STRATEGIES), "tf.distribute strategy. auto: "
+                  "multi_worker with a multi-worker TF_CONFIG, mirrored with >1 GPU, else default.")
+flags.DEFINE_integer("epochs", _D.epochs, "Batch mode: passes over train/ (with --train_steps: "
+                     "the number of evaluation rounds the steps are split into).")
+flags.DEFINE_integer("train_steps", _D.train_steps, "Batch mode: train exactly this many global "
+                     "steps over repeated train/ data; 0: --epochs full passes.")
+flags.DEFINE_integer("eval_steps", _D.eval_steps, "Evaluate on at most this many batches; 0: all.")
+flags.DEFINE_bool("deterministic", _D.deterministic, "Fixed data order (seeded shuffles, ordered "
+                  "interleave) and TensorFlow op determinism; slower.")
+flags.DEFINE_integer("seed", _D.seed, "Random seed (weights initialisation and data shuffling).")
+flags.DEFINE_bool("shuffle", _D.shuffle, "Batch mode: shuffle train/ files and records.")
+flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Record shuffle buffer; 0: 4 batches.")
+flags.DEFINE_integer("log_every", _D.log_every, "Print a progress line and write TensorBoard "
+                     "training scalars every N steps.")
+flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Number of recent checkpoints kept.")
+
+# -- streaming (run_streaming keyword arguments) -------------------------------------------------
+flags.DEFINE_bool("follow", False, "Streaming: keep polling train/ for new partitions after the "
+                  "last one (stop with SIGTERM/SIGINT; the current step's checkpoint finishes first).")
+flags.DEFINE_float("poll_interval_s", 60.0, "Streaming --follow: seconds between polls for new partitions.")
+flags.DEFINE_integer("export_every", 1, "Streaming: export a SavedModel version every N trained "
+                     "partitions; 0: never.")
+flags.DEFINE_string("export_base", None, "Streaming: export base directory (versions go to "
+                    "<export_base>/<model_name>/<version>); default <model_dir>/export.")
+flags.DEFINE_string("model_name", "infnet", "Streaming: model name in the export path and the TF "
+                    "Serving model config.")
+flags.DEFINE_enum("source", "files", ["files", "kafka"], "Streaming input: files = train/ "
+                  "partitions; kafka = serialized tf.Examples from a Kafka topic.")
+flags.DEFINE_string("kafka_servers", "localhost:9092", "Kafka bootstrap servers (host:port,...).")
+flags.DEFINE_string("kafka_topic", None, "Kafka topic of serialized tf.Examples (--source=kafka).")
+flags.DEFINE_string("kafka_group", "infnet-train", "Kafka consumer group; offsets are committed "
+                    "only after the checkpoint that covers them.")
+flags.DEFINE_float("kafka_timeout_s", 30.0, "Kafka: seconds to wait for the broker (an unreachable "
+                   "broker fails after this) and for a message before a chunk is closed.")
+flags.DEFINE_integer("max_partitions", 0, "Streaming: stop after training this many partitions "
+                     "(chunks with Kafka) in this run; 0: no limit.")
+
+flags.mark_flags_as_required(["data", "model_dir"])
+
+STREAMING_FLAGS = ("follow", "poll_interval_s", "export_every", "export_base", "model_name", "source",
+                   "kafka_servers", "kafka_topic", "kafka_group", "kafka_timeout_s", "max_partitions")
+
+
+class JobError(Exception):
+    """A problem with the job's inputs, reported as one clear line."""
+
+
+def model_config_from_flags() -> ModelConfig:
+    values = {f.name: FLAGS[_MODEL_FLAG_NAME.get(f.name, f.name)].value for f in dataclasses.fields(ModelConfig)}
+    return ModelConfig.from_flags_dict(values)
+
+
+def train_config_from_flags() -> TrainConfig:
+    return TrainConfig(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)})
+
+
+def check_spec(spec_path: str, artifact: dict, artifact_where: str) -> None:
+    """Fail unless the spec's fingerprint equals the artifact's ``spec_fingerprint``."""
+    from infnet_tf.spec import load_spec
+
+    spec = load_spec(spec_path)
+    expected = artifact.get("spec_fingerprint")
+    if not expected:
+        raise JobError(f"--spec={spec_path}: the transform artifact {artifact_where} records no "
+                       f"spec_fingerprint, so the spec cannot be checked against the data")
+    if spec.fingerprint() != expected:
+        raise JobError(f"--spec={spec_path} (fingerprint {spec.fingerprint()[:12]}) is not the spec the "
+                       f"data in {artifact_where} was built from (fingerprint {str(expected)[:12]}); "
+                       f"rebuild the dataset or pass the matching spec")
+
+
+def main(argv) -> int:
+    if len(argv) > 1:
+        raise flags.Error(f"unexpected arguments: {' '.join(argv[1:])}")
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.WARNING)  # keep progress output readable (no saver INFO lines)
+    from infnet_tf.features import FeatureLayout
+    from infnet_tf.input import artifact_path, load_artifact
+    from infnet_tf.training.trainer import NonFiniteLossError, Trainer
+
+    try:
+        artifact = load_artifact(FLAGS.data)
+        if FLAGS.spec:
+            check_spec(FLAGS.spec, artifact, artifact_path(FLAGS.data))
+        layout = FeatureLayout.from_dict(artifact["layout"])
+        model_config = model_config_from_flags()
+        train_config = train_config_from_flags()
+    except (JobError, ValueError, FileNotFoundError) as exc:
+        print(f"train: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(f"train: mode {FLAGS.mode}, data {FLAGS.data}, model_dir {FLAGS.model_dir}", flush=True)
+    try:
+        trainer = Trainer(layout, model_config, train_config, FLAGS.model_dir)
+        if FLAGS.mode == "batch":
+            from infnet_tf.training.batch import run_batch
+
+            run_batch(trainer, FLAGS.data)
+        else:
+            from infnet_tf.training.streaming import run_streaming
+
+            run_streaming(trainer, FLAGS.data, **{name: FLAGS[name].value for name in STREAMING_FLAGS})
+    except NonFiniteLossError as exc:
+        print(f"train: error: {exc}", file=sys.stderr, flush=True)
+        return 3
+    except (JobError, FileNotFoundError) as exc:
+        print(f"train: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    from infnet_tf.env import run_main
+
+    run_main(main)

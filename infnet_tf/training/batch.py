@@ -1,0 +1,143 @@
+"""Batch mode: rounds of training on ``train/``, evaluation on ``valid/`` after each, the best
+checkpoint by mean valid AUC, a final evaluation on ``test/`` with the best weights.
+
+* ``train_steps == 0``: each round is one full pass (epoch) over ``train/``; ``epochs`` rounds.
+* ``train_steps > 0``: exactly ``train_steps`` global steps over the repeated ``train/`` data,
+  split into ``epochs`` evaluation rounds. A model_dir that already holds checkpoints continues
+  from the latest one (the step budget counts from step 0; epoch mode runs its epochs again).
+
+Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
+AUC is also saved to ``<model_dir>/best`` (kept apart so rotation never deletes it), and its path is
+recorded in ``<model_dir>/metrics.json`` together with the per-task metrics of every split.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import tensorflow as tf
+
+from infnet_tf.input import make_dataset
+from infnet_tf.metrics import mean_auc
+from infnet_tf.partitions import list_partitions
+from infnet_tf.training.trainer import Trainer, log
+
+BEST_SUBDIR = "best"
+METRICS_FILE = "metrics.json"
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+def _json_safe(value):
+    """NaN/inf -> None (strict JSON), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write ``payload`` as JSON through a temporary file and a rename (local or object store)."""
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(_json_safe(payload), indent=2, sort_keys=True))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _has_data(split_dir: str) -> bool:
+    return bool(list_partitions(split_dir))
+
+
+def _round_line(round_no: int, rounds: int, stats: dict, valid_auc: float | None) -> str:
+    parts = [f"Epoch {round_no}/{rounds}", f"{stats['steps']} steps", f"{stats['seconds']:.0f}s",
+             f"loss: {stats['loss']:.4f}"]
+    parts += [f"{t}_loss: {v:.4f}" for t, v in stats["task_losses"].items()]
+    parts.append(f"{stats['examples_per_sec']:,.0f} ex/s")
+    if valid_auc is not None:
+        parts.append(f"valid_mean_auc: {valid_auc:.4f}")
+    return " - ".join(parts)
+
+
+def run_batch(trainer: Trainer, data_dir: str) -> dict:
+    """Train, select the best checkpoint on valid/, evaluate it on test/; returns metrics.json's content."""
+    cfg, layout = trainer.config, trainer.layout
+    data_dir = data_dir.rstrip("/")
+    train_dir, valid_dir, test_dir = (_join(data_dir, s) for s in ("train", "valid", "test"))
+    has_valid, has_test = _has_data(valid_dir), _has_data(test_dir)
+    if not has_valid:
+        log(f"batch: no complete partitions under {valid_dir}: no model selection, the last round is kept")
+    if not has_test:
+        log(f"batch: no complete partitions under {test_dir}: no test evaluation")
+
+    def eval_data(split_dir: str) -> tf.data.Dataset:
+        return make_dataset(split_dir, layout, cfg.effective_eval_batch_size, shuffle=False, repeat=False,
+                            deterministic=True)
+
+    if trainer.restore_latest():
+        log(f"batch: continuing from global step {trainer.global_step}")
+    best_manager = tf.train.CheckpointManager(trainer.checkpoint, _join(trainer.model_dir, BEST_SUBDIR),
+                                              max_to_keep=1, checkpoint_name="best")
+    rounds = cfg.epochs
+    steps_per_round = math.ceil(cfg.train_steps / rounds) if cfg.train_steps else None
+    best = {"valid_mean_auc": -math.inf, "checkpoint": None}
+    history, valid_metrics, start = [], None, time.perf_counter()
+    for round_no in range(1, rounds + 1):
+        max_steps = None
+        if cfg.train_steps:
+            max_steps = min(steps_per_round, cfg.train_steps - trainer.global_step)
+            if max_steps <= 0:
+                log(f"batch: reached --train_steps={cfg.train_steps}")
+                break
+        log(f"Epoch {round_no}/{rounds}")
+        train_data = make_dataset(train_dir, layout, cfg.batch_size, shuffle=cfg.shuffle,
+                                  repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
+                                  seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None)
+        stats = trainer.train_on(train_data, max_steps=max_steps)
+        checkpoint = trainer.save_checkpoint()
+        valid_auc = None
+        entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
+                 "checkpoint": checkpoint}
+        if has_valid:
+            valid_metrics = trainer.evaluate(eval_data(valid_dir), log_prefix="valid")
+            valid_auc = mean_auc(valid_metrics)
+            entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
+            trainer.write_scalars("valid", {"mean_auc": valid_auc})
+            if math.isfinite(valid_auc) and valid_auc > best["valid_mean_auc"]:
+                best = {"valid_mean_auc": valid_auc, "epoch": round_no, "global_step": trainer.global_step,
+                        "checkpoint": best_manager.save(checkpoint_number=trainer.global_step),
+                        "valid": valid_metrics}
+                log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
+        trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"]})
+        history.append(entry)
+        log(_round_line(round_no, rounds, stats, valid_auc))
+
+    if best["checkpoint"] is None:  # no valid data (or no defined AUC): keep the last weights
+        best = {"valid_mean_auc": None, "epoch": len(history), "global_step": trainer.global_step,
+                "checkpoint": trainer.latest_checkpoint, "valid": valid_metrics}
+    elif best["global_step"] != trainer.global_step:
+        trainer.restore(best["checkpoint"])
+    result = {
+        "model_dir": trainer.model_dir,
+        "data": data_dir,
+        "best": {k: v for k, v in best.items() if k != "valid"},
+        "valid": best["valid"],
+        "test": trainer.evaluate(eval_data(test_dir), log_prefix="test") if has_test else None,
+        "history": history,
+        "seconds": time.perf_counter() - start,
+        "model_config": trainer.model_config.to_dict(),
+        "train_config": cfg.to_dict(),
+    }
+    if result["test"] is not None:
+        trainer.write_scalars("test", {"mean_auc": mean_auc(result["test"])})
+    trainer.summaries.flush()
+    if trainer.is_chief:
+        write_json(_join(trainer.model_dir, METRICS_FILE), result)
+        log(f"batch: wrote {_join(trainer.model_dir, METRICS_FILE)} (best checkpoint {best['checkpoint']})")
+    return result

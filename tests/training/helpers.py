@@ -1,0 +1,42 @@
+"""Tiny datasets and configs for the training tests (d=8, one block, batch 64)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from tests.tiny_data import write_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON = sys.executable
+TINY_MODEL_FLAGS = ["--d=8", "--num_blocks=1", "--num_heads=2", "--n_cat_hubs=4",
+                    "--n_shared_task_hubs=2", "--cat_hub_hidden=16", "--head_hidden=16"]
+
+
+def tiny_model_config():
+    from infnet_tf.models import ModelConfig
+
+    return ModelConfig(d=8, num_blocks=1, num_heads=2, n_cat_hubs=4, n_shared_task_hubs=2,
+                       cat_hub_hidden=(16,), head_hidden=(16,))
+
+
+def tiny_train_config(**changes):
+    from infnet_tf.training.config import TrainConfig
+
+    base = dict(batch_size=64, log_every=16, precision="float32", strategy="default")
+    return TrainConfig(**{**base, **changes})
+
+
+def write_data_with_artifact(root: str, **kwargs):
+    """``tests.tiny_data.write_dataset`` plus ``transform/transform_artifact.json``; returns the layout."""
+    layout = write_dataset(root, **kwargs)
+    os.makedirs(os.path.join(root, "transform"), exist_ok=True)
+    with open(os.path.join(root, "transform", "transform_artifact.json"), "w") as f:
+        json.dump({"layout": layout.to_dict()}, f)
+    return layout
+
+
+def subprocess_env(**extra) -> dict:
+    env = dict(os.environ, PYTHONPATH=ROOT, **extra)
+    env.pop("TF_CONFIG", None)
+    return env

@@ -1,0 +1,38 @@
+"""Batch mode end to end on tiny data: learns, selects the best checkpoint, writes metrics.json."""
+import json
+import os
+
+import pytest
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.training.batch import run_batch
+from infnet_tf.training.trainer import Trainer
+from tests.training.helpers import tiny_model_config, tiny_train_config, write_data_with_artifact
+
+
+def test_batch_mode_end_to_end(tmp_path, capsys):
+    data = str(tmp_path / "data")
+    layout = write_data_with_artifact(data, days=(4, 1, 1), rows_per_day=256)
+    model_dir = str(tmp_path / "model")
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(epochs=3, log_every=8), model_dir)
+    result = run_batch(trainer, data)
+
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        written = json.load(f)
+    assert written["best"] == json.loads(json.dumps(result["best"]))
+    for split in ("valid", "test"):
+        for task in ("click", "like"):
+            assert {"auc", "gauc", "gauc_impression", "logloss", "pred_mean", "label_mean",
+                    "count"} <= set(written[split][task])
+    assert written["valid"]["click"]["auc"] > 0.6, written["valid"]
+    assert written["test"]["click"]["auc"] > 0.6, written["test"]
+    assert [h["global_step"] for h in written["history"]] == [16, 32, 48]
+    best = written["best"]
+    assert best["valid_mean_auc"] == pytest.approx(max(h["valid_mean_auc"] for h in written["history"]))
+    assert tf.io.gfile.exists(best["checkpoint"] + ".index")
+    assert best["checkpoint"].startswith(os.path.join(model_dir, "best"))
+    out = capsys.readouterr().out
+    assert "Epoch 1/3" in out and "Epoch 3/3 - 16 steps" in out and "valid_mean_auc" in out
+    assert "test @ step" in out

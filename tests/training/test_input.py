@@ -1,0 +1,126 @@
+"""The tf.data input function: shapes, padding/truncation, labels, determinism, clear errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.features import EVENT_TIME, USER_KEY, cat_key, label_key, seq_key
+from infnet_tf.input import load_layout, make_dataset, model_inputs, resolve_files
+from tests.tiny_data import tiny_layout, write_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("input"))
+    layout = write_dataset(root, days=(2, 1, 1), rows_per_day=100, files_per_day=3)
+    return root, layout
+
+
+def _int(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def _write_examples(path, rows):
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for feats in rows:
+            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+
+
+def test_shapes_and_dtypes(data):
+    root, layout = data
+    features, labels = next(iter(make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=False,
+                                              deterministic=True)))
+    seq = layout.sequences[0]
+    for key in layout.model_input_keys():
+        assert features[key].dtype == tf.int64
+    assert features[cat_key("video_id")].shape == (64,)
+    assert features[seq_key("click", "video_id")].shape == (64, seq.max_len)
+    assert features[seq_key("click", "time_gap")].shape == (64, seq.max_len)
+    assert features[USER_KEY].dtype == tf.string and features[EVENT_TIME].shape == (64,)
+    assert set(labels) == {"click", "like"} and labels["click"].dtype == tf.int64
+    lengths = features[seq_key("click", "length")].numpy()
+    items = features[seq_key("click", "video_id")].numpy()
+    assert lengths.max() <= seq.max_len
+    for row, n in zip(items, lengths):  # real ids first, then padding 0
+        assert (row[:n] > 0).all() and (row[n:] == 0).all()
+    assert set(model_inputs(layout, features)) == set(layout.model_input_keys())
+
+
+def test_padding_truncation_and_missing_labels(tmp_path):
+    layout = tiny_layout(max_len=4)
+    path = str(tmp_path / "part-00000.tfrecord.gz")
+    rows = []
+    for items in ([], [5, 6], [1, 2, 3, 4, 5, 6, 7]):
+        rows.append({
+            cat_key("user_id"): _int([1]), cat_key("video_id"): _int([2]), cat_key("ctx"): _int([3]),
+            seq_key("click", "video_id"): _int(items), seq_key("click", "category"): _int(items),
+            seq_key("click", "time_gap"): _int([1] * len(items)),
+            label_key("click"): _int([1]),  # no "like": missing -> -1
+        })
+    _write_examples(path, rows)
+    features, labels = next(iter(make_dataset(path, layout, 8, shuffle=False, repeat=False,
+                                              deterministic=True, with_meta=False)))
+    np.testing.assert_array_equal(features[seq_key("click", "video_id")].numpy(),
+                                  [[0, 0, 0, 0], [5, 6, 0, 0], [4, 5, 6, 7]])  # most recent kept
+    np.testing.assert_array_equal(features[seq_key("click", "length")].numpy(), [0, 2, 4])
+    np.testing.assert_array_equal(labels["like"].numpy(), [-1, -1, -1])
+    np.testing.assert_array_equal(labels["click"].numpy(), [1, 1, 1])
+    assert USER_KEY not in features
+
+
+def _order(ds):
+    """Event times (unique per row) in the order the dataset yields them."""
+    return [t for f, _ in ds for t in f[EVENT_TIME].numpy().tolist()]
+
+
+def test_deterministic_order_is_reproducible(data):
+    root, layout = data
+    make = lambda seed: make_dataset(f"{root}/train", layout, 32, shuffle=True, repeat=False,  # noqa: E731
+                                     deterministic=True, seed=seed, num_parallel=4)
+    first, second, other = _order(make(1)), _order(make(1)), _order(make(2))
+    assert first == second
+    assert first != other
+    assert len(first) == 200 and len(set(first)) == 200  # every record exactly once
+
+
+def test_repeat_and_drop_remainder(data):
+    root, layout = data
+    ds = make_dataset(f"{root}/valid", layout, 64, shuffle=True, repeat=True, deterministic=False,
+                      drop_remainder=True)
+    sizes = [int(l["click"].shape[0]) for _, l in ds.take(5)]
+    assert sizes == [64] * 5  # 100 rows repeat past the end of the split
+
+
+def test_file_list_glob_and_partitions(data):
+    root, layout = data
+    files = resolve_files(f"{root}/train")
+    assert len(files) == 6 and files == sorted(files)
+    assert resolve_files(f"{root}/train/*/part-*.tfrecord.gz") == files
+    os.remove(os.path.join(os.path.dirname(files[-1]), "_SUCCESS"))  # incomplete partition: skipped
+    try:
+        assert len(resolve_files(f"{root}/train")) == 3
+    finally:
+        open(os.path.join(os.path.dirname(files[-1]), "_SUCCESS"), "w").close()
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    layout = tiny_layout()
+    missing = str(tmp_path / "nowhere" / "train")
+    with pytest.raises(FileNotFoundError, match="nowhere/train"):
+        make_dataset(missing, layout, 64, shuffle=False, repeat=False, deterministic=True)
+    with pytest.raises(FileNotFoundError, match="empty"):
+        make_dataset([], layout, 64, shuffle=False, repeat=False, deterministic=True)
+
+
+def test_load_layout_from_artifact(tmp_path):
+    layout = tiny_layout()
+    (tmp_path / "transform").mkdir()
+    (tmp_path / "transform" / "transform_artifact.json").write_text(json.dumps({"layout": layout.to_dict()}))
+    assert load_layout(str(tmp_path)) == layout
+    assert load_layout(str(tmp_path / "transform" / "transform_artifact.json")) == layout
+    with pytest.raises(FileNotFoundError, match="no transform artifact"):
+        load_layout(str(tmp_path / "elsewhere"))

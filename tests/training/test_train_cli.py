@@ -1,0 +1,59 @@
+"""The absl app: every flag documented, flags mapped onto the configs, --spec checked."""
+import pytest
+
+import infnet_tf  # noqa: F401
+from absl import flags
+
+from infnet_tf import train
+from infnet_tf.models import ModelConfig
+from infnet_tf.spec import load_spec
+
+
+@pytest.fixture
+def parsed_flags():
+    def parse(*args):
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["train", "--data=/d", "--model_dir=/m", *args])
+        return flags.FLAGS
+
+    yield parse
+    flags.FLAGS.unparse_flags()
+
+
+def test_every_flag_has_help():
+    own = flags.FLAGS.get_flags_for_module(train.__name__)
+    names = {f.name for f in own}
+    assert {"data", "model_dir", "spec", "mode", "model", "d", "num_blocks", "num_heads", "n_cat_hubs",
+            "n_shared_task_hubs", "hubs", "aggregation", "broadcast", "task_tokens", "batch_size",
+            "learning_rate", "embedding_learning_rate", "embedding_optimizer", "clip_norm", "precision",
+            "strategy", "epochs", "train_steps", "deterministic", "follow", "poll_interval_s",
+            "export_every", "export_base", "model_name", "source", "kafka_servers", "kafka_topic",
+            "kafka_group", "kafka_timeout_s", "max_partitions"} <= names
+    for f in own:
+        assert f.help and len(f.help) > 10, f.name
+
+
+def test_flags_map_onto_configs(parsed_flags):
+    parsed_flags("--d=16", "--num_blocks=2", "--hubs=off", "--fusion=sum", "--head_hidden=32,16",
+                 "--batch_size=128", "--embedding_optimizer=adam", "--clip_norm=0", "--train_steps=7")
+    model = train.model_config_from_flags()
+    assert model == ModelConfig(d=16, num_blocks=2, hubs=False, fusion="sum", head_hidden=(32, 16))
+    cfg = train.train_config_from_flags()
+    assert (cfg.batch_size, cfg.embedding_optimizer, cfg.clip_norm, cfg.train_steps) == (128, "adam", 0.0, 7)
+    assert set(train.STREAMING_FLAGS) <= set(flags.FLAGS)
+
+
+def test_defaults_are_the_paper_defaults(parsed_flags):
+    parsed_flags()
+    assert train.model_config_from_flags() == ModelConfig()
+    assert train.train_config_from_flags().batch_size == 4096
+
+
+def test_spec_fingerprint_is_checked():
+    path = "feature_specs/kuairand_synthetic.yaml"
+    fingerprint = load_spec(path).fingerprint()
+    train.check_spec(path, {"spec_fingerprint": fingerprint}, "artifact.json")
+    with pytest.raises(train.JobError, match="is not the spec the data"):
+        train.check_spec(path, {"spec_fingerprint": "0" * 64}, "artifact.json")
+    with pytest.raises(train.JobError, match="records no spec_fingerprint"):
+        train.check_spec(path, {}, "artifact.json")

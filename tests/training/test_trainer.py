@@ -1,0 +1,121 @@
+"""The Trainer API on tiny data: train/evaluate/checkpoint, non-finite loss, TensorBoard output."""
+import glob
+import math
+import os
+
+import numpy as np
+import pytest
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.input import make_dataset
+from infnet_tf.training import trainer as trainer_module
+from infnet_tf.training.trainer import NonFiniteLossError, Trainer
+from tests.training.helpers import tiny_model_config, tiny_train_config, write_data_with_artifact
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("trainer_data"))
+    return root, write_data_with_artifact(root, days=(2, 1, 1), rows_per_day=256)
+
+
+def _train(root, layout):
+    return make_dataset(f"{root}/train", layout, 64, shuffle=True, repeat=False, deterministic=False)
+
+
+def _valid(root, layout):
+    return make_dataset(f"{root}/valid", layout, 64, shuffle=False, repeat=False, deterministic=True)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    root, layout = data
+    model_dir = str(tmp_path_factory.mktemp("trainer_model"))
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(log_every=4), model_dir)
+    stats = trainer.train_on(_train(root, layout))
+    path = trainer.save_checkpoint()
+    return trainer, stats, path
+
+
+def test_train_on_counts_steps_and_examples(trained):
+    trainer, stats, _ = trained
+    assert stats["steps"] == 8 and stats["examples"] == 512  # 2 days x 256 rows, batch 64
+    assert trainer.global_step == 8 and stats["global_step"] == 8
+    assert math.isfinite(stats["loss"]) and set(stats["task_losses"]) == {"click", "like"}
+    assert stats["examples_per_sec"] > 0
+    assert trainer.learning_rates() == pytest.approx({"dense": 1e-3, "embedding": 0.05})
+
+
+def test_max_steps_stops_early(trained, data):
+    trainer, _, _ = trained
+    root, layout = data
+    before = trainer.global_step
+    stats = trainer.train_on(make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=True,
+                                          deterministic=True), max_steps=3)
+    assert stats["steps"] == 3 and trainer.global_step == before + 3
+
+
+def test_evaluate_returns_every_metric_per_task(trained, data):
+    trainer, _, _ = trained
+    root, layout = data
+    metrics = trainer.evaluate(_valid(root, layout), log_prefix="valid")
+    assert set(metrics) == {"click", "like"}
+    for m in metrics.values():
+        assert set(m) == {"auc", "gauc", "gauc_impression", "logloss", "pred_mean", "label_mean", "count"}
+        assert 0.0 <= m["auc"] <= 1.0 and 0.0 <= m["gauc"] <= 1.0 and m["logloss"] > 0
+    assert metrics["click"]["count"] == 256 and metrics["like"]["count"] < 256  # like has -1 labels
+
+
+def test_checkpoint_restores_weights_and_step(trained, data):
+    trainer, _, path = trained
+    root, layout = data
+    assert os.path.basename(path) == "ckpt-8"
+    fresh = Trainer(layout, tiny_model_config(), tiny_train_config(), trainer.model_dir)
+    assert fresh.global_step == 0
+    assert fresh.restore_latest() and fresh.latest_checkpoint == path
+    assert fresh.global_step == 8
+    features, _ = next(iter(_valid(root, layout)))
+    trainer.restore(path)
+    a = trainer.model(features, training=False)["click"].numpy()
+    b = fresh.model(features, training=False)["click"].numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_non_finite_loss_stops_before_saving(trained, data, monkeypatch):
+    root, layout = data
+    model_dir, good = trained[0].model_dir, trained[2]
+    files_before = sorted(os.listdir(os.path.join(model_dir, "checkpoints")))
+
+    real_loss = trainer_module.multitask_loss
+
+    def nan_loss(labels, probs, weights):  # inject a NaN into the traced loss
+        total, per_task = real_loss(labels, probs, weights)
+        return total * float("nan"), per_task
+
+    monkeypatch.setattr(trainer_module, "multitask_loss", nan_loss)
+    poisoned = Trainer(layout, tiny_model_config(), tiny_train_config(), model_dir)
+    assert poisoned.restore_latest()
+    with pytest.raises(NonFiniteLossError, match="non-finite training loss nan at global step 9") as err:
+        poisoned.train_on(_train(root, layout))
+    assert good in str(err.value) and "intact" in str(err.value)
+    assert sorted(os.listdir(os.path.join(model_dir, "checkpoints"))) == files_before
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) == good
+
+
+def test_tensorboard_scalars_and_attention_image(trained, data):
+    trainer, _, _ = trained
+    root, layout = data
+    features, _ = next(iter(_valid(root, layout)))
+    png = trainer.attention_image(features)
+    assert png is not None and png.startswith(b"\x89PNG")
+    written = trainer.write_scalars("valid", {"click": {"auc": 0.7, "gauc": float("nan")}, "loss": 0.5}, 8)
+    assert written == {"valid/click/auc": 0.7, "valid/loss": 0.5}
+    trainer.summaries.flush()
+    tags = set()
+    for event_file in glob.glob(os.path.join(trainer.model_dir, "tensorboard", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"valid/click/auc", "valid/click/gauc", "valid/attention", "train/loss"} <= tags
+    assert "train/learning_rate/dense" in tags and "train/examples_per_sec" in tags
