@@ -121,31 +121,36 @@ flags.DEFINE_integer("log_every", _D.log_every, "Print a progress line and write
                      "training scalars every N steps.")
 flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints, "Number of recent checkpoints kept.")
 
-# -- streaming (run_streaming keyword arguments) -------------------------------------------------
+# -- streaming (run_streaming keyword arguments; defaults = StreamingConfig's, kept equal by a test) --
 flags.DEFINE_bool("follow", False, "Streaming: keep polling train/ for new partitions after the "
-                  "last one (stop with SIGTERM/SIGINT; the current step's checkpoint finishes first).")
+                  "last one (stop with SIGTERM/SIGINT; the current partition's checkpoint finishes first).")
 flags.DEFINE_float("poll_interval_s", 60.0, "Streaming --follow: seconds between polls for new partitions.")
-flags.DEFINE_integer("export_every", 1, "Streaming: export a SavedModel version every N trained "
-                     "partitions; 0: never.")
+flags.DEFINE_integer("export_every", 0, "Streaming: export a SavedModel version every N trained "
+                     "partitions (Kafka: chunks); 0: never.")
 flags.DEFINE_string("export_base", None, "Streaming: export base directory (versions go to "
                     "<export_base>/<model_name>/<version>); default <model_dir>/export.")
 flags.DEFINE_string("model_name", "infnet", "Streaming: model name in the export path and the TF "
                     "Serving model config.")
 flags.DEFINE_enum("source", "files", ["files", "kafka"], "Streaming input: files = train/ "
                   "partitions; kafka = serialized tf.Examples from a Kafka topic.")
-flags.DEFINE_string("kafka_servers", "localhost:9092", "Kafka bootstrap servers (host:port,...).")
-flags.DEFINE_string("kafka_topic", None, "Kafka topic of serialized tf.Examples (--source=kafka).")
-flags.DEFINE_string("kafka_group", "infnet-train", "Kafka consumer group; offsets are committed "
+flags.DEFINE_string("kafka_servers", "", "Kafka bootstrap servers (host:port[,host:port]).")
+flags.DEFINE_string("kafka_topic", "", "Kafka topic of serialized tf.Examples (--source=kafka).")
+flags.DEFINE_string("kafka_group", "infnet-trainer", "Kafka consumer group; offsets are committed "
                     "only after the checkpoint that covers them.")
-flags.DEFINE_float("kafka_timeout_s", 30.0, "Kafka: seconds to wait for the broker (an unreachable "
-                   "broker fails after this) and for a message before a chunk is closed.")
+flags.DEFINE_float("kafka_timeout_s", 10.0, "Kafka: seconds to wait for the broker and the group "
+                   "join; an unreachable broker fails after this instead of reading as an empty stream.")
+flags.DEFINE_integer("kafka_chunk_messages", 100_000, "Kafka: messages per chunk (a chunk is trained, "
+                     "checkpointed and committed like a partition).")
+flags.DEFINE_string("kafka_config", "", "Kafka: extra librdkafka consumer settings, "
+                    "key=value,key=value (e.g. security.protocol=SSL).")
 flags.DEFINE_integer("max_partitions", 0, "Streaming: stop after training this many partitions "
-                     "(chunks with Kafka) in this run; 0: no limit.")
+                     "(Kafka: chunks) in this run; 0: no limit.")
 
 flags.mark_flags_as_required(["data", "model_dir"])
 
 STREAMING_FLAGS = ("follow", "poll_interval_s", "export_every", "export_base", "model_name", "source",
-                   "kafka_servers", "kafka_topic", "kafka_group", "kafka_timeout_s", "max_partitions")
+                   "kafka_servers", "kafka_topic", "kafka_group", "kafka_timeout_s", "kafka_chunk_messages",
+                   "kafka_config", "max_partitions")
 
 
 class JobError(Exception):

@@ -57,3 +57,11 @@ def test_spec_fingerprint_is_checked():
         train.check_spec(path, {"spec_fingerprint": "0" * 64}, "artifact.json")
     with pytest.raises(train.JobError, match="records no spec_fingerprint"):
         train.check_spec(path, {}, "artifact.json")
+
+
+def test_streaming_flag_defaults_are_streaming_config_defaults(parsed_flags):
+    streaming = pytest.importorskip("infnet_tf.training.streaming")
+    parsed_flags()
+    defaults = streaming.StreamingConfig()
+    for name in train.STREAMING_FLAGS:
+        assert flags.FLAGS[name].value == getattr(defaults, name), name
