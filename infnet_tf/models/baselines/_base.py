@@ -15,6 +15,9 @@ returned as float32 [B].
 Options: each baseline declares its knobs with defaults (:class:`Option`) and reads them from
 ``config.options``; unknown keys are an error (a typo must not silently train the default model).
 Flag strings are accepted (``"256,128"`` for int lists, ``"null"``/``"none"`` for optional ints).
+Of the generic :class:`~infnet_tf.models.config.ModelConfig` fields they read ``d``, ``head_hidden``,
+``dropout`` (after every hidden layer: bottom/deep MLPs, experts, towers) and ``sequence_combiner``
+(the tokenizer's); the INFNet-only fields (``num_blocks``, hubs, switches ...) are ignored.
 
 FLOPs convention (:mod:`infnet_tf.models.cost`): 2 × multiply-adds of every dense contraction
 (MatMul / BatchMatMul); element-wise work, reductions (the masked means, the FM term) and
@@ -23,7 +26,7 @@ embedding look-ups are not counted.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import infnet_tf  # noqa: F401
 import tensorflow as tf
@@ -94,11 +97,6 @@ def read_options(model: str, config: ModelConfig, spec: Mapping[str, Option]) ->
                          f"expected some of {sorted(spec)}")
     return {key: _coerce(model, key, opt, config.options.get(key, opt.default))
             for key, opt in spec.items()}
-
-
-def options_doc(spec: Mapping[str, Option]) -> str:
-    """One line per option (for module docstrings / ``--help``)."""
-    return "\n".join(f"{k} = {v.default!r}: {v.help}" for k, v in spec.items())
 
 
 # -- shapes --------------------------------------------------------------------------------------
@@ -195,5 +193,3 @@ def mlp_or_identity(hidden: Sequence[int], dropout: float, name: str) -> Optiona
 def width_after(in_dim: int, hidden: Sequence[int]) -> int:
     return hidden[-1] if hidden else in_dim
 
-
-FlopsFn = Callable[[FeatureLayout, ModelConfig], float]
