@@ -1,0 +1,459 @@
+"""The dataset job: raw logs + feature spec -> transform artifact + time-split TFRecords (Apache Beam).
+
+    python -m pipelines.build_dataset --spec=feature_specs/kuairand_synthetic.yaml \\
+        --raw=/data/kuairand --output=/data/kuairand_tfrecords [--overwrite] [Beam options]
+
+Runs on the DirectRunner with two worker processes unless told otherwise
+(``--direct_num_workers=2 --direct_running_mode=multi_processing``); every flag this job does
+not know is passed to Beam's ``PipelineOptions``, so ``--runner=FlinkRunner ...`` or
+``--runner=DataflowRunner --project=... --temp_location=...`` run the same pipeline.
+
+The pipeline (all stages work on Arrow record batches, never on single rows)::
+
+    ReadEvents (Parquet batched / CSV)  ReadUsers, ReadItems -> canonical tables (side inputs)
+        |
+    CheckAndJoin ------------------------------> rejects: JSON lines + counts per reason/split
+        | good rows (canonical, joined)
+        +-> MaxTime -> Cuts (train < valid < test)
+        +-> Analyze pass 1 (train only): vocabularies, dense quantiles / log ranges, stats
+        |
+    [per other counter key: shuffle by key shard -> point-in-time counters]
+    shuffle by user shard -> Block (per-user sort, sequence ranges, user counters)
+        +-> Analyze pass 2 (train only): counter boundaries, sequence length percentiles
+        |                                      -> transform artifact (JSON)
+    WriteBlock (artifact as side input): bucket ids, sequences, Examples, GZIP TFRecords
+        -> manifest; the driver then writes _SUCCESS markers and _DATASET.json, reconciles
+           read = written + rejected per split, and commits the staging directory.
+
+Output layout (under ``--output``)::
+
+    transform/transform_artifact.json
+    {train,valid,test}/dt=YYYY-MM-DD[/hr=HH]/part-SSSSS-of-NNNNN.tfrecord.gz  + _SUCCESS
+    rejects/part-*.jsonl        one JSON object per rejected row: reason, column, value, row
+    _DATASET.json               counts per split/partition, artifact path, spec fingerprint
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before any TensorFlow import)
+from infnet_tf.spec import SpecError, load_spec
+from infnet_tf.transform import TransformArtifact
+from pipelines import analyze, io, job
+from pipelines.columns import TIME, ColumnPlan, SchemaError, canonical_dimension, check_events, empty_dimension, join_all
+from pipelines.job import JobOptions
+from pipelines.sequences import add_counters, build_block, counters_for_key, other_counter_keys, split_by_shard
+from pipelines.split import Cuts, compute_cuts
+from pipelines.write import BlockEncoder, reject_counts, write_block, write_rejects
+
+log = logging.getLogger("pipelines.build_dataset")
+NAMESPACE = "infnet"
+
+
+def _count(name: str, n: int = 1) -> None:
+    if n:
+        Metrics.counter(NAMESPACE, name).inc(int(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# DoFns and small combiners (each a thin wrapper over a pure function)
+# ---------------------------------------------------------------------------------------------
+def _concat(tables) -> pa.Table:
+    tables = [t for t in tables if t.num_rows]
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+class _Stage:
+    """Logs the first bundle of a stage in each worker, so the log shows where the job is."""
+
+    _seen: set = set()
+
+    @classmethod
+    def enter(cls, name: str, detail: str = "") -> None:
+        if name not in cls._seen:
+            cls._seen.add(name)
+            log.info("stage %s %s", name, detail)
+
+
+class CheckAndJoin(beam.DoFn):
+    """Raw events batch -> canonical joined rows (main) + reject batches (tag ``rejects``)."""
+
+    def __init__(self, plan: ColumnPlan):
+        self.plan = plan
+
+    def process(self, table: pa.Table, users, items):
+        _Stage.enter("check+join")
+        _count("events_read", table.num_rows)
+        checked = check_events(table, self.plan)
+        good = join_all(checked.good, [d for d in (users, items) if d is not None], self.plan)
+        _count("events_good", good.num_rows)
+        if checked.rejects:
+            _count("rejected", len(checked.rejects))
+            for reason, n in reject_counts(checked.rejects).items():
+                _count(f"rejected.{reason}", n)
+            yield beam.pvalue.TaggedOutput("rejects", {"times": checked.reject_times, "records": checked.rejects})
+        if good.num_rows:
+            yield good
+
+
+def _malformed_batch(record: dict) -> dict:
+    _count("events_read")
+    _count("rejected")
+    _count("rejected.malformed_row")
+    return {"times": np.array([-1], dtype=np.int64), "records": [record]}
+
+
+class _MaxOrNone(beam.CombineFn):
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, value):
+        return value if acc is None else max(acc, value)
+
+    def merge_accumulators(self, accs):
+        values = [a for a in accs if a is not None]
+        return max(values) if values else None
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _SumCounts(beam.CombineFn):
+    """Sums dicts of counts (nested one level for ``{"read": {...}, ...}``)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, value):
+        return self.merge_accumulators([acc, value])
+
+    def merge_accumulators(self, accs):
+        out: dict = {}
+        for acc in accs:
+            for key, value in acc.items():
+                if isinstance(value, dict):
+                    out[key] = job.add_counts(out.get(key, {}), value)
+                else:
+                    out[key] = out.get(key, 0) + value
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _ToList(beam.CombineFn):
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, value):
+        acc.append(value)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [v for acc in accs for v in acc]
+
+    def extract_output(self, acc):
+        return sorted(acc, key=lambda e: e["file"])
+
+
+def _dimension(tables, name: str, plan: ColumnPlan):
+    table = _concat(list(tables))
+    if table is None:
+        return empty_dimension(name, plan)
+    dim = canonical_dimension(name, table, plan)
+    for issue, n in dim.issues.items():
+        log.warning("%s: %d rows (%s)", name, n, issue)
+        _count(f"dimension_issues.{issue}", n)
+    return dim
+
+
+def _batch_partials(table: pa.Table, spec, cuts):
+    _Stage.enter("analyze-1", "(train rows: vocabularies, dense boundaries, stats)")
+    acc, quantiles = analyze.batch_partials(table, spec, cuts)
+    yield acc
+    for item in quantiles:
+        yield beam.pvalue.TaggedOutput("quantiles", item)
+
+
+def _block_partials(block, spec):
+    _Stage.enter("analyze-2", "(train rows: counters, sequence lengths)")
+    acc, quantiles = analyze.block_partials(block, spec)
+    yield acc
+    for item in quantiles:
+        yield beam.pvalue.TaggedOutput("quantiles", item)
+
+
+def _counter_pass(item, key: str, features, next_key: str, num_shards: int):
+    shard, tables = item
+    _Stage.enter(f"counters[{key}]", f"(point-in-time counters keyed by {key})")
+    table = _concat(tables)
+    if table is None:
+        return
+    yield from split_by_shard(add_counters(table, key, features), next_key, num_shards)
+
+
+def _block(item, spec, cuts):
+    shard, tables = item
+    _Stage.enter("build", "(per-user sort, sequences, user counters)")
+    table = _concat(tables)
+    if table is None:
+        return
+    _count("blocks")
+    yield build_block(shard, table, spec, cuts)
+
+
+class WriteBlock(beam.DoFn):
+    """Block + artifact -> GZIP TFRecord files; emits manifest entries."""
+
+    def __init__(self, spec, root: str, options: JobOptions):
+        self.spec, self.root, self.options = spec, root, options
+        self._encoder = None
+
+    def process(self, block, artifact: dict):
+        _Stage.enter("write", "(bucket ids, Examples, GZIP TFRecords)")
+        if self._encoder is None:
+            self._encoder = BlockEncoder(self.spec, TransformArtifact.from_dict(artifact))
+        for entry in write_block(block, self._encoder, self.root, self.options.num_shards, self.spec.split.partition,
+                                 self.options.compression_level, self.options.chunk_rows):
+            _count(f"written.{entry['split']}", entry["rows"])
+            yield entry
+
+
+def _write_rejects(batch: dict, root: str, cuts: Cuts):
+    records = batch["records"]
+    name = "part-" + hashlib.sha1("".join(json.dumps(r, sort_keys=True, default=str) for r in records)
+                                  .encode()).hexdigest()[:16]
+    entry = write_rejects(records, root, name)
+    counts = {"rejected": job.reject_split_counts(batch["times"], cuts), "reject_reasons": reject_counts(records)}
+    return entry, counts
+
+
+def _read_counts(table: pa.Table, plan: ColumnPlan, cuts: Cuts) -> dict:
+    return {"read": job.raw_read_counts(table, plan, cuts)}
+
+
+def _assemble(_, spec, cuts, events_acc, blocks_acc, quantiles):
+    _Stage.enter("artifact")
+    return analyze.assemble_artifact(spec, cuts, events_acc, blocks_acc, dict(quantiles)).to_dict()
+
+
+def _write_json(value: Any, path: str) -> None:
+    io.write_text(path, json.dumps(value, indent=1, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------
+def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict[str, list[str]], staging: str) -> None:
+    """Add the whole job to ``p``; outputs land under ``staging``."""
+    plan = ColumnPlan.from_spec(spec)
+    n = options.num_shards
+    events = p | "ReadEvents" >> io.ReadSource(spec.sources["events"], files["events"], plan.columns("events"),
+                                                options.batch_rows)
+    dims = {}
+    for name in ("users", "items"):
+        if name in spec.sources:
+            read = p | f"Read{name.title()}" >> io.ReadSource(spec.sources[name], files[name], plan.columns(name),
+                                                             options.batch_rows)
+            dims[name] = beam.pvalue.AsSingleton(
+                read["batches"] | f"Concat{name.title()}" >> beam.combiners.ToList()
+                | f"Canonical{name.title()}" >> beam.Map(_dimension, name, plan))
+        else:
+            dims[name] = beam.pvalue.AsSingleton(p | f"No{name.title()}" >> beam.Create([None]))
+
+    checked = events["batches"] | "CheckAndJoin" >> beam.ParDo(CheckAndJoin(plan), dims["users"], dims["items"]) \
+        .with_outputs("rejects", main="good")
+    good = checked.good
+    rejects = ((checked.rejects, events["malformed"] | "Malformed" >> beam.Map(_malformed_batch))
+               | "AllRejects" >> beam.Flatten())
+
+    cuts = beam.pvalue.AsSingleton(
+        good | "BatchMaxTime" >> beam.Map(lambda t: int(t[TIME].to_numpy().max()))
+        | "MaxTime" >> beam.CombineGlobally(_MaxOrNone())
+        | "Cuts" >> beam.Map(lambda m: compute_cuts(spec.split, m)))
+
+    # -- analyze, pass 1 (train rows only) ---------------------------------------------------
+    partials1 = good | "Partials1" >> beam.FlatMap(_batch_partials, spec, cuts).with_outputs("quantiles", main="acc")
+    events_acc = partials1.acc | "Stats1" >> beam.CombineGlobally(analyze.StatsCombineFn())
+
+    # -- build: point-in-time counters for other keys, then per-user blocks --------------------
+    rows = good
+    keys = other_counter_keys(spec) + [spec.user_key]
+    first = rows | "ShardBy0" >> beam.FlatMap(split_by_shard, keys[0], n)
+    for i, key in enumerate(keys[:-1]):
+        first = (first | f"GroupBy{i}" >> beam.GroupByKey()
+                 | f"Counters{i}" >> beam.FlatMap(_counter_pass, key, counters_for_key(spec, key), keys[i + 1], n))
+    blocks = (first | "GroupByUser" >> beam.GroupByKey()
+              | "Block" >> beam.FlatMap(_block, spec, cuts))
+
+    # -- analyze, pass 2 ----------------------------------------------------------------------
+    partials2 = blocks | "Partials2" >> beam.FlatMap(_block_partials, spec).with_outputs("quantiles", main="acc")
+    blocks_acc = partials2.acc | "Stats2" >> beam.CombineGlobally(analyze.StatsCombineFn())
+    all_quantiles = (partials1.quantiles, partials2.quantiles) | "AllQuantileInputs" >> beam.Flatten()
+    fitted = []
+    for num_buckets in sorted(set(analyze.quantile_fields(spec).values())):
+        names = {k for k, v in analyze.quantile_fields(spec).items() if v == num_buckets}
+        fitted.append(all_quantiles
+                      | f"Quantiles{num_buckets}Inputs" >> beam.Filter(lambda kv, names=names: kv[0] in names)
+                      | f"Quantiles{num_buckets}" >> beam.CombinePerKey(analyze.quantile_combine_fn(num_buckets)))
+    quantiles = (fitted or [p | "NoQuantiles" >> beam.Create([])]) | "AllQuantiles" >> beam.Flatten()
+    artifact = (p | "Once" >> beam.Create([None])
+                | "Assemble" >> beam.Map(_assemble, spec, cuts, beam.pvalue.AsSingleton(events_acc),
+                                         beam.pvalue.AsSingleton(blocks_acc), beam.pvalue.AsList(quantiles)))
+    artifact | "WriteArtifact" >> beam.Map(_write_json, io.join(staging, job.ARTIFACT_FILE))
+
+    # -- write --------------------------------------------------------------------------------
+    written = blocks | "WriteBlocks" >> beam.ParDo(WriteBlock(spec, staging, options), beam.pvalue.AsSingleton(artifact))
+    reject_out = rejects | "WriteRejects" >> beam.Map(_write_rejects, staging, cuts)
+    manifest = ((written, reject_out | "RejectEntries" >> beam.FlatMap(lambda ec: [ec[0]] if ec[0] else []))
+                | "AllEntries" >> beam.Flatten() | "Manifest" >> beam.CombineGlobally(_ToList()))
+    manifest | "WriteManifest" >> beam.Map(_write_json, io.join(staging, job.MANIFEST_FILE))
+
+    # -- counts: read (by raw time) and rejected, per split --------------------------------------
+    read_counts = (events["batches"] | "ReadCounts" >> beam.Map(_read_counts, plan, cuts))
+    malformed_counts = events["malformed"] | "MalformedCounts" >> beam.Map(lambda _: {"read": {job.UNASSIGNED: 1}})
+    reject_counts_ = reject_out | "RejectCounts" >> beam.Map(lambda ec: ec[1])
+    counts = ((read_counts, malformed_counts, reject_counts_) | "AllCounts" >> beam.Flatten()
+              | "SumCounts" >> beam.CombineGlobally(_SumCounts()))
+    (counts | "WithCuts" >> beam.Map(lambda c, cuts: {**c, "cuts": cuts.to_dict()}, cuts)
+     | "WriteCounts" >> beam.Map(_write_json, io.join(staging, job.COUNTS_FILE)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> tuple[JobOptions, list[str]]:
+    defaults = JobOptions(spec_path="", output="")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.build_dataset",
+        description="Analyze raw logs described by a feature spec (transform artifact fitted on the "
+                    "training window only) and build time-split GZIP TFRecords of tf.train.Examples with "
+                    "point-in-time behaviour sequences and counters. Rejected rows go to <output>/rejects/.",
+        epilog="Every other flag is passed to Beam's PipelineOptions (e.g. --runner, --direct_num_workers, "
+               "--direct_running_mode, --project, --temp_location). Defaults: --runner=DirectRunner "
+               "--direct_num_workers=2 --direct_running_mode=multi_processing. Exit status: 0 done, 1 the job "
+               "failed (nothing committed), 2 bad spec/flags/schema or output exists.")
+    parser.add_argument("--spec", required=True, help="feature spec YAML (see feature_specs/README.md)")
+    parser.add_argument("--output", required=True, help="output directory (local or gs://, s3://, hdfs://)")
+    parser.add_argument("--raw", default=None,
+                        help="directory the spec's relative source paths resolve against (default: the working dir)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output atomically (default: refuse when --output is not empty)")
+    parser.add_argument("--num_shards", type=int, default=defaults.num_shards,
+                        help="user shards of the point-in-time pass; memory per worker ~ rows/num_shards "
+                             "(default %(default)s)")
+    parser.add_argument("--batch_rows", type=int, default=defaults.batch_rows,
+                        help="rows per Arrow batch read from the sources (default %(default)s)")
+    parser.add_argument("--chunk_rows", type=int, default=defaults.chunk_rows,
+                        help="Examples encoded at a time while writing (default %(default)s)")
+    parser.add_argument("--compression_level", type=int, default=defaults.compression_level, choices=range(0, 10),
+                        metavar="{0..9}", help="GZIP level of the TFRecord files (default %(default)s)")
+    parser.add_argument("--verbose", action="store_true", help="also show Beam's own INFO logs")
+    args, beam_args = parser.parse_known_args(argv)
+    if args.num_shards < 1 or args.batch_rows < 1 or args.chunk_rows < 1:
+        parser.error("--num_shards, --batch_rows and --chunk_rows must be positive")
+    options = JobOptions(spec_path=args.spec, output=args.output, raw=args.raw, overwrite=args.overwrite,
+                         num_shards=args.num_shards, batch_rows=args.batch_rows, chunk_rows=args.chunk_rows,
+                         compression_level=args.compression_level)
+    logging.getLogger("apache_beam").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    return options, with_runner_defaults(beam_args)
+
+
+def with_runner_defaults(beam_args: list[str]) -> list[str]:
+    """Add the DirectRunner defaults (two worker processes) unless the flags say otherwise."""
+    def given(flag: str) -> bool:
+        return any(a == flag or a.startswith(flag + "=") for a in beam_args)
+
+    out = list(beam_args)
+    if not given("--runner"):
+        out.append("--runner=DirectRunner")
+    runner = next((a.split("=", 1)[1] if "=" in a else beam_args[beam_args.index(a) + 1]
+                   for a in out if a.startswith("--runner")), "DirectRunner")
+    if runner in ("DirectRunner", "direct", "BundleBasedDirectRunner"):
+        if not given("--direct_num_workers"):
+            out.append("--direct_num_workers=2")
+        if not given("--direct_running_mode"):
+            out.append("--direct_running_mode=multi_processing")
+    return out
+
+
+def _metrics_lines(result) -> list[str]:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - some runners do not report metrics
+        return []
+    totals: dict[str, int] = {}
+    for c in counters:
+        if c.key.metric.namespace == NAMESPACE:
+            totals[c.key.metric.name] = totals.get(c.key.metric.name, 0) + int(c.committed or c.attempted or 0)
+    return [f"  {name:<40} {value:>12,}" for name, value in sorted(totals.items())]
+
+
+def run(options: JobOptions, beam_args: list[str]) -> dict:
+    """Run the job; returns the dataset summary. Raises on failure (nothing is committed then)."""
+    started = time.time()
+    log.info("stage spec: %s", options.spec_path)
+    spec = load_spec(options.spec_path)
+    plan = ColumnPlan.from_spec(spec)
+    files = {name: io.match_files(io.resolve(src.path, options.raw), name) for name, src in spec.sources.items()}
+    io.check_source_schemas(plan, dict(spec.sources), files)
+    for name, paths in files.items():
+        log.info("source %s: %d file(s), e.g. %s", name, len(paths), paths[0])
+    staging = job.prepare_output(options)
+    log.info("stage pipeline: staging under %s (runner flags: %s)", staging, " ".join(beam_args))
+    try:
+        pipeline_options = PipelineOptions(beam_args)
+        with beam.Pipeline(options=pipeline_options) as p:
+            build_pipeline(p, spec, options, files, staging)
+        result = p.result if hasattr(p, "result") else None
+        log.info("stage pipeline: done in %.1fs", time.time() - started)
+        if result is not None:
+            lines = _metrics_lines(result)
+            if lines:
+                print("counters:\n" + "\n".join(lines), flush=True)
+        manifest = json.loads(io.read_text(io.join(staging, job.MANIFEST_FILE)))
+        counts = json.loads(io.read_text(io.join(staging, job.COUNTS_FILE)))
+        counts.setdefault("read", {})
+        counts.setdefault("rejected", {})
+        log.info("stage commit: markers, _DATASET.json, reconcile")
+        runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
+        summary = job.finalize(staging, options, spec, manifest, counts, started, {"runner": runner})
+    except BaseException:
+        job.abort(staging)
+        raise
+    print(f"dataset written to {options.output} in {summary['job']['elapsed_s']}s "
+          f"({sum(c['written'] for c in summary['counts'].values()):,} examples, "
+          f"{sum(c['rejected'] for c in summary['counts'].values()):,} rejected)", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options, beam_args = parse_args(argv)
+    try:
+        run(options, beam_args)
+    except (SpecError, SchemaError, FileNotFoundError, job.OutputExists) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except job.ReconcileError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    from infnet_tf.env import hard_exit
+
+    hard_exit(main())

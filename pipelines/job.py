@@ -1,0 +1,220 @@
+"""What the Beam job and the plain loop share: options, read/reject counting, the output commit.
+
+Output safety (re-running over the same ``--output``):
+
+* everything is written under a staging directory next to the output,
+  ``<output>.staging-<run id>``; readers never look there;
+* once the pipeline has finished, the staging tree gets its ``_SUCCESS`` markers (one per
+  complete partition) and ``_DATASET.json``, counts are reconciled, and only then does it become
+  ``<output>``: if ``<output>`` does not exist (or is an empty directory) by one rename; if it
+  holds a previous dataset, the job **refuses** unless ``--overwrite`` is given, in which case the
+  old tree is renamed aside, the new one renamed in and the old one deleted — a reader sees
+  the old complete dataset, then (for an instant) none, then the new complete one, never a mix;
+* a failed run deletes its staging directory and leaves ``<output>`` untouched.
+
+Renames are atomic on local and HDFS filesystems. On object stores (``gs://``, ``s3://``) there
+is no directory rename: files are copied into place partition by partition, each partition's
+``_SUCCESS`` last, and readers (which only read partitions with ``_SUCCESS``) never see a partial
+partition; ``--overwrite`` is refused there (write to a fresh output prefix instead).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from infnet_tf.partitions import SUCCESS
+from pipelines import io
+from pipelines.columns import ColumnPlan, parse_time_ms
+from pipelines.split import SPLITS, UNASSIGNED, Cuts, split_counts
+
+log = logging.getLogger("pipelines.build_dataset")
+
+DATASET_FILE = "_DATASET.json"
+MANIFEST_FILE = "_manifest.json"
+COUNTS_FILE = "_counts.json"
+ARTIFACT_FILE = "transform/transform_artifact.json"
+DATASET_FORMAT = "infnet.dataset"
+DATASET_VERSION = 1
+ALL_SPLITS = (*SPLITS, UNASSIGNED)
+
+
+class OutputExists(RuntimeError):
+    """The output already holds a dataset and --overwrite was not given."""
+
+
+class ReconcileError(RuntimeError):
+    """read != written + rejected for some split."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOptions:
+    """The job's own flags (everything else goes to Beam)."""
+
+    spec_path: str
+    output: str
+    raw: str | None = None
+    overwrite: bool = False
+    num_shards: int = 32
+    batch_rows: int = 65_536
+    chunk_rows: int = 4_096
+    compression_level: int = 6
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting
+# ---------------------------------------------------------------------------------------------
+def raw_read_counts(table: pa.Table, plan: ColumnPlan, cuts: Cuts) -> dict[str, int]:
+    """Rows of a *raw* events batch per split by their parsed time (unusable times: unassigned)."""
+    time_ms, code = parse_time_ms(table[plan.time_column], plan.time_unit, plan.time_unit_factor)
+    return split_counts(time_ms, code == 0, cuts)
+
+
+def reject_split_counts(times: np.ndarray, cuts: Cuts) -> dict[str, int]:
+    """Rejected rows per split by their time (-1: unusable time, unassigned)."""
+    times = np.asarray(times, dtype=np.int64)
+    return split_counts(times, times >= 0, cuts)
+
+
+def add_counts(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + int(v)
+    return out
+
+
+def reconcile(read: Mapping[str, int], written: Mapping[str, int], rejected: Mapping[str, int]) -> tuple[list[str], bool]:
+    """Lines ``<split>: read R = written W + rejected J`` and whether every split balances."""
+    lines, ok = [], True
+    totals = [0, 0, 0]
+    for split in ALL_SPLITS:
+        r, w, j = int(read.get(split, 0)), int(written.get(split, 0)), int(rejected.get(split, 0))
+        if split == UNASSIGNED and r == w == j == 0:
+            continue
+        good = r == w + j
+        ok &= good
+        totals = [totals[0] + r, totals[1] + w, totals[2] + j]
+        lines.append(f"{split:>10}: read {r:>10,} = written {w:>10,} + rejected {j:>8,}   {'OK' if good else 'MISMATCH'}")
+    lines.append(f"{'total':>10}: read {totals[0]:>10,} = written {totals[1]:>10,} + rejected {totals[2]:>8,}   "
+                 f"{'OK' if totals[0] == totals[1] + totals[2] else 'MISMATCH'}")
+    return lines, ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging and commit
+# ---------------------------------------------------------------------------------------------
+def _has_dataset(path: str) -> bool:
+    if io.is_remote(path):
+        return io.exists(io.join(path, DATASET_FILE)) or io.exists(path)
+    return os.path.isdir(path) and bool(os.listdir(path))
+
+
+def prepare_output(options: JobOptions) -> str:
+    """Check the output may be written; returns a fresh staging directory path."""
+    out = options.output.rstrip("/")
+    if _has_dataset(out):
+        if not options.overwrite:
+            raise OutputExists(f"{out} already exists and is not empty; refusing to write over it "
+                               f"(pass --overwrite to replace it atomically)")
+        if io.is_remote(out):
+            raise OutputExists(f"{out}: --overwrite is not supported on object stores; use a fresh output prefix")
+    if not io.is_remote(out) and os.path.exists(out) and not os.path.isdir(out):
+        raise OutputExists(f"{out} exists and is not a directory")
+    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    staging = f"{out}.staging-{run_id}"
+    if not io.is_remote(staging):
+        os.makedirs(staging)
+    return staging
+
+
+def abort(staging: str) -> None:
+    """Delete a failed run's staging directory (best effort)."""
+    try:
+        if io.is_remote(staging):
+            from apache_beam.io.filesystems import FileSystems
+
+            FileSystems.delete([staging + "/"])
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+    except Exception:  # noqa: BLE001
+        log.warning("could not delete staging directory %s", staging)
+
+
+def _commit(staging: str, out: str, partitions: list[str]) -> None:
+    if not io.is_remote(out):
+        if os.path.isdir(out) and os.listdir(out):
+            old = f"{out}.old-{os.path.basename(staging).split('staging-')[-1]}"
+            os.rename(out, old)
+            os.rename(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if os.path.isdir(out):
+                os.rmdir(out)
+            os.rename(staging, out)
+        return
+    from apache_beam.io.filesystems import FileSystems
+
+    files = [m.path for m in FileSystems.match([staging + "/**"])[0].metadata_list]
+    markers = [f for f in files if f.endswith("/" + SUCCESS) or f.endswith("/" + DATASET_FILE)]
+    data = [f for f in files if f not in markers]
+    FileSystems.rename(data, [f.replace(staging, out, 1) for f in data])
+    FileSystems.rename(markers, [f.replace(staging, out, 1) for f in markers])
+    abort(staging)
+
+
+def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict], counts: Mapping[str, Any],
+             started: float, job_info: Mapping[str, Any]) -> dict:
+    """Markers, _DATASET.json, reconciliation, commit. Returns the dataset summary.
+
+    ``counts`` holds ``read`` and ``rejected`` (per split) and ``reject_reasons``.
+    Raises ReconcileError (after deleting the staging tree) when counts do not balance.
+    """
+    data_files = [e for e in manifest if "split" in e]
+    written: dict[str, int] = {}
+    partitions: dict[str, dict[str, dict]] = {s: {} for s in SPLITS}
+    for e in data_files:
+        written[e["split"]] = written.get(e["split"], 0) + e["rows"]
+        p = partitions[e["split"]].setdefault(e["partition"], {"partition": e["partition"], "rows": 0, "files": 0,
+                                                                "bytes": 0})
+        p["rows"] += e["rows"]
+        p["files"] += 1
+        p["bytes"] += e["bytes"]
+    lines, ok = reconcile(counts["read"], written, counts["rejected"])
+    for line in lines:
+        print(line, flush=True)
+    if not ok:
+        abort(staging)
+        raise ReconcileError("read != written + rejected; see the lines above. Nothing was committed.")
+    for split, parts in partitions.items():
+        for name in parts:
+            io.write_text(io.join(staging, split, name, SUCCESS), "")
+    summary = {
+        "format": DATASET_FORMAT, "version": DATASET_VERSION,
+        "spec_name": spec.name, "spec_fingerprint": spec.fingerprint(), "spec_path": options.spec_path,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "artifact": ARTIFACT_FILE,
+        "split": counts.get("cuts"),
+        "counts": {s: {"read": int(counts["read"].get(s, 0)), "written": int(written.get(s, 0)),
+                       "rejected": int(counts["rejected"].get(s, 0))} for s in ALL_SPLITS},
+        "reject_reasons": dict(sorted(counts.get("reject_reasons", {}).items())),
+        "partitions": {s: sorted(parts.values(), key=lambda p: p["partition"]) for s, parts in partitions.items()},
+        "files": sorted(e["file"] for e in data_files),
+        "rejects_files": sorted(e["file"] for e in manifest if "split" not in e),
+        "job": {**job_info, "num_shards": options.num_shards, "elapsed_s": round(time.time() - started, 2)},
+    }
+    io.write_text(io.join(staging, DATASET_FILE), json.dumps(summary, indent=1, sort_keys=True))
+    for leftover in (MANIFEST_FILE, COUNTS_FILE):
+        path = io.join(staging, leftover)
+        if not io.is_remote(path) and os.path.exists(path):
+            os.remove(path)
+    _commit(staging, options.output.rstrip("/"), [])
+    return summary

@@ -1,0 +1,94 @@
+"""The time split (train < valid < test) and the time partitions of the output.
+
+* Cut-time style (``valid_start`` / ``test_start`` in the spec): train is ``t < valid_start``,
+  valid ``valid_start <= t < test_start``, test ``t >= test_start``.
+* Last-days style (``valid_days`` / ``test_days``): days are UTC calendar days. The last day is
+  the day of the latest *usable* event time (rejected rows do not count); test is the last
+  ``test_days`` days, valid the ``valid_days`` days before them, train everything earlier.
+
+Partitions are ``dt=YYYY-MM-DD`` (daily) or ``dt=YYYY-MM-DD/hr=HH`` (hourly), UTC.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+SPLITS = ("train", "valid", "test")
+TRAIN, VALID, TEST = 0, 1, 2
+UNASSIGNED = "unassigned"  # rows whose time is unusable (they are all rejects)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cuts:
+    """Where valid and test start (epoch ms) and how partitions are cut."""
+
+    valid_start_ms: int
+    test_start_ms: int
+    partition: str  # daily | hourly
+
+    def assign(self, time_ms: np.ndarray) -> np.ndarray:
+        """Split index per row: 0 train, 1 valid, 2 test."""
+        t = np.asarray(time_ms, dtype=np.int64)
+        return ((t >= self.valid_start_ms).astype(np.int8) + (t >= self.test_start_ms).astype(np.int8))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"valid_start_ms": self.valid_start_ms, "test_start_ms": self.test_start_ms,
+                "valid_start": iso(self.valid_start_ms), "test_start": iso(self.test_start_ms),
+                "partition": self.partition}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Cuts":
+        return cls(int(d["valid_start_ms"]), int(d["test_start_ms"]), d["partition"])
+
+
+def compute_cuts(split: Any, max_time_ms: int | None) -> Cuts:
+    """Cuts from the spec's split and the latest usable event time (needed for last-days style)."""
+    if not split.by_days:
+        return Cuts(int(split.valid_start_ms), int(split.test_start_ms), split.partition)
+    if max_time_ms is None:
+        raise ValueError("no usable event rows: cannot place the last-days time split")
+    last_day_start = (int(max_time_ms) // DAY_MS) * DAY_MS
+    test_start = last_day_start - (split.test_days - 1) * DAY_MS
+    valid_start = test_start - split.valid_days * DAY_MS
+    return Cuts(valid_start, test_start, split.partition)
+
+
+def iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def partition_ids(time_ms: np.ndarray, partition: str) -> np.ndarray:
+    """Integer partition id per row: the UTC day (daily) or hour (hourly) since the epoch."""
+    size = DAY_MS if partition == "daily" else HOUR_MS
+    return np.asarray(time_ms, dtype=np.int64) // size
+
+
+def partition_name(pid: int, partition: str) -> str:
+    """``dt=YYYY-MM-DD`` or ``dt=YYYY-MM-DD/hr=HH`` for a partition id."""
+    size = DAY_MS if partition == "daily" else HOUR_MS
+    when = dt.datetime.fromtimestamp(int(pid) * size / 1000, tz=dt.timezone.utc)
+    name = f"dt={when:%Y-%m-%d}"
+    return name if partition == "daily" else f"{name}/hr={when:%H}"
+
+
+def day_name(time_ms: int) -> str:
+    return dt.datetime.fromtimestamp(int(time_ms) // DAY_MS * DAY_MS / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def split_counts(time_ms: np.ndarray, usable: np.ndarray, cuts: Cuts) -> dict[str, int]:
+    """Rows per split (unusable times under ``unassigned``)."""
+    out = {name: 0 for name in (*SPLITS, UNASSIGNED)}
+    usable = np.asarray(usable, dtype=bool)
+    if (~usable).any():
+        out[UNASSIGNED] = int((~usable).sum())
+    if usable.any():
+        counts = np.bincount(cuts.assign(np.asarray(time_ms)[usable]), minlength=3)
+        for i, name in enumerate(SPLITS):
+            out[name] = int(counts[i])
+    return out

@@ -1,0 +1,148 @@
+"""Build: a shard block + the transform artifact -> GZIP TFRecord files of tf.train.Examples.
+
+Every Example follows :mod:`infnet_tf.features` (keys in this order)::
+
+    cat/<token>            int64      every token of spec.token_names(): categorical, dense, counters
+    seq/<type>/<field>     int64 list item field, then side fields; most recent last
+    seq/<type>/time_gap    int64 list time-gap bucket ids (>= 1)
+    label/<task>           int64      0/1, -1 when the raw label is null
+    user_key               bytes      the user key's string form
+    event_time_ms          int64      epoch milliseconds (UTC)
+
+A block writes one file per (split, partition) it has rows in:
+``<root>/<split>/<partition>/part-<shard>-of-<num_shards>.tfrecord.gz``, rows in event-time
+order (ties: user, item). File names are deterministic, so a retried bundle overwrites its own
+file instead of duplicating rows. Examples are encoded ``chunk_rows`` at a time, which bounds the
+memory of expanded sequences.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from infnet_tf.features import EVENT_TIME, TIME_GAP, USER_KEY, FeatureLayout, cat_key, label_key, seq_key
+from infnet_tf.transform import TransformArtifact, string_form
+from pipelines import io
+from pipelines.columns import TIME, label_column
+from pipelines.examples import BYTES, INT, INTS, ExampleEncoder, gzip_compressor
+from pipelines.sequences import Block
+from pipelines.split import SPLITS, partition_ids, partition_name
+
+DEFAULT_CHUNK_ROWS = 4096
+
+
+def example_features(layout: FeatureLayout) -> list[tuple[str, str]]:
+    """The ordered (key, kind) list of every Example."""
+    out = [(cat_key(t.name), INT) for t in layout.categorical]
+    for seq in layout.sequences:
+        out += [(seq_key(seq.name, f.name), INTS) for f in seq.fields]
+        out.append((seq_key(seq.name, TIME_GAP), INTS))
+    out += [(label_key(t.name), INT) for t in layout.tasks]
+    out += [(USER_KEY, BYTES), (EVENT_TIME, INT)]
+    return out
+
+
+def _strings(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(flat utf-8 bytes, lengths) of a null-free string array, straight from its Arrow buffers."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    flat = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return flat[offsets[0]:offsets[-1]], np.diff(offsets).astype(np.int64)
+
+
+class BlockEncoder:
+    """Turns rows of a block into framed, serialized Examples (the artifact applied on the way)."""
+
+    def __init__(self, spec: Any, artifact: TransformArtifact):
+        self.spec = spec
+        self.artifact = artifact
+        self.layout = artifact.feature_layout
+        self.encoder = ExampleEncoder(example_features(self.layout))
+
+    def prepare(self, block: Block) -> dict[str, Any]:
+        """Per-block arrays: token ids of every row (also used to look up sequence events)."""
+        table = block.table
+        ids = self.artifact.transform_batch({name: table[name] for name in self.artifact.token_names})
+        return {
+            "ids": ids,
+            "time": table[TIME].to_numpy(),
+            "labels": {t.name: table[label_column(t.name)].to_numpy() for t in self.spec.tasks},
+            "user_key": string_form(table[self.spec.user_key]),
+        }
+
+    def encode(self, block: Block, prepared: dict, rows: np.ndarray) -> np.ndarray:
+        """Framed TFRecord bytes of Examples for ``rows`` (positions in the block)."""
+        ids, time = prepared["ids"], prepared["time"]
+        columns: dict[str, Any] = {cat_key(t.name): ids[t.name][rows] for t in self.layout.categorical}
+        for seq in self.layout.sequences:
+            events, lengths = block.sequences[seq.name].gather(rows)
+            for field in seq.fields:
+                columns[seq_key(seq.name, field.name)] = (ids[field.name][events], lengths)
+            gaps = np.repeat(time[rows], lengths) - time[events]
+            columns[seq_key(seq.name, TIME_GAP)] = (self.artifact.time_gap_ids(seq.name, gaps), lengths)
+        for task in self.layout.tasks:
+            columns[label_key(task.name)] = prepared["labels"][task.name][rows]
+        columns[USER_KEY] = _strings(prepared["user_key"].take(pa.array(rows)))
+        columns[EVENT_TIME] = time[rows]
+        buf, _, _ = self.encoder.encode(columns, rows.size, framed=True)
+        return buf
+
+
+def partition_rows(block: Block, partition: str) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(split, partition name, rows in time order) for every non-empty partition of the block."""
+    time = block.table[TIME].to_numpy()
+    pids = partition_ids(time, partition)
+    order = np.lexsort((np.arange(time.size), time, pids, block.split))  # split, partition, time, block order
+    keys = np.stack([block.split[order], pids[order]], axis=1)
+    bounds = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
+    for rows in np.split(order, bounds):
+        if rows.size:
+            yield SPLITS[int(block.split[rows[0]])], partition_name(int(pids[rows[0]]), partition), rows
+
+
+def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int, partition: str,
+                compression_level: int = 6, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list[dict]:
+    """Write a block's Examples; returns one manifest entry per file written."""
+    if block.num_rows == 0:
+        return []
+    prepared = encoder.prepare(block)
+    entries = []
+    for split, part, rows in partition_rows(block, partition):
+        relative = f"{split}/{part}/part-{block.shard:05d}-of-{num_shards:05d}.tfrecord.gz"
+
+        def chunks(rows=rows):
+            gz = gzip_compressor(compression_level)
+            for start in range(0, rows.size, chunk_rows):
+                yield gz.compress(encoder.encode(block, prepared, rows[start:start + chunk_rows]))
+            yield gz.flush()
+
+        size = io.write_bytes(io.join(root, relative), chunks())
+        entries.append({"split": split, "partition": part, "file": relative, "rows": int(rows.size), "bytes": size})
+    return entries
+
+
+def write_rejects(records: list[dict], root: str, name: str) -> dict | None:
+    """Write reject records as JSON lines to ``<root>/rejects/<name>.jsonl``; returns a manifest entry."""
+    if not records:
+        return None
+    from pipelines.columns import reject_line
+
+    text = "".join(reject_line(r) + "\n" for r in records)
+    relative = f"rejects/{name}.jsonl"
+    io.write_text(io.join(root, relative), text)
+    return {"file": relative, "rows": len(records)}
+
+
+def reject_counts(records: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        out[r["reason"]] = out.get(r["reason"], 0) + 1
+    return out
+
+
+def user_key_strings(table: pa.Table, key: str) -> pa.Array:  # pragma: no cover - convenience
+    return pc.cast(table[key], pa.string())
