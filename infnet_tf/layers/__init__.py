@@ -3,6 +3,7 @@
 =====================  ==========================================================  ===========
 module                 layer                                                       paper
 =====================  ==========================================================  ===========
+``autograph``          ``no_autograph`` (skip AutoGraph for a ``call``)            —
 ``mlp``                ``MLP`` (Dense stack, optional float32 output)              —
 ``masking``            ``masked_mean``, ``LARGE_NEGATIVE``                         —
 ``attention``          ``multi_head_attention`` (masked, float32 softmax)          eq. 5
@@ -17,4 +18,8 @@ module                 layer                                                    
 ``self_attention``     ``SelfAttentionBlock`` (all-to-all reference)               §3.2 (cost)
 ``heads``              ``TaskHead``                                                eq. 11
 =====================  ==========================================================  ===========
+
+Layer ``call`` methods have no data-dependent Python control flow and are marked
+``autograph.no_autograph``: AutoGraph would otherwise transpile every layer on the first trace of
+a ``tf.function`` (tens of seconds on a 2-core machine) for nothing.
 """

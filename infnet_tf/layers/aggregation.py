@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.attention import attention_flops, multi_head_attention
 
 FUSIONS = ("concat_linear", "sum")
@@ -50,6 +51,7 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         self.norm = {g: tf.keras.layers.LayerNormalization(name=f"ln_{g}") for g in self.query_groups}
         self.drop = tf.keras.layers.Dropout(self.dropout) if self.dropout else None
 
+    @no_autograph
     def call(self, hubs: Mapping, tokens: Mapping, masks: Mapping | None = None, training=False,
              return_attention: bool = False):
         masks = masks or {}

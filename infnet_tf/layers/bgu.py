@@ -15,6 +15,7 @@ from typing import Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 BGU_MODES = ("affine", "scale", "shift")
@@ -42,6 +43,7 @@ class BroadcastGatedUnit(tf.keras.layers.Layer):
             return alpha, beta
         return (params, None) if self.mode == "scale" else (None, params)
 
+    @no_autograph
     def call(self, x, hubs):
         alpha, beta = self.modulation(hubs)
         update = None if alpha is None else x * tf.sigmoid(alpha)            # eq. 9

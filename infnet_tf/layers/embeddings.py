@@ -12,6 +12,7 @@ import re
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.features import FeatureLayout, TokenInput
 
 
@@ -52,6 +53,7 @@ class EmbeddingTables(tf.keras.layers.Layer):
             x = self.projections[field.table](x)
         return x
 
+    @no_autograph
     def call(self, ids_by_table):
         """{table: ids} -> {table: embeddings}; mostly for building and tests."""
         fields = {f.table: f for f in self.layout.all_token_inputs()}

@@ -29,6 +29,7 @@ from typing import Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 
@@ -68,6 +69,7 @@ class MMoE(tf.keras.layers.Layer):
         self.gates = [tf.keras.layers.Dense(self.num_experts, use_bias=False, name=f"gate_{k}")
                       for k in range(self.num_gates)]
 
+    @no_autograph
     def call(self, x, training=False):
         stacked = tf.stack(_apply(self.experts, x, training), axis=1)  # [B, E, h]
         return [gate_mixture(gate(x), stacked) for gate in self.gates]
@@ -120,6 +122,7 @@ class CGC(tf.keras.layers.Layer):
             total = self.num_tasks * self.num_task_experts + self.num_shared_experts
             self.shared_gate_layer = tf.keras.layers.Dense(total, use_bias=False, name="shared_gate")
 
+    @no_autograph
     def call(self, task_inputs, shared_input, training=False):
         if len(task_inputs) != self.num_tasks:
             raise ValueError(f"CGC: expected {self.num_tasks} task inputs, got {len(task_inputs)}")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
+
 
 def fm_second_order(fields):
     """``fields`` [B, F, d] -> [B] float32: sum over field pairs i<j of <v_i, v_j>."""
@@ -33,6 +35,7 @@ def fm_second_order(fields):
 class FMInteraction(tf.keras.layers.Layer):
     """Keras wrapper of :func:`fm_second_order`: [B, F, d] -> float32 [B] (no weights)."""
 
+    @no_autograph
     def call(self, fields):
         return fm_second_order(fields)
 

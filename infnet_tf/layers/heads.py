@@ -6,6 +6,7 @@ from typing import Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 
@@ -18,6 +19,7 @@ class TaskHead(tf.keras.layers.Layer):
         self.hidden, self.dropout = tuple(int(h) for h in hidden), float(dropout)
         self.mlp = MLP(self.hidden, out=1, dropout=self.dropout, output_dtype="float32", name="mlp")
 
+    @no_autograph
     def call(self, x, training=False):
         logit = tf.cast(self.mlp(x, training=training), tf.float32)
         return tf.sigmoid(logit)[:, 0]

@@ -22,6 +22,7 @@ import numpy as np
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.learned_tokens import LearnedTokens
 from infnet_tf.layers.masking import masked_mean
 from infnet_tf.layers.mlp import MLP, mlp_flops
@@ -60,6 +61,7 @@ class CategoricalHubInit(tf.keras.layers.Layer):
         else:
             self.hubs = LearnedTokens(self.n_hubs, self.d, name="hubs")
 
+    @no_autograph
     def call(self, tokens):
         batch = tf.shape(tokens)[0]
         if self.mode == "mlp":
@@ -101,6 +103,7 @@ class SequenceHubInit(tf.keras.layers.Layer):
         elif mode == "random":
             self.hubs = LearnedTokens(self.n_types, self.d, name="hubs")
 
+    @no_autograph
     def call(self, tokens, masks):
         if len(tokens) != self.n_types or len(masks) != self.n_types:
             raise ValueError(f"seq hub init: expected {self.n_types} behaviour types, got {len(tokens)}")

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.aggregation import MultiViewAggregation, aggregation_flops
 from infnet_tf.layers.bgu import BGU_MODES, BroadcastGatedUnit, bgu_flops
 from infnet_tf.layers.pgu import ProxyGatedUnit, pgu_flops
@@ -58,6 +59,7 @@ class INFNetBlock(tf.keras.layers.Layer):
         self.units = {g: make_broadcast_unit(self.d, broadcast_unit, self.bgu_hidden, name=f"broadcast_{g}")
                       for g in self.broadcast_groups}
 
+    @no_autograph
     def call(self, tokens: Mapping, hubs: Mapping, masks: Mapping | None = None, training=False,
              return_attention: bool = False):
         hubs, weights = dict(hubs), {}

@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
 class MLP(tf.keras.layers.Layer):
@@ -31,6 +32,7 @@ class MLP(tf.keras.layers.Layer):
             extra = {"dtype": output_dtype} if output_dtype else {}
             self.out_layer = tf.keras.layers.Dense(self.out, name="out", **extra)
 
+    @no_autograph
     def call(self, x, training=False):
         for layer in self.hidden_layers:
             x = layer(x)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
 class ProxyGatedUnit(tf.keras.layers.Layer):
@@ -26,6 +27,7 @@ class ProxyGatedUnit(tf.keras.layers.Layer):
         self.proxy_proj = tf.keras.layers.Dense(2 * self.d, use_bias=False, name="w_h")
         self.norm = tf.keras.layers.LayerNormalization(name="ln")
 
+    @no_autograph
     def call(self, x, hubs):
         proxy = tf.reduce_mean(hubs, axis=1)
         pre = self.token_proj(x) + self.proxy_proj(proxy)[:, None, :]

@@ -16,6 +16,7 @@ from typing import Optional
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.attention import attention_flops, multi_head_attention
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
@@ -41,6 +42,7 @@ class SelfAttentionBlock(tf.keras.layers.Layer):
     def _dropout(self, x, training):
         return x if self.drop is None else self.drop(x, training=training)
 
+    @no_autograph
     def call(self, x, mask=None, training=False, return_attention: bool = False):
         x_q = x if self.query_last is None else x[:, -self.query_last:]
         z, weights = multi_head_attention(self.q_proj(x_q), self.k_proj(x), self.v_proj(x), mask,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
 from infnet_tf.layers.embeddings import EmbeddingTables, layer_name, projection_flops
 from infnet_tf.layers.masking import masked_mean
@@ -81,6 +82,7 @@ class FeatureTokenizer(tf.keras.layers.Layer):
         return {seq.name: masked_mean(s, m)
                 for seq, (s, m) in zip(self.layout.sequences, self.sequence_tokens(features))}
 
+    @no_autograph
     def call(self, features):
         return self.categorical_tokens(features), self.sequence_tokens(features)
 

@@ -11,7 +11,8 @@ import importlib
 
 from infnet_tf.features import FeatureLayout
 from infnet_tf.models.config import ModelConfig
-from infnet_tf.models.registry import ModelEntry, get_entry, register_model, registered_models
+from infnet_tf.models import registry as _registry
+from infnet_tf.models.registry import ModelEntry, register_model
 
 _MODEL_MODULES = ("infnet_tf.models.infnet", "infnet_tf.models.baselines")
 
@@ -19,6 +20,17 @@ _MODEL_MODULES = ("infnet_tf.models.infnet", "infnet_tf.models.baselines")
 def _load_models() -> None:
     for module in _MODEL_MODULES:
         importlib.import_module(module)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry (builder, analytical FLOPs) of model ``name``."""
+    _load_models()
+    return _registry.get_entry(name)
+
+
+def registered_models() -> tuple[str, ...]:
+    _load_models()
+    return _registry.registered_models()
 
 
 def build_model(layout: FeatureLayout, config: ModelConfig):
@@ -29,7 +41,6 @@ def build_model(layout: FeatureLayout, config: ModelConfig):
     """
     from infnet_tf.models.example_inputs import dummy_features
 
-    _load_models()
     model = get_entry(config.model).build(layout, config)
     model(dummy_features(layout), training=False)
     return model

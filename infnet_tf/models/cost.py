@@ -26,9 +26,8 @@ def param_count(model, trainable_only: bool = False) -> int:
 
 def flops_per_example(layout: FeatureLayout, config: ModelConfig) -> float:
     """Analytical forward FLOPs per example (2 × multiply-adds of all contractions)."""
-    from infnet_tf.models import _load_models, get_entry
+    from infnet_tf.models import get_entry
 
-    _load_models()
     entry = get_entry(config.model)
     if entry.flops is None:
         raise ValueError(f"model {config.model!r} registers no analytical FLOPs count")

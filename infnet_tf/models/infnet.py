@@ -11,6 +11,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.features import FeatureLayout, seq_key
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.heads import TaskHead
 from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit
 from infnet_tf.layers.infnet_block import INFNetBlock
@@ -131,12 +132,14 @@ class INFNet(tf.keras.Model):
             out.append(tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0])
         return out
 
+    @no_autograph
     def call(self, features, training=False):
         tokens, masks, hubs = self.encode(features, training=training)
         inputs = self.readout(tokens, masks, hubs)
         return {name: head(x, training=training) for name, head, x in zip(self.task_names, self.heads, inputs)}
 
     # -- introspection (Figure 5) --------------------------------------------------------------
+    @no_autograph
     def attention_weights(self, features):
         """Per block, the task hubs' attention weights over each view (float32).
 

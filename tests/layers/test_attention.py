@@ -1,0 +1,104 @@
+"""Masked multi-head cross-attention (eq. 5) and multi-view aggregation (eqs. 6-7) vs numpy."""
+import numpy as np
+import pytest
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.layers.aggregation import MultiViewAggregation
+from infnet_tf.layers.attention import masked_softmax, multi_head_attention
+
+EPS = 1e-3  # Keras LayerNormalization epsilon
+
+
+def np_ln(x):
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + EPS)
+
+
+def np_softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_two_token_attention_matches_hand_computation():
+    q = np.array([[[1.0, 0.0]]], np.float32)                   # one query, d=2
+    k = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)       # two keys
+    v = np.array([[[2.0, 0.0], [0.0, 4.0]]], np.float32)
+    out, w = multi_head_attention(q, k, v, None, num_heads=1)
+    # logits = q.k / sqrt(2) = [0.7071, 0]; softmax = [0.6698, 0.3302]
+    expected_w = np.array([np.e ** (1 / np.sqrt(2)), 1.0]) / (np.e ** (1 / np.sqrt(2)) + 1.0)
+    np.testing.assert_allclose(w.numpy()[0, 0, 0], expected_w, rtol=1e-6)
+    np.testing.assert_allclose(out.numpy()[0, 0], [2 * expected_w[0], 4 * expected_w[1]], rtol=1e-6)
+
+
+def test_padded_keys_get_exactly_zero_weight_and_all_padding_gives_zeros():
+    rng = np.random.default_rng(0)
+    q, k, v = (tf.constant(rng.normal(size=s), tf.float32) for s in ([2, 3, 4], [2, 5, 4], [2, 5, 4]))
+    mask = tf.constant([[True, True, False, True, False], [False] * 5])
+    out, w = multi_head_attention(q, k, v, mask, num_heads=2)
+    w = w.numpy()
+    assert np.all(w[0][..., [2, 4]] == 0.0)
+    np.testing.assert_allclose(w[0].sum(-1), 1.0, rtol=1e-6)
+    assert np.all(w[1] == 0.0) and np.all(out.numpy()[1] == 0.0)
+    # dropping the padded keys gives the same context
+    keep = [0, 1, 3]
+    out_kept, _ = multi_head_attention(q[:1], tf.gather(k[:1], keep, axis=1), tf.gather(v[:1], keep, axis=1),
+                                       None, num_heads=2)
+    np.testing.assert_allclose(out.numpy()[0], out_kept.numpy()[0], atol=1e-6)
+
+
+def test_softmax_is_float32_under_bfloat16_inputs():
+    q = tf.cast(tf.random.normal([1, 2, 4]), tf.bfloat16)
+    out, w = multi_head_attention(q, q, q, tf.constant([[True, False]]), num_heads=2)
+    assert w.dtype == tf.float32 and out.dtype == tf.bfloat16
+    assert masked_softmax(tf.zeros([1, 1, 1, 2]), tf.constant([[False, False]])).numpy().sum() == 0.0
+
+
+def _set(dense, kernel, bias=None):
+    dense.set_weights([np.asarray(kernel, np.float32),
+                       np.zeros(np.shape(kernel)[1], np.float32) if bias is None else np.asarray(bias, np.float32)])
+
+
+@pytest.mark.parametrize("fusion", ["concat_linear", "sum"])
+def test_multi_view_aggregation_matches_numpy(fusion):
+    """Hub group "h" (1 hub) queries views "a" (2 tokens, one padded) and "b" (2 tokens), eqs. 5-7."""
+    rng = np.random.default_rng(1)
+    d = 2
+    hub = rng.normal(size=(1, 1, d)).astype(np.float32)
+    xa = rng.normal(size=(1, 2, d)).astype(np.float32)
+    xb = rng.normal(size=(1, 2, d)).astype(np.float32)
+    layer = MultiViewAggregation(d, 1, ["h"], ["a", "b"], fusion=fusion)
+    masks = {"a": tf.constant([[True, False]])}
+    layer({"h": hub}, {"a": xa, "b": xb}, masks)
+    W = {n: rng.normal(size=(d, d)).astype(np.float32) for n in ("qa", "ka", "va", "qb", "kb", "vb")}
+    for view in ("a", "b"):
+        _set(layer.q_proj[view], W["q" + view])
+        _set(layer.k_proj[view], W["k" + view])
+        _set(layer.v_proj[view], W["v" + view])
+    fuse = rng.normal(size=(2 * d if fusion == "concat_linear" else d, d)).astype(np.float32)
+    fuse_b = rng.normal(size=d).astype(np.float32)
+    _set(layer.fuse["h"], fuse, fuse_b)
+    out = layer({"h": hub}, {"a": xa, "b": xb}, masks)["h"].numpy()
+
+    def ca(x, view, keep):
+        q, k, v = hub[0] @ W["q" + view], x[0] @ W["k" + view], x[0] @ W["v" + view]
+        logits = (q @ k.T) / np.sqrt(d)
+        logits = np.where(keep, logits, -np.inf)
+        return np_softmax(logits) @ v
+
+    za = ca(xa, "a", np.array([True, False]))
+    zb = ca(xb, "b", np.array([True, True]))
+    np.testing.assert_allclose(za, xa[0, :1] @ W["va"], rtol=1e-5)  # one real key: weight 1
+    fused_in = np.concatenate([za, zb], -1) if fusion == "concat_linear" else za + zb
+    expected = np_ln(hub[0] + fused_in @ fuse + fuse_b)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_aggregation_shares_key_value_projections_across_hub_groups():
+    layer = MultiViewAggregation(4, 2, ["g1", "g2", "g3"], ["a"])
+    hubs = {g: tf.random.normal([2, n, 4]) for g, n in (("g1", 3), ("g2", 1), ("g3", 2))}
+    out, weights = layer(hubs, {"a": tf.random.normal([2, 5, 4])}, return_attention=True)
+    assert {g: o.shape for g, o in out.items()} == {g: h.shape for g, h in hubs.items()}
+    assert weights["a"].shape == (2, 2, 6, 5)           # all 6 hubs in one attention
+    assert len(layer.k_proj) == len(layer.v_proj) == 1  # one K/V projection per view

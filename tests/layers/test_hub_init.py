@@ -1,0 +1,53 @@
+"""Hub initialisation (eqs. 1, 3) and its ablation variants."""
+import numpy as np
+import pytest
+
+import infnet_tf  # noqa: F401
+import tensorflow as tf
+
+from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit, chunk_mean_matrix
+
+
+@pytest.mark.parametrize("mode", ["mlp", "mean", "random"])
+def test_categorical_hub_shapes(mode):
+    layer = CategoricalHubInit(n_fields=5, n_hubs=3, d=4, mode=mode, hidden=(8,))
+    assert layer(tf.random.normal([2, 5, 4])).shape == (2, 3, 4)
+
+
+def test_mean_hubs_average_contiguous_field_chunks():
+    np.testing.assert_allclose(chunk_mean_matrix(2, 4), [[.5, .5, 0, 0], [0, 0, .5, .5]])
+    np.testing.assert_allclose(chunk_mean_matrix(3, 2), [[1, 0], [1, 0], [0, 1]])
+    c = tf.random.normal([1, 4, 3])
+    hubs = CategoricalHubInit(4, 2, 3, mode="mean")(c).numpy()
+    np.testing.assert_allclose(hubs[0, 1], c.numpy()[0, 2:].mean(0), rtol=1e-6)
+
+
+def test_mlp_hubs_are_reshaped_mlp_of_flattened_fields():
+    layer = CategoricalHubInit(2, 2, 2, mode="mlp", hidden=())
+    c = tf.constant([[[1.0, 2.0], [3.0, 4.0]]])
+    layer(c)
+    kernel = np.eye(4, dtype=np.float32)[::-1]
+    layer.mlp.out_layer.set_weights([kernel, np.zeros(4, np.float32)])
+    np.testing.assert_allclose(layer(c).numpy(), [[[4.0, 3.0], [2.0, 1.0]]])
+
+
+def test_sequence_hubs_masked_mean_of_type_mlp_and_all_padding_is_zero():
+    layer = SequenceHubInit(2, 4, mode="type_mlp", hidden=(4,))
+    s = [tf.random.normal([2, 3, 4]), tf.random.normal([2, 5, 4])]
+    m = [tf.constant([[True, True, False], [False, False, False]]), tf.ones([2, 5], tf.bool)]
+    hubs = layer(s, m).numpy()
+    assert hubs.shape == (2, 2, 4) and np.all(np.isfinite(hubs))
+    np.testing.assert_allclose(hubs[0, 0], layer.mlps[0](s[0][0, :2]).numpy().mean(0), rtol=1e-5)
+    np.testing.assert_array_equal(hubs[1, 0], 0.0)          # all-padding type -> zero hub
+
+
+def test_sequence_hub_variants():
+    s = [tf.random.normal([2, 3, 4]), tf.random.normal([2, 5, 4])]
+    m = [tf.ones([2, 3], tf.bool), tf.constant([[True] * 2 + [False] * 3] * 2)]
+    g = SequenceHubInit(2, 4, mode="global_mean")(s, m).numpy()
+    assert g.shape == (2, 1, 4)
+    expected = np.concatenate([s[0].numpy()[0], s[1].numpy()[0, :2]]).mean(0)
+    np.testing.assert_allclose(g[0, 0], expected, rtol=1e-5)
+    assert SequenceHubInit(2, 4, mode="random")(s, m).shape == (2, 2, 4)
+    with pytest.raises(ValueError, match="seq_hub_init"):
+        SequenceHubInit(2, 4, mode="bogus")
