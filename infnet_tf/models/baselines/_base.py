@@ -32,6 +32,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.features import FeatureLayout
+from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 from infnet_tf.layers.tokenizers import FeatureTokenizer, tokenizer_flops
 from infnet_tf.models.config import ModelConfig
@@ -163,6 +164,7 @@ class PooledBaseline(tf.keras.Model):
             parts.append(tf.stack([pooled[s.name] for s in self.layout.sequences], axis=1))
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
+    @no_autograph
     def call(self, features, training=False):
         reps, extra = self.backbone(self.field_embeddings(features), training=training)
         out = {}
