@@ -29,28 +29,28 @@ def merge_heads(x):
     return tf.reshape(x, tf.concat([tf.shape(x)[:2], [heads * dh]], axis=0))
 
 
-def masked_softmax(logits, mask=None):
-    """Softmax over the last axis of float32 ``logits`` [B, h, Q, K]; ``mask`` [B, K] (True = real)."""
-    if mask is None:
-        return tf.nn.softmax(logits, axis=-1)
-    keep = tf.cast(mask, tf.bool)[:, None, None, :]
-    weights = tf.nn.softmax(tf.where(keep, logits, LARGE_NEGATIVE), axis=-1)
-    return weights * tf.cast(keep, weights.dtype)  # all-padding rows -> zeros
-
-
 def multi_head_attention(q, k, v, mask=None, num_heads: int = 1):
     """Attend projected queries ``q`` [B, Q, d] to keys/values ``k``, ``v`` [B, K, d].
 
     Returns (context [B, Q, d] in the compute dtype of ``v``, float32 weights [B, heads, Q, K]).
+    The 1/sqrt(d_h) scale is applied to the (small) queries; with a mask, the context of a query
+    whose keys are all padding is zeroed on the small context tensor rather than by a second pass
+    over the [B, h, Q, K] weights (the returned weights are exactly zero there too).
     """
     d = q.shape[-1]
     if d % num_heads:
         raise ValueError(f"attention: num_heads={num_heads} must divide the width {d}")
+    q = q * tf.cast(1.0 / math.sqrt(d // num_heads), q.dtype)
     qh, kh, vh = (split_heads(t, num_heads) for t in (q, k, v))
-    logits = tf.matmul(qh, kh, transpose_b=True)
-    logits = tf.cast(logits, tf.float32) * (1.0 / math.sqrt(d // num_heads))
-    weights = masked_softmax(logits, mask)
-    context = tf.matmul(tf.cast(weights, vh.dtype), vh)
+    logits = tf.cast(tf.matmul(qh, kh, transpose_b=True), tf.float32)
+    if mask is None:
+        weights = tf.nn.softmax(logits, axis=-1)
+        return merge_heads(tf.matmul(tf.cast(weights, vh.dtype), vh)), weights
+    keep = tf.cast(mask, tf.bool)
+    weights = tf.nn.softmax(tf.where(keep[:, None, None, :], logits, LARGE_NEGATIVE), axis=-1)
+    any_real = tf.cast(tf.reduce_any(keep, axis=-1), vh.dtype)[:, None, None, None]
+    context = tf.matmul(tf.cast(weights, vh.dtype), vh) * any_real
+    weights = weights * tf.cast(keep, weights.dtype)[:, None, None, :]
     return merge_heads(context), weights
 
 
