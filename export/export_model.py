@@ -1,0 +1,495 @@
+r"""Export a trained model as a TF Serving SavedModel version, behind a validation gate.
+
+    python -m export.export_model --model_dir=DIR --data=DIR_OR_ARTIFACT --export_base=DIR \
+        --model_name=infnet [--keep=5 --gate_metric_threshold=0.01 --holdout=<partition dir>]
+
+and, from the streaming trainer every ``--export_every`` partitions,
+``export_from_trainer(trainer, partition_key, data=...)``.
+
+What it does, in order (one exporter at a time per model directory, under a lock):
+
+1. **Recover the model**: ``<model_dir>/trainer_config.json`` (written by the Trainer) gives the
+   model config, the layout and the training precision; the newest checkpoint in
+   ``<model_dir>/checkpoints`` (or ``--checkpoint``) gives the weights. The transform artifact comes
+   from ``--data`` (the dataset job's output directory, or the artifact JSON itself); its layout must
+   equal the trainer's.
+2. **Write the candidate** under ``<export_base>/<model_name>/.tmp-<version>-...``: the SavedModel
+   (tag ``serve``; signatures ``serving_default`` raw features, ``predict_examples`` raw
+   ``tf.train.Example``s, ``predict_model_inputs`` transformed ids — see
+   :mod:`export.serving_module`), ``assets.extra/tf_serving_warmup_requests`` (PredictionLogs from
+   real rows), ``assets.extra/transform_artifact.json`` and ``assets.extra/infnet_export.json``
+   (provenance and the gate's decision).
+3. **Validate** the candidate as loaded from disk: on held-out rows (``--holdout``, default the
+   newest complete partition of ``<data>/valid``) decoded back to raw features
+   (:class:`export.raw_inputs.RawDecoder`): the raw signature must agree with the model-input
+   signature on the TFRecord ids (<= 1e-5; proves the in-graph transform reproduces the dataset
+   job), ``predict_examples`` must agree with the raw signature, and every prediction must be
+   finite. Then the gate (:mod:`export.gate`): mean AUC over tasks on the held-out rows must not be
+   worse than the currently published version's (scored by its own raw signature on the same raw
+   rows) by more than ``--gate_metric_threshold``.
+4. **Publish** (atomic rename to ``<export_base>/<model_name>/<version>``; keep the newest
+   ``--keep``) or **reject** (``<export_base>/<model_name>/_rejected/<version>/REJECTED.json``),
+   then refresh ``<export_base>/serving_config/`` (models.config, batching, monitoring).
+
+Exit status: 0 published, 3 rejected by the gate, 1 on errors.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import tensorflow as tf
+
+from export import gate as _gate
+from export import serving_config as _config
+from export import versions as _v
+from export import warmup as _warmup
+from export.raw_inputs import RawDecoder, concat_columns, slice_columns, to_examples
+from export.session_model import SessionModel
+from export.serving_module import (PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS, SERVING_DEFAULT, EXAMPLES_INPUT,
+                                   ServingModule)
+from infnet_tf.features import EVENT_TIME as META_EVENT_TIME
+from infnet_tf.features import FeatureLayout
+from infnet_tf.input import artifact_path, make_dataset
+from infnet_tf.models import ModelConfig, build_model
+from infnet_tf.partitions import list_partitions
+from infnet_tf.precision import precision_scope
+from infnet_tf.transform import TransformArtifact
+from infnet_tf.transform_graph import TransformGraph
+
+TRAINER_CONFIG = "trainer_config.json"
+CHECKPOINT_SUBDIR = "checkpoints"
+INFO_FILE = "infnet_export.json"
+ARTIFACT_FILE = "transform_artifact.json"
+PARITY_TOLERANCE = 1e-5
+EXIT_REJECTED = 3
+WARMUP_BATCH_SIZES = (1, 8, 32, 128, 256)
+
+
+class ExportError(RuntimeError):
+    """The export could not be made (bad inputs); nothing was published."""
+
+
+@dataclasses.dataclass
+class ExportResult:
+    version: int
+    path: str
+    published: bool
+    decision: _gate.GateDecision
+    removed: list[int] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        what = "published" if self.published else "REJECTED"
+        return f"{what} version {self.version} at {self.path}: {self.decision.reason}"
+
+
+def log(line: str) -> None:
+    print(f"export: {line}", flush=True)
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+# -- 1. what to export ---------------------------------------------------------------------------
+def load_trainer_config(model_dir: str) -> dict:
+    path = _join(model_dir, TRAINER_CONFIG)
+    if not tf.io.gfile.exists(path):
+        raise ExportError(f"no {TRAINER_CONFIG} in {model_dir}: --model_dir must be a directory the trainer "
+                          f"(python -m infnet_tf.train) wrote")
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def load_artifact(data: str) -> tuple[TransformArtifact, str]:
+    path = artifact_path(data)
+    if not tf.io.gfile.exists(path):
+        raise ExportError(f"no transform artifact at {path}: --data must be the dataset job's output directory "
+                          f"or the artifact JSON")
+    with tf.io.gfile.GFile(path) as f:
+        return TransformArtifact.from_json(f.read()), path
+
+
+def serving_precision(precision: str, trained: str) -> str:
+    """``trained`` -> the training policy; otherwise the given one (``float32`` serves fastest on CPU)."""
+    return trained if precision == "trained" else precision
+
+
+def build_serving_model(layout: FeatureLayout, model_config: ModelConfig, precision: str):
+    """A fresh model (variables built) under ``precision``; the global policy is restored after."""
+    with precision_scope(precision):
+        model = build_model(layout, model_config)
+        from infnet_tf.models.example_inputs import dummy_features
+
+        model(dummy_features(layout), training=False)
+    return model
+
+
+def restore_weights(model, checkpoint: str) -> None:
+    status = tf.train.Checkpoint(model=model).restore(checkpoint)
+    status.assert_existing_objects_matched()
+    status.expect_partial()  # the optimizer's slots and the step are not needed for serving
+
+
+def latest_checkpoint(model_dir: str) -> str:
+    path = tf.train.latest_checkpoint(_join(model_dir, CHECKPOINT_SUBDIR))
+    if not path:
+        raise ExportError(f"no checkpoint in {_join(model_dir, CHECKPOINT_SUBDIR)}")
+    return path
+
+
+def default_holdout(data: str | None) -> str | None:
+    """The newest complete partition of ``<data>/valid`` (None when --data is an artifact JSON or has none)."""
+    if not data or data.endswith(".json"):
+        return None
+    parts = list_partitions(_join(data, "valid"))
+    return parts[-1].path if parts else None
+
+
+# -- rows ----------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Rows:
+    """Held-out rows: model inputs (numpy), labels, request times and their raw decoding."""
+
+    inputs: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    request_time_ms: np.ndarray
+    raw: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.request_time_ms)
+
+
+def read_rows(path: str, layout: FeatureLayout, decoder: RawDecoder, max_rows: int) -> Rows | None:
+    """Up to ``max_rows`` rows of a partition directory / file pattern, through the one input function."""
+    ds = make_dataset(path, layout, batch_size=min(1024, max_rows), shuffle=False, repeat=False,
+                      deterministic=True, with_meta=True)
+    inputs: dict[str, list] = {}
+    labels: dict[str, list] = {}
+    times: list = []
+    n = 0
+    for features, batch_labels in ds:
+        for k in layout.model_input_keys():
+            inputs.setdefault(k, []).append(features[k].numpy())
+        for t, v in batch_labels.items():
+            labels.setdefault(t, []).append(v.numpy())
+        times.append(features[META_EVENT_TIME].numpy())
+        n += len(times[-1])
+        if n >= max_rows:
+            break
+    if not n:
+        return None
+    cat = {k: np.concatenate(v)[:max_rows] for k, v in inputs.items()}
+    lab = {k: np.concatenate(v)[:max_rows] for k, v in labels.items()}
+    now = np.concatenate(times)[:max_rows].astype(np.int64)
+    return Rows(cat, lab, now, decoder.decode(cat, now))
+
+
+def synthetic_rows(layout: FeatureLayout, decoder: RawDecoder, n: int = 64, seed: int = 0) -> Rows:
+    """Random ids (every id space, sequences of random length) when no TFRecords are at hand."""
+    rng = np.random.default_rng(seed)
+    from infnet_tf.features import LENGTH, TIME_GAP, cat_key, seq_key
+
+    inputs = {cat_key(f.name): rng.integers(0, f.vocab_size, n) for f in layout.categorical}
+    for seq in layout.sequences:
+        length = rng.integers(0, seq.max_len + 1, n)
+        real = np.arange(seq.max_len)[None, :] < length[:, None]
+        for f in seq.fields:
+            inputs[seq_key(seq.name, f.name)] = rng.integers(1, f.vocab_size, (n, seq.max_len)) * real
+        inputs[seq_key(seq.name, TIME_GAP)] = rng.integers(1, seq.time_gap_buckets, (n, seq.max_len)) * real
+        inputs[seq_key(seq.name, LENGTH)] = length
+    inputs = {k: np.asarray(v, np.int64) for k, v in inputs.items()}
+    now = np.full(n, 1_800_000_000_000, np.int64)
+    return Rows(inputs, {t: np.full(n, -1, np.int64) for t in layout.task_names}, now, decoder.decode(inputs, now))
+
+
+# -- 3. validation ---------------------------------------------------------------------------------
+def _max_diff(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(a[t] - b[t]), initial=0.0)) for t in a)
+
+
+def float32_rounded(columns: Mapping[str, np.ndarray], decoder: RawDecoder) -> dict[str, np.ndarray]:
+    """Dense/counter columns rounded through float32 (what a tf.train.Example's FloatList carries)."""
+    out = dict(columns)
+    for raw in decoder.inputs:
+        if raw.dtype == "float64":
+            out[raw.name] = np.asarray(columns[raw.name]).astype(np.float32).astype(np.float64)
+    return out
+
+
+def _examples_input(examples: Sequence[bytes]) -> dict[str, np.ndarray]:
+    array = np.empty(len(examples), dtype=object)
+    array[:] = list(examples)
+    return {EXAMPLES_INPUT: array}
+
+
+def score_published(root: str, rows: Rows, candidate_inputs: Sequence[str]) -> tuple[int | None, float | None, str]:
+    """(version, mean AUC of its raw signature on ``rows``, note) of the newest published version."""
+    version = _v.latest_version(root)
+    if version is None:
+        return None, None, "no published version"
+    try:
+        with SessionModel(_v.version_path(root, version)) as published:
+            if set(published.input_names(SERVING_DEFAULT)) != set(candidate_inputs):
+                return version, None, f"published version {version} takes different raw inputs; not compared"
+            preds = published.run_batched(SERVING_DEFAULT, rows.raw)
+        return version, _gate.mean_auc(rows.labels, preds), f"published version {version} scored on the same rows"
+    except Exception as exc:  # noqa: BLE001 - an unreadable old version must not block a good new one
+        return version, None, f"published version {version} could not be scored ({type(exc).__name__}: {exc})"
+
+
+def validate(staging: str, root: str, decoder: RawDecoder, holdout: Rows | None, sample: Rows,
+             threshold: float) -> tuple[_gate.GateDecision, dict]:
+    """Load the candidate from disk as TF Serving does, run the self-checks and the gate."""
+    details: dict[str, Any] = {}
+    rows = holdout if holdout is not None else sample
+    check = slice_rows(rows, 512)
+    common = dict(candidate_metric=None, published_metric=None, published_version=None, threshold=threshold)
+    with SessionModel(staging) as candidate:
+        # (a) raw path == model-input path on the same rows: the in-graph transform reproduces the TFRecords
+        by_ids = candidate.run_batched(PREDICT_MODEL_INPUTS, check.inputs)
+        by_raw = candidate.run_batched(SERVING_DEFAULT, check.raw)
+        raw_diff = _max_diff(by_ids, by_raw)
+        # (b) Example path == raw path (dense values through float32, as a FloatList carries them)
+        by_examples = candidate.run_batched(PREDICT_EXAMPLES, _examples_input(to_examples(check.raw, decoder.inputs)))
+        ex_diff = _max_diff(candidate.run_batched(SERVING_DEFAULT, float32_rounded(check.raw, decoder)), by_examples)
+        details.update(raw_vs_model_inputs_max_abs_diff=raw_diff, examples_vs_raw_max_abs_diff=ex_diff,
+                       checked_rows=len(check))
+        predictions = {t: np.concatenate([by_ids[t], by_raw[t], by_examples[t]]) for t in by_ids}
+        bad, _ = _gate.nonfinite_count(predictions)
+        if bad:
+            return _gate.decide(predictions, **common), details
+        if not raw_diff <= PARITY_TOLERANCE:
+            return _gate.GateDecision(False, f"in-graph transform disagrees with the dataset job: raw-feature "
+                                             f"predictions differ from model-input predictions by {raw_diff:.3g} "
+                                             f"(> {PARITY_TOLERANCE}) on held-out rows", **common), details
+        if not ex_diff <= PARITY_TOLERANCE:
+            return _gate.GateDecision(False, f"predict_examples disagrees with serving_default by {ex_diff:.3g}",
+                                      **common), details
+        if holdout is None:
+            return _gate.decide(predictions, **common), details
+        preds = candidate.run_batched(SERVING_DEFAULT, holdout.raw)
+    predictions = {t: np.concatenate([predictions[t], preds[t]]) for t in preds}
+    per_task = _gate.task_aucs(holdout.labels, preds)
+    version, published, note = score_published(root, holdout, list(holdout.raw))
+    details.update(holdout_rows=len(holdout), published_note=note)
+    decision = _gate.decide(predictions, candidate_metric=_gate.mean_auc(holdout.labels, preds),
+                            published_metric=published, published_version=version, threshold=threshold,
+                            per_task=per_task)
+    return decision, details
+
+
+def slice_rows(rows: Rows, n: int) -> Rows:
+    return Rows({k: v[:n] for k, v in rows.inputs.items()}, {k: v[:n] for k, v in rows.labels.items()},
+                rows.request_time_ms[:n], slice_columns(rows.raw, 0, n))
+
+
+# -- warmup -----------------------------------------------------------------------------------------
+def warmup_logs(model_name: str, rows: Rows, decoder: RawDecoder, max_records: int) -> list:
+    """PredictionLogs for both raw signatures at several batch sizes, from ``rows``."""
+    pairs = []
+    n = len(rows)
+    start = 0
+    for i in range(max_records):
+        size = min(WARMUP_BATCH_SIZES[(i // 2) % len(WARMUP_BATCH_SIZES)], n)
+        if start + size > n:
+            start = 0
+        chunk = slice_columns(rows.raw, start, start + size)
+        start += size
+        if i % 2 == 0:
+            pairs.append((SERVING_DEFAULT, chunk))
+        else:
+            pairs.append((PREDICT_EXAMPLES, {EXAMPLES_INPUT: np.asarray(to_examples(chunk, decoder.inputs), object)}))
+    return _warmup.build_logs(model_name, pairs, max_records)
+
+
+# -- 2.-4. the export ---------------------------------------------------------------------------------
+def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, export_base: str, model_name: str,
+                 keep: int = 5, gate_metric_threshold: float = 0.01, data: str | None = None,
+                 holdout: str | None = None, holdout_max_rows: int = 10_000, warmup_records: int = 32,
+                 serve_versions: int = 1, info: Mapping[str, Any] | None = None) -> ExportResult:
+    """Write, validate and publish (or reject) a new version of ``model`` (see the module docstring)."""
+    start = time.perf_counter()
+    if keep < 1:
+        raise ExportError(f"--keep must be >= 1, got {keep}")
+    if not 1 <= warmup_records <= _warmup.MAX_WARMUP_RECORDS:
+        raise ExportError(f"--warmup_records must be in [1, {_warmup.MAX_WARMUP_RECORDS}], got {warmup_records}")
+    if FeatureLayout.from_dict(artifact.layout) != layout:
+        raise ExportError("the transform artifact's layout differs from the model's (was the model trained on "
+                          "another dataset build?)")
+    decoder = RawDecoder(artifact, layout)
+    holdout = holdout or default_holdout(data)
+    held = read_rows(holdout, layout, decoder, holdout_max_rows) if holdout else None
+    if holdout and held is None:
+        raise ExportError(f"--holdout={holdout} holds no rows")
+    sample = held
+    if sample is None and data and not data.endswith(".json"):
+        for split in ("valid", "train", "test"):
+            parts = list_partitions(_join(data, split))
+            if parts:
+                sample = read_rows(parts[-1].path, layout, decoder, 512)
+                break
+    if sample is None:
+        log("no TFRecords at hand: warming up and self-checking on synthetic rows")
+        sample = synthetic_rows(layout, decoder)
+    root = _v.model_root(export_base, model_name)
+    with _v.exclusive(root):
+        _v.clean_stale_staging(root)
+        version = _v.next_version(root)
+        staging = _v.staging_path(root, version)
+        log(f"writing candidate version {version} of {model_name} to {staging}")
+        t0 = time.perf_counter()
+        module = ServingModule(model, TransformGraph(artifact, layout), layout)
+        module.save(staging)
+        t1 = time.perf_counter()
+        _warmup.write_warmup(staging, warmup_logs(model_name, sample, decoder, warmup_records))
+        extra = os.path.join(staging, "assets.extra") if "://" not in staging else _join(staging, "assets.extra")
+        _v.write_text(_v.join(extra, ARTIFACT_FILE), artifact.to_json())
+        t2 = time.perf_counter()
+        decision, details = validate(staging, root, decoder, held, sample, gate_metric_threshold)
+        log(f"saved in {t1 - t0:.1f}s, warmup {t2 - t1:.1f}s, validated in {time.perf_counter() - t2:.1f}s")
+        payload = {
+            "model_name": model_name, "version": version, "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "signatures": {SERVING_DEFAULT: {r.name: [r.dtype, r.rank] for r in decoder.inputs},
+                           PREDICT_EXAMPLES: {EXAMPLES_INPUT: ["string", 1]},
+                           PREDICT_MODEL_INPUTS: "transformed ids (infnet_tf.features)"},
+            "tasks": list(layout.task_names), "spec_name": artifact.spec_name,
+            "spec_fingerprint": artifact.spec_fingerprint, "holdout": holdout, "gate": decision.to_dict(),
+            "validation": details, **dict(info or {}),
+        }
+        _v.write_text(_v.join(extra, INFO_FILE), json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        removed: list[int] = []
+        if decision.publish:
+            path = _v.publish(staging, root, version)
+            removed = _v.prune(root, keep)
+        else:
+            path = _v.reject(staging, root, version, payload)
+            _v.prune_rejected(root, keep)
+        _config.write_serving_config(export_base, serve_versions=serve_versions,
+                                     extra_models=[model_name] if decision.publish else [])
+    result = ExportResult(version, path, decision.publish, decision, removed, time.perf_counter() - start)
+    log(f"{result} ({result.seconds:.1f}s)" + (f"; removed old versions {removed}" if removed else ""))
+    return result
+
+
+def export_from_checkpoint(model_dir: str, data: str, export_base: str, model_name: str = "infnet", *,
+                           checkpoint: str | None = None, precision: str = "float32", **kwargs) -> ExportResult:
+    """The CLI's path: model config and layout from ``trainer_config.json``, weights from a checkpoint."""
+    config = load_trainer_config(model_dir)
+    layout = FeatureLayout.from_dict(config["layout"])
+    model_config = ModelConfig.from_dict(config["model_config"])
+    artifact, where = load_artifact(data)
+    checkpoint = checkpoint or latest_checkpoint(model_dir)
+    policy = serving_precision(precision, config.get("precision", "float32"))
+    log(f"model {model_config.model} from {checkpoint} (serving precision {policy}); transform {where}")
+    model = build_serving_model(layout, model_config, policy)
+    restore_weights(model, checkpoint)
+    info = {"model_dir": model_dir, "checkpoint": checkpoint, "artifact": where, "precision": policy,
+            "model_config": model_config.to_dict()}
+    return export_model(model, artifact, layout, export_base=export_base, model_name=model_name, data=data,
+                        info={**info, **kwargs.pop("info", {})}, **kwargs)
+
+
+def _trainer_data(trainer) -> str | None:
+    for attr in ("data", "data_dir"):
+        value = getattr(trainer, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    try:
+        return load_trainer_config(trainer.model_dir).get("data")
+    except ExportError:
+        return None
+
+
+def export_from_trainer(trainer, partition_key: str | None = None, *, export_base: str | None = None,
+                        model_name: str = "infnet", data: str | None = None, keep: int = 5,
+                        gate_metric_threshold: float = 0.01, holdout: str | None = None,
+                        precision: str = "float32", **kwargs) -> ExportResult:
+    """Export the trainer's current weights (the streaming trainer's periodic hook).
+
+    ``data``: the dataset directory (transform artifact, held-out partitions); defaults to
+    ``trainer.data``/``trainer.data_dir`` or ``"data"`` in ``trainer_config.json``. ``export_base``
+    defaults to ``<model_dir>/export``. The weights are copied into a fresh model built outside the
+    distribution strategy, under ``precision`` (``float32`` default; ``trained`` keeps the training policy).
+    """
+    data = data or _trainer_data(trainer)
+    if not data:
+        raise ExportError("export_from_trainer: no dataset directory: pass data=<the --data of the training job>")
+    export_base = export_base or _join(trainer.model_dir, "export")
+    artifact, where = load_artifact(data)
+    policy = serving_precision(precision, getattr(trainer, "precision", "float32"))
+    model = build_serving_model(trainer.layout, trainer.model_config, policy)
+    weights = trainer.model.get_weights()
+    if [w.shape for w in weights] != [tuple(v.shape) for v in model.weights]:
+        raise ExportError("export_from_trainer: the trainer's model and the rebuilt model have different weights")
+    model.set_weights(weights)
+    info = {"model_dir": trainer.model_dir, "checkpoint": trainer.latest_checkpoint, "artifact": where,
+            "global_step": trainer.global_step, "partition_key": partition_key, "precision": policy,
+            "model_config": trainer.model_config.to_dict()}
+    return export_model(model, artifact, trainer.layout, export_base=export_base, model_name=model_name, data=data,
+                        keep=keep, gate_metric_threshold=gate_metric_threshold, holdout=holdout, info=info, **kwargs)
+
+
+# -- command line ---------------------------------------------------------------------------------
+def define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("model_dir", None, "Training directory (trainer_config.json + checkpoints/) written by "
+                                           "python -m infnet_tf.train.")
+    flags.DEFINE_string("data", None, "The dataset job's output directory (transform/transform_artifact.json, "
+                                      "valid/ partitions for the gate and warmup) or the transform artifact JSON.")
+    flags.DEFINE_string("export_base", None, "Export base: versions go to <export_base>/<model_name>/<version>/ "
+                                             "(point TF Serving's --model_base_path at <export_base>/<model_name>).")
+    flags.DEFINE_string("model_name", "infnet", "Model name: the directory under --export_base and TF Serving's "
+                                                "model name.")
+    flags.DEFINE_integer("keep", 5, "Keep the newest N published versions (older ones are deleted).", lower_bound=1)
+    flags.DEFINE_float("gate_metric_threshold", 0.01, "Reject the candidate if its held-out mean AUC is worse than "
+                                                      "the published version's by more than this.", lower_bound=0.0)
+    flags.DEFINE_string("holdout", None, "Held-out partition directory (or file pattern) for the gate; default: "
+                                         "the newest complete partition of <data>/valid.")
+    flags.DEFINE_integer("holdout_max_rows", 10_000, "Score the gate on at most this many held-out rows.",
+                         lower_bound=1)
+    flags.DEFINE_string("checkpoint", None, "Checkpoint to export (default: the newest in <model_dir>/checkpoints).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "trained", "mixed_float16", "mixed_bfloat16"],
+                      "Compute precision of the exported graph: float32 (fastest on CPU serving hosts), or "
+                      "'trained' for the training policy. Outputs are float32 either way.")
+    flags.DEFINE_integer("warmup_records", 32, "PredictionLog warmup records to write (1..1000).", lower_bound=1,
+                         upper_bound=_warmup.MAX_WARMUP_RECORDS)
+    flags.DEFINE_integer("serve_versions", 1, "models.config version policy: serve the latest N versions.",
+                         lower_bound=1)
+    flags.mark_flags_as_required(["model_dir", "data", "export_base"])
+
+
+def main(argv) -> int:
+    from absl import flags
+
+    f = flags.FLAGS
+    if len(argv) > 1:
+        raise ExportError(f"unexpected arguments: {argv[1:]}")
+    try:
+        result = export_from_checkpoint(
+            f.model_dir, f.data, f.export_base, f.model_name, checkpoint=f.checkpoint, precision=f.precision,
+            keep=f.keep, gate_metric_threshold=f.gate_metric_threshold, holdout=f.holdout,
+            holdout_max_rows=f.holdout_max_rows, warmup_records=f.warmup_records, serve_versions=f.serve_versions)
+    except (ExportError, FileNotFoundError, ValueError) as exc:
+        print(f"export: error: {exc}", flush=True)
+        return 1
+    cmds = _config.server_commands(f.export_base, f.model_name)
+    print(f"serve it: {cmds['tensorflow_model_server']}")
+    return 0 if result.published else EXIT_REJECTED
+
+
+if __name__ == "__main__":
+    from infnet_tf.env import run_main
+
+    define_flags()
+    run_main(main)

@@ -1,0 +1,108 @@
+"""The exported ``tf.Module``: in-graph transform + model, and its three signatures.
+
+* ``serving_default`` — raw features by name (:func:`infnet_tf.transform_graph.raw_inputs`) ->
+  ``{task: float32 probability [B]}``;
+* ``predict_examples`` — ``examples``: string [B] serialized raw ``tf.train.Example``s -> the same;
+* ``predict_model_inputs`` — already-transformed model inputs (the TFRecord features of
+  :mod:`infnet_tf.features`: ``cat/*`` int64 [B], ``seq/*/*`` int64 [B, T], ``seq/*/length``) -> the
+  same. Used by the export's validation gate on held-out TFRecords and by the latency benchmark; it
+  is the model without the transform.
+
+The Keras model is not attached to the module (so no Keras SavedModel metadata is traced): its
+variables are, and the signature functions close over the model. Everything the graph needs —
+weights, vocabulary tables, boundaries — is inside the SavedModel.
+"""
+from __future__ import annotations
+
+import types
+from typing import Mapping
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import tensorflow as tf
+
+from infnet_tf.features import LENGTH, FeatureLayout, cat_key, seq_key, TIME_GAP
+from infnet_tf.transform_graph import TransformGraph
+
+SERVING_DEFAULT = "serving_default"
+PREDICT_EXAMPLES = "predict_examples"
+PREDICT_MODEL_INPUTS = "predict_model_inputs"
+EXAMPLES_INPUT = "examples"
+SIGNATURES = (SERVING_DEFAULT, PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS)
+
+
+def model_input_signature(layout: FeatureLayout) -> dict[str, tf.TensorSpec]:
+    spec = {cat_key(f.name): tf.TensorSpec([None], tf.int64, name=cat_key(f.name)) for f in layout.categorical}
+    for seq in layout.sequences:
+        for name in [f.name for f in seq.fields] + [TIME_GAP]:
+            key = seq_key(seq.name, name)
+            spec[key] = tf.TensorSpec([None, None], tf.int64, name=key)
+        key = seq_key(seq.name, LENGTH)
+        spec[key] = tf.TensorSpec([None], tf.int64, name=key)
+    return spec
+
+
+def _outputs(probs: Mapping[str, tf.Tensor], tasks) -> dict[str, tf.Tensor]:
+    return {t: tf.identity(tf.cast(tf.reshape(probs[t], [-1]), tf.float32), name=t) for t in tasks}
+
+
+class ServingModule(tf.Module):
+    """``transform`` (a :class:`TransformGraph`) followed by ``model``; see the module docstring."""
+
+    def __init__(self, model, transform: TransformGraph, layout: FeatureLayout):
+        super().__init__(name="infnet_serving")
+        self.transform = transform
+        self.model_variables = list(model.variables)
+        tasks = tuple(layout.task_names)
+        self.task_names = tasks
+
+        # One trace of the model and one of the transform, shared by the three signatures.
+        @tf.function(input_signature=[model_input_signature(layout)], autograph=False)
+        def model_fn(inputs):
+            return _outputs(model(inputs, training=False), tasks)
+
+        @tf.function(input_signature=[transform.input_signature(), transform.null_spec()], autograph=False)
+        def transform_and_model(features, nulls):
+            return model_fn(transform.transform(features, validate=False, nulls=nulls))
+
+        @tf.function(input_signature=[transform.input_signature()], autograph=False)
+        def serve_raw(features):
+            features = transform.validate(features)
+            return transform_and_model(features, transform.null_masks(features))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
+        def serve_examples(examples):
+            return transform_and_model(*transform.parse_examples(examples))
+
+        @tf.function(input_signature=[model_input_signature(layout)], autograph=False)
+        def serve_model_inputs(inputs):
+            return model_fn(inputs)
+
+        # Held outside the tracked attributes: tf.saved_model.save would otherwise trace each
+        # function twice (once as an attribute, once as a signature), doubling the export time.
+        self._fns = types.SimpleNamespace(serve_raw=serve_raw, serve_examples=serve_examples,
+                                          serve_model_inputs=serve_model_inputs)
+
+    @property
+    def serve_raw(self):
+        return self._fns.serve_raw
+
+    @property
+    def serve_examples(self):
+        return self._fns.serve_examples
+
+    @property
+    def serve_model_inputs(self):
+        return self._fns.serve_model_inputs
+
+    def signatures(self) -> dict:
+        """The signature functions (traced by ``tf.saved_model.save`` inside its save context)."""
+        return {
+            SERVING_DEFAULT: self.serve_raw,
+            PREDICT_EXAMPLES: self.serve_examples,
+            PREDICT_MODEL_INPUTS: self.serve_model_inputs,
+        }
+
+    def save(self, path: str) -> None:
+        """``tf.saved_model.save`` with the three signatures (tag ``serve``)."""
+        tf.saved_model.save(self, path, signatures=self.signatures(),
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))

@@ -1,0 +1,232 @@
+"""SavedModel version directories as TF Serving reads them: ``<export_base>/<model_name>/<version>/``.
+
+TF Serving's file-system source polls ``<model_base_path>`` and loads child directories whose names
+are integers (the versions), newest first by the version policy. This module keeps that directory
+safe to poll while exports come and go:
+
+* **Integer versions that increase**: the next version is one more than the largest number ever
+  used under the model directory — published versions, rejected ones (``_rejected/<v>``) and
+  versions being written (``.tmp-<v>-*``) included — so a number is never reused.
+* **Atomic appearance**: a version is written completely under a temporary name in the same
+  directory (``.tmp-<version>-<pid>-<random>``; TF Serving ignores names that are not integers) and
+  renamed into place only when complete. On a local file system the rename is atomic (``rename(2)``),
+  so TF Serving never sees half a model. Object stores (``s3://``) have no atomic directory rename:
+  there ``tf.io.gfile.rename`` copies, so point TF Serving at a local or POSIX-mounted export base.
+* **Keep the last K**: after a publish, the oldest published versions beyond K are deleted (TF
+  Serving unloads them on its next poll). Rejected versions are pruned to the last K as well.
+* **One exporter at a time** per model directory: :func:`exclusive` holds an ``fcntl`` lock on
+  ``<model dir>/.export.lock`` (local paths) while a version number is chosen and published.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from typing import Iterator
+
+TMP_PREFIX = ".tmp-"
+REJECTED_DIR = "_rejected"
+REASON_FILE = "REJECTED.json"
+LOCK_FILE = ".export.lock"
+SAVED_MODEL_PB = "saved_model.pb"
+_VERSION_RE = re.compile(r"^[0-9]+$")
+_TMP_RE = re.compile(r"^\.tmp-([0-9]+)-")
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _gfile():
+    import tensorflow as tf  # lazily: local paths need no TensorFlow
+
+    return tf.io.gfile
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts) if _is_remote(parts[0]) else os.path.join(*parts)
+
+
+def _listdir(path: str) -> list[str]:
+    if _is_remote(path):
+        gfile = _gfile()
+        return [n.rstrip("/") for n in gfile.listdir(path)] if gfile.isdir(path) else []
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
+def _isdir(path: str) -> bool:
+    return _gfile().isdir(path) if _is_remote(path) else os.path.isdir(path)
+
+
+def _exists(path: str) -> bool:
+    return _gfile().exists(path) if _is_remote(path) else os.path.exists(path)
+
+
+def makedirs(path: str) -> None:
+    if _is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def rmtree(path: str) -> None:
+    if _is_remote(path):
+        _gfile().rmtree(path)
+    else:
+        shutil.rmtree(path, ignore_errors=False)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small file atomically (temp file + rename) — TF Serving may read config files any time."""
+    if _is_remote(path):
+        with _gfile().GFile(path, "w") as f:
+            f.write(text)
+        return
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read_text(path: str) -> str:
+    if _is_remote(path):
+        with _gfile().GFile(path, "r") as f:
+            return f.read()
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def model_root(export_base: str, model_name: str) -> str:
+    """``<export_base>/<model_name>``: the ``--model_base_path`` TF Serving polls."""
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
+    return join(export_base, model_name)
+
+
+def published_versions(root: str) -> list[int]:
+    """Published versions under ``root`` (integer-named directories holding a saved_model.pb), ascending."""
+    out = []
+    for name in _listdir(root):
+        if _VERSION_RE.match(name) and _exists(join(root, name, SAVED_MODEL_PB)):
+            out.append(int(name))
+    return sorted(out)
+
+
+def rejected_versions(root: str) -> list[int]:
+    return sorted(int(n) for n in _listdir(join(root, REJECTED_DIR)) if _VERSION_RE.match(n))
+
+
+def latest_version(root: str) -> int | None:
+    versions = published_versions(root)
+    return versions[-1] if versions else None
+
+
+def version_path(root: str, version: int) -> str:
+    return join(root, str(int(version)))
+
+
+def next_version(root: str) -> int:
+    """One more than any version number used under ``root`` (published, rejected, being written)."""
+    used = [0]
+    for name in _listdir(root):
+        if _VERSION_RE.match(name):
+            used.append(int(name))
+        match = _TMP_RE.match(name)
+        if match:
+            used.append(int(match.group(1)))
+    used.extend(rejected_versions(root))
+    return max(used) + 1
+
+
+def staging_path(root: str, version: int) -> str:
+    """A fresh temporary directory name for writing ``version`` (not created here)."""
+    return join(root, f"{TMP_PREFIX}{int(version)}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _rename_dir(src: str, dst: str) -> None:
+    if _exists(dst):
+        raise FileExistsError(f"{dst} already exists; refusing to overwrite a version")
+    if _is_remote(src):
+        _gfile().rename(src, dst, overwrite=False)
+    else:
+        os.rename(src, dst)  # atomic on one POSIX file system
+
+
+def publish(staging: str, root: str, version: int) -> str:
+    """Rename a complete staging directory to ``<root>/<version>``; returns the version path."""
+    if not _exists(join(staging, SAVED_MODEL_PB)):
+        raise FileNotFoundError(f"{staging} holds no {SAVED_MODEL_PB}; refusing to publish it")
+    final = version_path(root, version)
+    _rename_dir(staging, final)
+    return final
+
+
+def reject(staging: str, root: str, version: int, reason: dict) -> str:
+    """Keep a candidate aside as ``<root>/_rejected/<version>/`` with ``REJECTED.json`` (the reason)."""
+    write_text(join(staging, REASON_FILE), json.dumps(reason, indent=2, sort_keys=True, default=str) + "\n")
+    makedirs(join(root, REJECTED_DIR))
+    final = join(root, REJECTED_DIR, str(int(version)))
+    _rename_dir(staging, final)
+    return final
+
+
+def prune(root: str, keep: int) -> list[int]:
+    """Delete the oldest published versions beyond the newest ``keep``; returns the removed ones."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    versions = published_versions(root)
+    removed = versions[:-keep] if len(versions) > keep else []
+    for v in removed:
+        rmtree(version_path(root, v))
+    return removed
+
+
+def prune_rejected(root: str, keep: int) -> list[int]:
+    versions = rejected_versions(root)
+    removed = versions[:-keep] if len(versions) > keep else []
+    for v in removed:
+        rmtree(join(root, REJECTED_DIR, str(v)))
+    return removed
+
+
+def clean_stale_staging(root: str, older_than_s: float = 3600.0) -> list[str]:
+    """Remove ``.tmp-*`` directories left by crashed exports (older than ``older_than_s``)."""
+    removed = []
+    if _is_remote(root):
+        return removed
+    now = time.time()
+    for name in _listdir(root):
+        path = join(root, name)
+        if name.startswith(TMP_PREFIX) and _isdir(path) and now - os.path.getmtime(path) > older_than_s:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def exclusive(root: str, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold ``<root>/.export.lock`` so two exporters never pick the same version (local paths)."""
+    makedirs(root)
+    if _is_remote(root):
+        yield
+        return
+    import fcntl
+
+    deadline = time.monotonic() + timeout_s
+    with open(os.path.join(root, LOCK_FILE), "a+") as f:
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another export holds {root}/{LOCK_FILE} for over {timeout_s:.0f}s")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
