@@ -88,17 +88,19 @@ def chunk_key(topic: str, ranges: Mapping[str, tuple[int, int]]) -> str:
     return f"kafka/{topic}/" + ",".join(f"p{k.rsplit(':', 1)[1]}:{a}-{b}" for k, (a, b) in parts)
 
 
-def records_dataset(records: list[bytes], layout: FeatureLayout, batch_size: int, *, shuffle: bool,
-                    seed: int | None):
-    """Batched ``(features, labels)`` from serialized Examples, parsed as every other input is."""
+def records_dataset(records, layout: FeatureLayout, batch_size: int, *, shuffle: bool, seed: int | None):
+    """Batched ``(features, labels)`` from serialized Examples (a list or a string tensor), parsed
+    by :func:`infnet_tf.input.parse_batch` like every other input."""
     import tensorflow as tf
 
     from infnet_tf.input import parse_batch
 
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(records, dtype=tf.string))
+    records = tf.convert_to_tensor(records, dtype=tf.string)
+    ds = tf.data.Dataset.from_tensor_slices(records)
     if shuffle:
-        ds = ds.shuffle(len(records), seed=seed, reshuffle_each_iteration=False)
-    parse = tf.autograph.experimental.do_not_convert(lambda s: parse_batch(layout, s))  # no tensor control flow
+        ds = ds.shuffle(int(records.shape[0]), seed=seed, reshuffle_each_iteration=False)
+    # parse_batch has no tensor-dependent Python control flow: skip AutoGraph's conversion cost
+    parse = tf.autograph.experimental.do_not_convert(lambda s: parse_batch(layout, s))
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -130,13 +132,15 @@ class KafkaSource:
         self.batch_size = batch_size
         self.shuffle, self.seed = shuffle, seed
         self.poll_s = poll_s
+        self.follow = follow
         conf = {"bootstrap.servers": servers, "group.id": group,
                 "enable.auto.commit": False, "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest", "enable.partition.eof": True,
                 **(consumer_config or {})}
         self._consumer = Consumer(_quiet(conf))
         self._session_timeout_s = float(conf.get("session.timeout.ms", 45_000)) / 1000
-        self._checkpointed: dict[str, int] = {}
+        self._checkpointed: dict[str, int] = {}   # next offset per partition, as in the checkpoint
+        self._next_read: dict[str, int] = {}      # next offset per partition this process reads
         self._assigned: set[str] = set()
         self._at_end: set[str] = set()
         self._to_commit: dict[str, int] = {}
@@ -147,24 +151,29 @@ class KafkaSource:
         """Seek to the offsets in the restored checkpoint's state once partitions are assigned."""
         self._checkpointed = {k: v for k, v in state.source_offsets.items()
                               if k.rsplit(":", 1)[0] == self.topic}
+        self._next_read = dict(self._checkpointed)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._subscribed_at = time.monotonic()
         log(f"kafka: subscribed to {self.topic!r} as group {self.group!r} at {self.servers}; "
             f"{len(self._checkpointed)} partition offset(s) from the checkpoint")
 
     def _on_assign(self, consumer, partitions) -> None:
+        """Seek to where this process stopped reading (at start: the checkpoint's offsets), so a
+        rebalance in the middle of a run neither re-reads nor skips; commit the checkpoint's offsets
+        so the group's committed offsets agree with the checkpoint."""
         seeks = []
         for tp in partitions:
             key = tp_key(tp.topic, tp.partition)
             self._assigned.add(key)
             self._at_end.discard(key)
-            if key in self._checkpointed:
-                tp.offset = self._checkpointed[key]
+            if key in self._next_read:
+                tp.offset = self._next_read[key]
                 seeks.append(f"p{tp.partition}@{tp.offset}")
-                self._to_commit[key] = tp.offset   # make the group's offsets match the checkpoint
+            if key in self._checkpointed:
+                self._to_commit[key] = self._checkpointed[key]
         consumer.assign(partitions)
         log(f"kafka: assigned {len(partitions)} partition(s)"
-            + (f"; resuming from the checkpoint at {', '.join(seeks)}" if seeks else ""))
+            + (f"; reading on from {', '.join(seeks)}" if seeks else ""))
 
     def _on_revoke(self, consumer, partitions) -> None:
         for tp in partitions:
@@ -205,19 +214,24 @@ class KafkaSource:
                     if self._caught_up():
                         break
                     continue
-                if msg.error().fatal() or code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                missing_topic = code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+                if msg.error().fatal() or (missing_topic and not self.follow):
                     raise KafkaSourceError(f"Kafka: consumer error on {key}: {msg.error().str()}")
-                log(f"kafka: transient consumer error on {key}: {msg.error().str()}")
+                log(f"kafka: consumer error on {key} (retrying): {msg.error().str()}")
                 continue
             self._at_end.discard(key)
             idle_since = time.monotonic()
             records.append(msg.value())
             ranges.setdefault(key, [msg.offset(), msg.offset()])[1] = msg.offset() + 1
+            self._next_read[key] = msg.offset() + 1
         if not records:
             return None
+        import tensorflow as tf
+
+        payload = tf.constant(records, dtype=tf.string)  # one copy, read twice (test, then train)
         offsets = {k: (a, b) for k, (a, b) in ranges.items()}
         return Unit(key=chunk_key(self.topic, offsets),
-                    dataset=lambda training: records_dataset(records, self.layout, self.batch_size,
+                    dataset=lambda training: records_dataset(payload, self.layout, self.batch_size,
                                                              shuffle=training and self.shuffle, seed=self.seed),
                     description=f"{len(records)} Kafka message(s) from {self.topic!r}",
                     records=len(records), offsets=offsets,
@@ -255,14 +269,6 @@ class KafkaSource:
             # Not fatal: the checkpoint holds these offsets and the next start seeks to them.
             log(f"kafka: WARNING: committing offsets {dict(offsets)} failed ({exc}); the checkpoint "
                 f"holds them, so a restart still resumes exactly")
-
-    def committed(self) -> dict[str, int]:
-        """The group's committed offsets for the assigned partitions (for logs and tests)."""
-        from confluent_kafka import TopicPartition
-
-        tps = [TopicPartition(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1])) for k in sorted(self._assigned)]
-        return {tp_key(tp.topic, tp.partition): tp.offset
-                for tp in self._consumer.committed(tps, timeout=self.timeout_s)}
 
     def close(self) -> None:
         """Leave the group (no commit: ``enable.auto.commit`` is off)."""

@@ -118,7 +118,7 @@ def kafka_settings(text: str) -> dict[str, str]:
 
 
 # -- export hook --------------------------------------------------------------------------------
-def default_export_hook(config: StreamingConfig, model_dir: str) -> ExportHook | None:
+def default_export_hook(config: StreamingConfig, model_dir: str, data_dir: str | None) -> ExportHook | None:
     """``export.export_model.export_from_trainer`` when the export package provides it, else None."""
     try:
         from export.export_model import export_from_trainer
@@ -127,7 +127,8 @@ def default_export_hook(config: StreamingConfig, model_dir: str) -> ExportHook |
     base = config.export_base or f"{model_dir.rstrip('/')}/export"
 
     def hook(trainer, unit_key: str):
-        return export_from_trainer(trainer, export_base=base, model_name=config.model_name)
+        return export_from_trainer(trainer, unit_key, export_base=base, model_name=config.model_name,
+                                   data=data_dir)
 
     return hook
 
@@ -242,7 +243,7 @@ class StreamingJob:
         self.state = self._restore()
         self.progress = CheckpointedProgress(trainer.checkpoint)
         self._export_missing_logged = False
-        self._units_this_run = 0
+        self.units_done = 0                                   # units trained in this run
 
     # -- start: restore and reconcile ----------------------------------------------------------
     def _restore(self) -> StreamingState:
@@ -275,14 +276,13 @@ class StreamingJob:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
-        done = 0
         reason = "caught up"
         self.source.bind(self.state)
         while True:
             if self.stop.is_set():
                 reason = self.stop.reason or "stop requested"
                 break
-            if self.config.max_partitions and done >= self.config.max_partitions:
+            if self.config.max_partitions and self.units_done >= self.config.max_partitions:
                 reason = f"max_partitions={self.config.max_partitions} reached"
                 break
             unit = self.source.next_unit(self.state)
@@ -292,12 +292,11 @@ class StreamingJob:
                 self.stop.wait(self.config.poll_interval_s)
                 continue
             if self.process(unit):
-                done += 1
-                self._units_this_run = done
-        summary = {"units": done, "total_units": len(self.state.consumed),
+                self.units_done += 1
+        summary = {"units": self.units_done, "total_units": len(self.state.consumed),
                    "global_step": self.trainer.global_step, "stop_reason": reason,
                    "state_file": self.state_file, "checkpoint": self.state.checkpoint}
-        log(f"streaming: stopped ({reason}): {done} unit(s) trained in this run, "
+        log(f"streaming: stopped ({reason}): {self.units_done} unit(s) trained in this run, "
             f"{len(self.state.consumed)} in total, global step {self.trainer.global_step}")
         if self.is_chief:
             self.log.append(dict(summary, event="stop"))
@@ -312,7 +311,7 @@ class StreamingJob:
         log(f"streaming: [{index}] {unit.key}: {unit.description} - test, then train "
             f"(global step {step_before})")
         test_ds = unit.dataset(False)
-        test = self._test(test_ds, attention=self._units_this_run == 0 or self._exports_after(index))
+        test = self._test(test_ds, attention=self.units_done == 0 or self._exports_after(index))
         if self.stop.is_set():
             log(f"streaming: stop requested before training {unit.key}; it stays unconsumed")
             return False
@@ -426,7 +425,7 @@ def run_streaming(trainer, data_dir: str | None = None, config: StreamingConfig 
     elif options:
         config = dataclasses.replace(config, **options)
     if export_hook is None:
-        export_hook = default_export_hook(config, trainer.model_dir)
+        export_hook = default_export_hook(config, trainer.model_dir, data_dir)
     src = source or make_source(config, trainer, data_dir)
     try:
         with (stop or StopRequest()) as stop_request:
