@@ -34,8 +34,9 @@ Id semantics (every id space reserves **id 0 for missing**):
   string vocabulary or the reverse) both sides are compared in string form.
 * **Hash buckets**: ``1 + hash(value) mod hash_buckets``; null gets 0.
 * **hash(value)** is FarmHash Fingerprint64 of the UTF-8 string form of the value, i.e. exactly
-  ``tf.strings.to_hash_bucket_fast(string_form, n)`` (we call that op eagerly, once per distinct
-  value in a batch, so the serving graph reproduces it bit for bit). The string form of an
+  ``tf.strings.to_hash_bucket_fast(string_form, n)``, computed here without TensorFlow by
+  :mod:`infnet_tf.fingerprint` (tested bit-exact against the op), so the serving graph
+  reproduces it with the op itself. The string form of an
   integer is its decimal representation (``-12``), of a string the string itself.
 * **Time-gap buckets** (fixed, nothing fitted): for an earlier event ``gap_ms`` before the
   impression, ``units = gap_ms // unit_ms`` and ``id = 1 + min(num_buckets - 1, floor(log2(1 +
@@ -60,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from infnet_tf.features import FeatureLayout, SequenceInput, TaskInput, TokenInput
+from infnet_tf.fingerprint import hash_buckets
 
 ARTIFACT_FORMAT = "infnet.transform_artifact"
 ARTIFACT_VERSION = 1
@@ -202,17 +204,14 @@ def time_gap_ids(gap_ms: Any, boundaries_ms: Sequence[int]) -> np.ndarray:
 def fingerprint_buckets(strings: pa.Array, num_buckets: int) -> np.ndarray:
     """``tf.strings.to_hash_bucket_fast(strings, num_buckets)`` on a null-free string array.
 
-    Each distinct string is hashed once. TensorFlow is imported lazily (after ``infnet_tf.env``).
+    Computed in numpy (:mod:`infnet_tf.fingerprint`, bit-exact with the TensorFlow op), once per
+    distinct string, so no TensorFlow import is needed.
     """
     if len(strings) == 0:
         return np.zeros(0, dtype=np.int64)
-    import infnet_tf.env  # noqa: F401  (Keras 2 selection before TensorFlow loads)
-    import tensorflow as tf
-
     encoded = pc.dictionary_encode(strings)
-    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-    hashed = tf.strings.to_hash_bucket_fast(distinct.astype(object), int(num_buckets)).numpy()
-    return hashed.astype(np.int64)[encoded.indices.to_numpy(zero_copy_only=False)]
+    hashed = hash_buckets(encoded.dictionary, int(num_buckets))
+    return hashed[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def hash_ids(values: Any, num_buckets: int) -> np.ndarray:
@@ -311,6 +310,7 @@ class TransformArtifact:
     version: int = ARTIFACT_VERSION
 
     def __post_init__(self) -> None:
+        self.layout = json.loads(json.dumps(self.layout))  # plain lists, as after a JSON round trip
         self._vocab_cache: dict[str, pa.Array] = {}
 
     # -- serialisation --------------------------------------------------------------------

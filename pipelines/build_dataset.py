@@ -322,7 +322,8 @@ def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict
     manifest | "WriteManifest" >> beam.Map(_write_json, io.join(staging, job.MANIFEST_FILE))
 
     # -- counts: read (by raw time) and rejected, per split --------------------------------------
-    read_counts = (events["batches"] | "ReadCounts" >> beam.Map(_read_counts, plan, cuts))
+    read_counts = (events["batches"] | "TimeColumn" >> beam.Map(lambda t: t.select([plan.time_column]))
+                   | "ReadCounts" >> beam.Map(_read_counts, plan, cuts))
     malformed_counts = events["malformed"] | "MalformedCounts" >> beam.Map(lambda _: {"read": {job.UNASSIGNED: 1}})
     reject_counts_ = reject_out | "RejectCounts" >> beam.Map(lambda ec: ec[1])
     counts = ((read_counts, malformed_counts, reject_counts_) | "AllCounts" >> beam.Flatten()
@@ -386,6 +387,8 @@ def with_runner_defaults(beam_args: list[str]) -> list[str]:
             out.append("--direct_num_workers=2")
         if not given("--direct_running_mode"):
             out.append("--direct_running_mode=multi_processing")
+    if not given("--sdk_harness_log_level_overrides"):
+        out.append('--sdk_harness_log_level_overrides={"apache_beam":"WARNING","__main__":"WARNING"}')
     return out
 
 
@@ -440,7 +443,7 @@ def run(options: JobOptions, beam_args: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     options, beam_args = parse_args(argv)
     try:
         run(options, beam_args)

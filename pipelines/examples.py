@@ -32,7 +32,7 @@ INTS = "ints"    # an int64 list per example: (flat values, lengths [n])
 BYTES = "bytes"  # one bytes value per example: (flat uint8, lengths [n])
 
 _MAX_VARINT = 10
-_THRESHOLDS = [np.uint64(1) << np.uint64(7 * k) for k in range(1, _MAX_VARINT)]
+_THRESHOLD_ARRAY = np.array([1 << (7 * k) for k in range(1, _MAX_VARINT)], dtype=np.uint64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,15 +41,7 @@ _THRESHOLDS = [np.uint64(1) << np.uint64(7 * k) for k in range(1, _MAX_VARINT)]
 def varint_lengths(values: np.ndarray) -> np.ndarray:
     """Bytes each value takes as a protobuf varint (int64 values as two's-complement uint64)."""
     u = np.asarray(values).astype(np.int64, copy=False).view(np.uint64)
-    n = np.ones(u.shape, dtype=np.int64)
-    if u.size == 0:
-        return n
-    top = u.max()
-    for t in _THRESHOLDS:
-        if top < t:
-            break
-        n += u >= t
-    return n
+    return np.searchsorted(_THRESHOLD_ARRAY, u, side="right").astype(np.int64) + 1
 
 
 def varint_bytes(values: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
@@ -99,10 +91,10 @@ class _Grid:
         self.width += width
         return col
 
-    def varint(self, values: np.ndarray) -> None:
-        """One varint per row."""
+    def varint(self, values: np.ndarray, lengths: np.ndarray | None = None) -> None:
+        """One varint per row (``lengths``: their encoded sizes, if already known)."""
         values = np.asarray(values, dtype=np.int64)[:, None]
-        self.varints(values, varint_lengths(values))
+        self.varints(values, varint_lengths(values) if lengths is None else np.asarray(lengths)[:, None])
 
     def varints(self, values: np.ndarray, lengths: np.ndarray) -> None:
         """``[n, m]`` varints per row; ``lengths`` their encoded sizes, 0 for absent ones."""
@@ -239,18 +231,22 @@ class ExampleEncoder:
         body = _Grid(n)                           # the Features body, appended after its length
         for key, kind in self.features:
             values, lengths, p = self._payload(kind, columns[key])
-            inner = 1 + varint_lengths(p) + p                     # Int64List | BytesList body
-            feature = 1 + varint_lengths(inner) + inner           # Feature body
-            entry = len(self._prefix[key]) + varint_lengths(feature) + feature
-            total += 1 + varint_lengths(entry) + entry
+            p_len = varint_lengths(p)
+            inner = 1 + p_len + p                                 # Int64List | BytesList body
+            inner_len = varint_lengths(inner)
+            feature = 1 + inner_len + inner                       # Feature body
+            feature_len = varint_lengths(feature)
+            entry = len(self._prefix[key]) + feature_len + feature
+            entry_len = varint_lengths(entry)
+            total += 1 + entry_len + entry
             body.const(b"\x0a")                                   # Features.feature (map entry)
-            body.varint(entry)
+            body.varint(entry, entry_len)
             body.const(self._prefix[key])                         # key, then value tag
-            body.varint(feature)
+            body.varint(feature, feature_len)
             body.const(b"\x0a" if kind == BYTES else b"\x1a")     # Feature.bytes_list | int64_list
-            body.varint(inner)
+            body.varint(inner, inner_len)
             body.const(b"\x0a")                                   # (Int64List | BytesList).value
-            body.varint(p)
+            body.varint(p, p_len)
             if kind == BYTES:
                 body.raw(values, p)
             else:

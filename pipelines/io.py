@@ -178,7 +178,9 @@ class ReadSource(beam.PTransform):
             else:
                 tables = (pbegin | "Files" >> beam.Create(self.files)
                           | "ReadParquet" >> beam.io.ReadAllFromParquetBatched(columns=self.columns))
-            batches = tables | "Rebatch" >> beam.FlatMap(lambda t: rebatch(t, batch_rows))
+            # a Parquet row group is one element: spread its batches over the workers
+            batches = (tables | "Rebatch" >> beam.FlatMap(lambda t: rebatch(t, batch_rows))
+                       | "Spread" >> beam.Reshuffle())
             malformed = pbegin | "NoMalformed" >> beam.Create([])
             return {"batches": batches, "malformed": malformed}
         out = (pbegin
@@ -200,6 +202,13 @@ def write_bytes(path: str, chunks) -> int:
             f.write(chunk)
             size += len(chunk)
     return size
+
+
+def create(path: str):
+    """A binary file handle for writing ``path`` (parent directories created for local paths)."""
+    if not is_remote(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return FileSystems.create(path, mime_type="application/octet-stream", compression_type="uncompressed")
 
 
 def write_text(path: str, text: str) -> None:

@@ -67,7 +67,7 @@ class JobOptions:
     num_shards: int = 32
     batch_rows: int = 65_536
     chunk_rows: int = 4_096
-    compression_level: int = 6
+    compression_level: int = 3
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from infnet_tf.features import EVENT_TIME, TIME_GAP, USER_KEY, FeatureLayout, cat_key, label_key, seq_key
 from infnet_tf.transform import TransformArtifact, string_form
@@ -74,8 +73,8 @@ class BlockEncoder:
             "user_key": string_form(table[self.spec.user_key]),
         }
 
-    def encode(self, block: Block, prepared: dict, rows: np.ndarray) -> np.ndarray:
-        """Framed TFRecord bytes of Examples for ``rows`` (positions in the block)."""
+    def encode(self, block: Block, prepared: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buffer, record starts, record sizes) of framed TFRecords of Examples for ``rows``."""
         ids, time = prepared["ids"], prepared["time"]
         columns: dict[str, Any] = {cat_key(t.name): ids[t.name][rows] for t in self.layout.categorical}
         for seq in self.layout.sequences:
@@ -88,8 +87,7 @@ class BlockEncoder:
             columns[label_key(task.name)] = prepared["labels"][task.name][rows]
         columns[USER_KEY] = _strings(prepared["user_key"].take(pa.array(rows)))
         columns[EVENT_TIME] = time[rows]
-        buf, _, _ = self.encoder.encode(columns, rows.size, framed=True)
-        return buf
+        return self.encoder.encode(columns, rows.size, framed=True)
 
 
 def partition_rows(block: Block, partition: str) -> Iterator[tuple[str, str, np.ndarray]]:
@@ -105,23 +103,55 @@ def partition_rows(block: Block, partition: str) -> Iterator[tuple[str, str, np.
 
 
 def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int, partition: str,
-                compression_level: int = 6, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list[dict]:
-    """Write a block's Examples; returns one manifest entry per file written."""
+                compression_level: int = 3, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list[dict]:
+    """Write a block's Examples; returns one manifest entry per file written.
+
+    The block's rows, grouped by file, are encoded ``chunk_rows`` at a time *across* file
+    boundaries (a file typically holds only a few hundred rows of a block, too few to amortise
+    the encoder's per-call cost); each chunk's framed records are then handed to their files.
+    """
     if block.num_rows == 0:
         return []
     prepared = encoder.prepare(block)
-    entries = []
-    for split, part, rows in partition_rows(block, partition):
+    files = list(partition_rows(block, partition))
+    rows = np.concatenate([r for _, _, r in files])
+    ends = np.cumsum([r.size for _, _, r in files])
+    entries: list[dict] = []
+    current: dict = {}
+
+    def open_file(i: int) -> None:
+        split, part, r = files[i]
         relative = f"{split}/{part}/part-{block.shard:05d}-of-{num_shards:05d}.tfrecord.gz"
+        current.update(index=i, relative=relative, gz=gzip_compressor(compression_level),
+                       handle=io.create(io.join(root, relative)), size=0, rows=r.size, split=split, part=part)
 
-        def chunks(rows=rows):
-            gz = gzip_compressor(compression_level)
-            for start in range(0, rows.size, chunk_rows):
-                yield gz.compress(encoder.encode(block, prepared, rows[start:start + chunk_rows]))
-            yield gz.flush()
+    def write(data) -> None:
+        out = current["gz"].compress(data)
+        current["handle"].write(out)
+        current["size"] += len(out)
 
-        size = io.write_bytes(io.join(root, relative), chunks())
-        entries.append({"split": split, "partition": part, "file": relative, "rows": int(rows.size), "bytes": size})
+    def close_file() -> None:
+        tail = current["gz"].flush()
+        current["handle"].write(tail)
+        current["handle"].close()
+        entries.append({"split": current["split"], "partition": current["part"], "file": current["relative"],
+                        "rows": int(current["rows"]), "bytes": current["size"] + len(tail)})
+
+    open_file(0)
+    for chunk_start in range(0, rows.size, chunk_rows):
+        chunk_end = min(rows.size, chunk_start + chunk_rows)
+        buf, starts, sizes = encoder.encode(block, prepared, rows[chunk_start:chunk_end])
+        pos = chunk_start
+        while pos < chunk_end:
+            file_end = int(ends[current["index"]])
+            stop = min(file_end, chunk_end)
+            a, b = pos - chunk_start, stop - 1 - chunk_start
+            write(buf[starts[a]:starts[b] + sizes[b]])
+            pos = stop
+            if stop == file_end:
+                close_file()
+                if current["index"] + 1 < len(files):
+                    open_file(current["index"] + 1)
     return entries
 
 
@@ -143,6 +173,3 @@ def reject_counts(records: list[dict]) -> dict[str, int]:
         out[r["reason"]] = out.get(r["reason"], 0) + 1
     return out
 
-
-def user_key_strings(table: pa.Table, key: str) -> pa.Array:  # pragma: no cover - convenience
-    return pc.cast(table[key], pa.string())
