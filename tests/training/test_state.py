@@ -1,5 +1,4 @@
 """Streaming state: JSON round trip, atomic write, corruption errors, checkpointed twin, reconcile."""
-import json
 import os
 
 import pytest

@@ -38,7 +38,7 @@ def test_file_source_walks_complete_partitions_in_time_order(data):
     assert seen == complete  # dt=2026-12-31 has no _SUCCESS: never read
 
 
-def test_consumes_in_order_test_then_train_sigterm_finishes_the_unit_and_resumes(data, tmp_path):
+def test_consumes_in_order_test_then_train_sigterm_finishes_the_unit_and_resumes(data, tmp_path, capsys):
     root, layout, complete = data
     model_dir = str(tmp_path / "model")
     exports = []
@@ -84,7 +84,23 @@ def test_consumes_in_order_test_then_train_sigterm_finishes_the_unit_and_resumes
         assert unit["train"]["steps"] == STEPS_PER_PARTITION
     assert [r["event"] for r in log_records(model_dir)] == ["start", "unit", "stop",
                                                              "start", "unit", "export", "stop"]
-    assert os.listdir(os.path.join(model_dir, "tensorboard"))   # stream_test/* scalars
+    tags = _tensorboard_tags(os.path.join(model_dir, "tensorboard"))
+    assert {"stream_test/click/auc", "stream_test/like/gauc", "stream_test/click/logloss",
+            "stream_train/loss", "stream_test/attention"} <= tags
+    printed = capsys.readouterr().out
+    assert "stream_test @ step 0 - click: auc" in printed and f"stream_test @ step {STEPS_PER_PARTITION}" in printed
+
+
+def _tensorboard_tags(log_dir):
+    import glob
+
+    import tensorflow as tf
+
+    tags = set()
+    for path in glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
 
 
 def test_follow_picks_up_a_late_partition_and_sigterm_stops_cleanly(data, tmp_path):
