@@ -27,6 +27,13 @@ from infnet_tf.models.registry import register_model
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
 class INFNet(tf.keras.Model):
+    """INFNet for a :class:`FeatureLayout` and a :class:`ModelConfig`.
+
+    ``call(features, training=False)`` -> {task: float32 probability [B]} (eq. 11);
+    ``task_names``; ``encode`` (tokens, masks and hubs after the blocks); ``attention_weights``
+    (Figure 5); ``get_config``/``from_config`` (layout and config as plain data).
+    """
+
     def __init__(self, layout, config, **kwargs):
         super().__init__(**kwargs)
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
