@@ -46,16 +46,14 @@ def _latest_version_dir(base: str) -> tuple[int, str]:
 
 
 class _LoadedModel:
-    """One version loaded through the TF1 session loader (TF Serving's path)."""
+    """One version loaded through the TF1 session loader (TF Serving's path), run via a callable."""
 
     def __init__(self, path: str):
-        self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            self.meta_graph = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
-        self.signatures = dict(self.meta_graph.signature_def)
-        self._callables: dict = {}
-        self._lock = threading.Lock()
+        from export.session_model import SessionModel
+
+        self._model = SessionModel(path)
+        self.session = self._model.session
+        self.signatures = self._model.signatures
 
     def signature(self, name: str):
         if name not in self.signatures:
@@ -63,30 +61,18 @@ class _LoadedModel:
         return self.signatures[name]
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from tensorflow.core.protobuf.config_pb2 import CallableOptions
-
         sig = self.signature(signature_name)
         sent, wanted = set(inputs), set(sig.inputs)
-        if sent != wanted:
+        if sent != wanted:  # TF Serving's own check, before the session runs
             raise RequestError(
                 "INVALID_ARGUMENT",
                 f"input size does not match signature: {len(sent)}!={len(wanted)} len({sorted(sent)}) != "
                 f"len({sorted(wanted)}). Sent extra: {sorted(sent - wanted)}. Missing but required: "
                 f"{sorted(wanted - sent)}.")
-        names = sorted(sig.inputs)
-        outputs = sorted(sig.outputs)
-        with self._lock:
-            fn = self._callables.get(signature_name)
-            if fn is None:
-                opts = CallableOptions(feed=[sig.inputs[n].name for n in names],
-                                       fetch=[sig.outputs[n].name for n in outputs])
-                fn = self.session._make_callable_from_options(opts)  # noqa: SLF001 - C++ callable, no casts
-                self._callables[signature_name] = fn
         try:
-            values = fn(*[inputs[n] for n in names])
+            return self._model.run(signature_name, inputs)
         except tf.errors.OpError as exc:
             raise RequestError(_grpc_code_name(exc.error_code), exc.message) from None
-        return dict(zip(outputs, values))
 
 
 def _grpc_code_name(code: int) -> str:
@@ -190,9 +176,12 @@ class FakePredictionService:
                     inputs[key] = np.asarray(value)
                 elif dtype == tf.string:
                     inputs[key] = np.asarray(value, dtype=object)
-                else:  # TF Serving converts JSON numbers to the signature's dtype; text is an error
-                    if any(isinstance(x, str) for x in np.asarray(value, dtype=object).reshape(-1)):
-                        raise ValueError(f"got a string for a {dtype.name} input")
+                else:  # like TF Serving: JSON numbers of the right kind only (no text, no 1.5 for an int)
+                    flat = np.asarray(value, dtype=object).reshape(-1)
+                    if any(isinstance(x, (str, bool)) or x is None for x in flat):
+                        raise ValueError(f"expected {dtype.name} numbers")
+                    if dtype.is_integer and any(isinstance(x, float) for x in flat):
+                        raise ValueError(f"expected {dtype.name} integers, got a floating-point number")
                     inputs[key] = np.asarray(value, dtype=dtype.as_numpy_dtype)
             except (TypeError, ValueError) as exc:
                 raise RequestError("INVALID_ARGUMENT", f"Failed to process element: 0 key: {key} of 'inputs' "

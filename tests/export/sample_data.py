@@ -70,9 +70,10 @@ def build(root: str, num_impressions: int = 3000, seed: int = 0) -> dict:
     original = BlockEncoder.encode
 
     def encode(self, block, prepared, rows):
-        buf = original(self, block, prepared, rows)
-        captured.append((raw_rows_of(block, self.spec, self.artifact, rows), read_tfrecords(bytes(buf))))
-        return buf
+        out = original(self, block, prepared, rows)
+        buf = out[0] if isinstance(out, tuple) else out  # framed TFRecord bytes (+ record offsets)
+        captured.append((raw_rows_of(block, self.spec, self.artifact, rows), read_tfrecords(np.asarray(buf).tobytes())))
+        return out
 
     BlockEncoder.encode = encode
     try:
