@@ -231,12 +231,23 @@ class WriteBlock(beam.DoFn):
             yield entry
 
 
-def _write_rejects(batch: dict, root: str, cuts: Cuts):
-    records = batch["records"]
-    name = "part-" + hashlib.sha1("".join(json.dumps(r, sort_keys=True, default=str) for r in records)
-                                  .encode()).hexdigest()[:16]
-    entry = write_rejects(records, root, name)
-    counts = {"rejected": job.reject_split_counts(batch["times"], cuts), "reject_reasons": reject_counts(records)}
+REJECT_SHARDS = 4
+
+
+def _reject_shard(batch: dict) -> tuple[int, dict]:
+    """Route a batch of rejects to one of REJECT_SHARDS files by a hash of its content."""
+    text = "".join(json.dumps(r, sort_keys=True, default=str) for r in batch["records"])
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % REJECT_SHARDS, batch
+
+
+def _write_rejects(item, root: str, cuts: Cuts):
+    """All reject batches of one shard -> ``rejects/part-K-of-N.jsonl`` (sorted: deterministic)."""
+    shard, batches = item
+    batches = list(batches)
+    records = sorted((r for b in batches for r in b["records"]), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    times = np.concatenate([b["times"] for b in batches])
+    entry = write_rejects(records, root, f"part-{shard:05d}-of-{REJECT_SHARDS:05d}")
+    counts = {"rejected": job.reject_split_counts(times, cuts), "reject_reasons": reject_counts(records)}
     return entry, counts
 
 
@@ -316,7 +327,8 @@ def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict
 
     # -- write --------------------------------------------------------------------------------
     written = blocks | "WriteBlocks" >> beam.ParDo(WriteBlock(spec, staging, options), beam.pvalue.AsSingleton(artifact))
-    reject_out = rejects | "WriteRejects" >> beam.Map(_write_rejects, staging, cuts)
+    reject_out = (rejects | "RejectShard" >> beam.Map(_reject_shard) | "GroupRejects" >> beam.GroupByKey()
+                  | "WriteRejects" >> beam.Map(_write_rejects, staging, cuts))
     manifest = ((written, reject_out | "RejectEntries" >> beam.FlatMap(lambda ec: [ec[0]] if ec[0] else []))
                 | "AllEntries" >> beam.Flatten() | "Manifest" >> beam.CombineGlobally(_ToList()))
     manifest | "WriteManifest" >> beam.Map(_write_json, io.join(staging, job.MANIFEST_FILE))

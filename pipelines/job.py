@@ -212,9 +212,11 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
         "job": {**job_info, "num_shards": options.num_shards, "elapsed_s": round(time.time() - started, 2)},
     }
     io.write_text(io.join(staging, DATASET_FILE), json.dumps(summary, indent=1, sort_keys=True))
-    for leftover in (MANIFEST_FILE, COUNTS_FILE):
-        path = io.join(staging, leftover)
-        if not io.is_remote(path) and os.path.exists(path):
-            os.remove(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    leftovers = [io.join(staging, name) for name in (MANIFEST_FILE, COUNTS_FILE)]
+    present = [p for p in leftovers if io.exists(p)]
+    if present:
+        FileSystems.delete(present)
     _commit(staging, options.output.rstrip("/"), [])
     return summary

@@ -176,7 +176,7 @@ def window_starts(ordered: Ordered, window_ms: int | None) -> np.ndarray:
     return np.searchsorted(composite, low, side="left")
 
 
-def counter_values(ordered: Ordered, key: str, features: Sequence[Any], task_labels: dict[str, str]) -> dict[str, np.ndarray]:
+def counter_values(ordered: Ordered, key: str, features: Sequence[Any]) -> dict[str, np.ndarray]:
     """Raw counts (float64; NaN where the key is null) of ``features`` for every ordered row."""
     out: dict[str, np.ndarray] = {}
     key_null = ordered.table[key].is_null().to_numpy(zero_copy_only=False)
@@ -202,7 +202,7 @@ def counter_values(ordered: Ordered, key: str, features: Sequence[Any], task_lab
 def add_counters(table: pa.Table, key: str, features: Sequence[Any], tie: str | None = None) -> pa.Table:
     """``table`` ordered by (key, time) with one float64 column per counter feature appended."""
     ordered = order_rows(table, key, tie)
-    values = counter_values(ordered, key, features, {})
+    values = counter_values(ordered, key, features)
     out = ordered.table
     for name, v in values.items():
         out = out.append_column(name, pa.array(v))
@@ -231,7 +231,7 @@ def build_block(shard: int, table: pa.Table, spec: Any, cuts: Any) -> Block:
     ordered = order_rows(table, spec.user_key, tie=spec.item_key)
     user_features = [f for f in spec.counter_features() if f.key == spec.user_key]
     out = ordered.table
-    for name, values in counter_values(ordered, spec.user_key, user_features, {}).items():
+    for name, values in counter_values(ordered, spec.user_key, user_features).items():
         out = out.append_column(name, pa.array(values))
     ranges = {s.name: sequence_ranges(ordered, ordered.table[filter_column(s.name)].to_numpy(zero_copy_only=False),
                                       s.max_len)

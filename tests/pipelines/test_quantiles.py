@@ -4,7 +4,7 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that
 
 from pipelines import analyze
@@ -48,7 +48,7 @@ def test_quantiles_agree_with_numpy_within_rank_error():
             if name == "discrete" and not np.allclose(q[1:-1], exact):
                 raise BeamAssertException(f"{name}: {q[1:-1]} vs {exact}")
 
-    with TestPipeline(options=PipelineOptions(IN_MEMORY)) as p:
+    with test_pipeline.TestPipeline(options=PipelineOptions(IN_MEMORY)) as p:
         out = (p | beam.Create(batches, reshuffle=False)
                | beam.CombinePerKey(analyze.quantile_combine_fn(num_buckets)))
         assert_that(out, check)
