@@ -49,6 +49,7 @@ CHECKPOINT_SUBDIR = "checkpoints"
 TENSORBOARD_SUBDIR = "tensorboard"
 CONFIG_FILE = "trainer_config.json"
 _USER_HASH_BUCKETS = 2**62
+ATTENTION_ROWS = 256  # examples averaged into the attention image (an eager forward pass)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -307,11 +308,13 @@ class Trainer:
 
     def attention_image(self, features: Mapping[str, tf.Tensor]) -> bytes | None:
         """PNG heat map of the task hubs' attention over input tokens (paper Fig. 5; last block, mean
-        over batch and heads, sequences summed per behaviour type); None when the model has none."""
+        over heads and the first ATTENTION_ROWS examples, sequences summed per behaviour type); None
+        when the model has none."""
         if not hasattr(self.model, "attention_weights"):
             return None
+        inputs = {k: v[:ATTENTION_ROWS] for k, v in model_inputs(self.layout, features).items()}
         try:
-            weights = self.model.attention_weights(model_inputs(self.layout, features))
+            weights = self.model.attention_weights(inputs)
         except ValueError:  # this configuration has no task-hub attention (e.g. aggregation=off)
             return None
         matrix, rows, cols = attention_table(weights, self.layout, self.model_config.task_hub_parts[0])
