@@ -184,11 +184,10 @@ def check_spec(spec_path: str, artifact: dict, artifact_where: str) -> None:
 def main(argv) -> int:
     if len(argv) > 1:
         raise flags.Error(f"unexpected arguments: {' '.join(argv[1:])}")
-    import logging
+    if not FLAGS["verbosity"].present:  # keep progress output readable (no checkpoint INFO lines)
+        from absl import logging
 
-    import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.WARNING)  # keep progress output readable (no saver INFO lines)
+        logging.set_verbosity(logging.WARNING)
     from infnet_tf.features import FeatureLayout
     from infnet_tf.input import artifact_path, load_artifact
     from infnet_tf.training.trainer import NonFiniteLossError, Trainer
