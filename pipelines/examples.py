@@ -41,7 +41,17 @@ _THRESHOLD_ARRAY = np.array([1 << (7 * k) for k in range(1, _MAX_VARINT)], dtype
 def varint_lengths(values: np.ndarray) -> np.ndarray:
     """Bytes each value takes as a protobuf varint (int64 values as two's-complement uint64)."""
     u = np.asarray(values).astype(np.int64, copy=False).view(np.uint64)
-    return np.searchsorted(_THRESHOLD_ARRAY, u, side="right").astype(np.int64) + 1
+    if u.size == 0:
+        return np.ones(u.shape, dtype=np.int64)
+    top = u.max()
+    if top >= _THRESHOLD_ARRAY[3]:  # rare (big or negative values): one binary search per value
+        return np.searchsorted(_THRESHOLD_ARRAY, u, side="right").astype(np.int64) + 1
+    lengths = np.ones(u.shape, dtype=np.int8)
+    for t in _THRESHOLD_ARRAY[:3]:
+        if top < t:
+            break
+        lengths += u >= t
+    return lengths.astype(np.int64)
 
 
 def varint_bytes(values: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
@@ -74,10 +84,11 @@ class _Grid:
     per byte; these stream at about 1 ns).
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, buffers: dict | None = None):
         self.n = n
         self.parts: list[tuple] = []
         self.width = 0
+        self.buffers = buffers if buffers is not None else {}
 
     def const(self, data: bytes) -> None:
         if data:
@@ -110,6 +121,13 @@ class _Grid:
             self.parts.append(("raw", self.width, data, lengths))
             self.width += data.shape[1]
 
+    def _buffer(self, name: str, size: int, dtype: Any) -> np.ndarray:
+        """A reused flat buffer (fresh large allocations cost page faults on every call)."""
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self.buffers[name] = np.empty(int(size * 1.25) + 1, dtype=dtype)
+        return buf[:size]
+
     def build(self) -> tuple[np.ndarray, np.ndarray]:
         """(grid, mask): ``grid[mask]`` is the concatenation of the rows' present bytes."""
         n, width = self.n, self.width
@@ -121,8 +139,8 @@ class _Grid:
                 template_mask[part[1]:part[1] + part[2].size] = True
             elif part[0] == "reserve":
                 template_mask[part[1]:part[1] + part[2]] = True
-        grid = np.empty((n, width), dtype=np.uint8)
-        mask = np.empty((n, width), dtype=bool)
+        grid = self._buffer("grid", n * width, np.uint8).reshape(n, width)
+        mask = self._buffer("mask", n * width, bool).reshape(n, width)
         grid[:] = template
         mask[:] = template_mask
         for part in self.parts:
@@ -206,6 +224,7 @@ class ExampleEncoder:
     def __init__(self, features: Sequence[tuple[str, str]]):
         self.features = list(features)
         self._prefix = {key: _key_prefix(key) for key, _ in self.features}
+        self._buffers: dict = {}
 
     def _payload(self, kind: str, value: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """(padded values [n, m], value varint lengths [n, m] (None for bytes), payload size [n])."""
@@ -224,7 +243,7 @@ class ExampleEncoder:
 
     def encode(self, columns: Mapping[str, Any], n: int, framed: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(buffer, starts, lengths) of ``n`` serialized Examples (TFRecord records if ``framed``)."""
-        grid = _Grid(n)
+        grid = _Grid(n, self._buffers)
         header_col = grid.reserve(12) if framed else None
         grid.const(b"\x0a")                       # Example.features
         total = np.zeros(n, dtype=np.int64)
