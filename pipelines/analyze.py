@@ -1,19 +1,17 @@
 """Analyze: fit the transform artifact on the training window only.
 
-Two passes feed it, both restricted to rows of the train split (valid/test rows never reach an
-accumulator, so changing them cannot change the artifact):
+Everything is fitted from the shard blocks of the point-in-time pass (they hold every usable,
+joined row, so no extra pass over the data is needed), restricted to rows of the train split:
+valid/test rows never reach an accumulator, so changing them cannot change the artifact.
 
-1. checked + joined event batches: vocabularies (value counts), dense fields (quantiles or the log
-   range), rows per day, label rates;
-2. shard blocks after the point-in-time pass: counter features (quantiles or log range) and
-   sequence-length histograms.
-
-Per-batch work is :func:`batch_partials` / :func:`block_partials`: a small accumulator dict plus
-``(name, values)`` lists for quantile fields. Accumulators merge with :class:`StatsCombineFn`;
-quantiles use Beam's ``ApproximateQuantilesCombineFn`` (MRL98) with ``EPSILON`` = 1e-3, i.e. each
-returned quantile's rank is within 0.001 * n of the exact one (worst case, for n <= 1e9; in
-practice far closer). NaN and nulls are ignored when fitting. The same functions serve the Beam
-job and the plain single-process loop of ``bench/beam_throughput.py``.
+Per block, :func:`block_partials` returns a small accumulator dict — value counts for vocabulary
+fields, rows per day, label counts, summaries of dense and counter columns (log-binning ranges),
+sequence-length histograms — plus ``(name, values)`` lists for quantile-binned columns.
+Accumulators merge with :class:`StatsCombineFn`; quantiles use Beam's
+``ApproximateQuantilesCombineFn`` (MRL98) with ``EPSILON`` = 1e-3, i.e. each returned quantile's
+rank is within 0.001 * n of the exact one (worst case, for n <= 1e9; in practice far closer).
+NaN and nulls are ignored when fitting. The same functions serve the Beam job and the plain
+single-process loop of ``bench/beam_throughput.py``.
 """
 from __future__ import annotations
 
@@ -72,7 +70,7 @@ def empty_accumulator() -> dict:
 
 
 def batch_partials(table: pa.Table, spec: Any, cuts: Cuts) -> tuple[dict, list[tuple[str, list]]]:
-    """Partial stats of the *train* rows of a checked, joined batch (pass 1)."""
+    """Partial stats of the *train* rows of canonical, joined rows: vocabularies, dense, labels."""
     time = table[TIME].to_numpy()
     train = cuts.assign(time) == TRAIN
     acc, quantile_inputs = empty_accumulator(), []
@@ -98,10 +96,10 @@ def batch_partials(table: pa.Table, spec: Any, cuts: Cuts) -> tuple[dict, list[t
     return acc, quantile_inputs
 
 
-def block_partials(block: Any, spec: Any) -> tuple[dict, list[tuple[str, list]]]:
-    """Partial stats of the train rows of a shard block: counters, sequence lengths (pass 2)."""
+def block_partials(block: Any, spec: Any, cuts: Cuts) -> tuple[dict, list[tuple[str, list]]]:
+    """Partial stats of the train rows of a shard block: everything the artifact is fitted from."""
+    acc, quantile_inputs = batch_partials(block.table, spec, cuts)
     train = block.split == TRAIN
-    acc, quantile_inputs = empty_accumulator(), []
     if not train.any():
         return acc, quantile_inputs
     for f in spec.counter_features():
@@ -158,7 +156,7 @@ def merge_accumulators(accs: Iterable[dict]) -> dict:
 
 
 class StatsCombineFn(beam.CombineFn):
-    """Merges :func:`batch_partials` / :func:`block_partials` accumulators."""
+    """Merges :func:`block_partials` accumulators."""
 
     def create_accumulator(self) -> dict:
         return empty_accumulator()
@@ -221,9 +219,10 @@ def _percentiles(hist: np.ndarray) -> dict:
             "full_fraction": float(hist[-1] / n)}
 
 
-def assemble_artifact(spec: Any, cuts: Cuts, events_acc: dict, blocks_acc: dict,
-                      quantiles: Mapping[str, list], time_gap_unit_ms: int = DEFAULT_TIME_GAP_UNIT_MS) -> TransformArtifact:
-    """The transform artifact from the merged accumulators of both passes and the quantiles."""
+def assemble_artifact(spec: Any, cuts: Cuts, acc: dict, quantiles: Mapping[str, list],
+                      time_gap_unit_ms: int = DEFAULT_TIME_GAP_UNIT_MS) -> TransformArtifact:
+    """The transform artifact from the merged accumulator and the fitted quantiles."""
+    events_acc = blocks_acc = acc
     if events_acc["rows"] == 0:
         raise ValueError(f"the train split is empty (train is before {cuts.to_dict()['valid_start']}); "
                          f"nothing to fit the transform on")

@@ -15,12 +15,11 @@ The pipeline (all stages work on Arrow record batches, never on single rows)::
     CheckAndJoin ------------------------------> rejects: JSON lines + counts per reason/split
         | good rows (canonical, joined)
         +-> MaxTime -> Cuts (train < valid < test)
-        +-> Analyze pass 1 (train only): vocabularies, dense quantiles / log ranges, stats
         |
     [per other counter key: shuffle by key shard -> point-in-time counters]
     shuffle by user shard -> Block (per-user sort, sequence ranges, user counters)
-        +-> Analyze pass 2 (train only): counter boundaries, sequence length percentiles
-        |                                      -> transform artifact (JSON)
+        +-> Analyze (train rows only): vocabularies, dense/counter quantiles or log ranges,
+        |   stats, sequence length percentiles  -> transform artifact (JSON)
     WriteBlock (artifact as side input): bucket ids, sequences, Examples, GZIP TFRecords
         -> manifest; the driver then writes _SUCCESS markers and _DATASET.json, reconciles
            read = written + rejected per split, and commits the staging directory.
@@ -179,17 +178,9 @@ def _dimension(tables, name: str, plan: ColumnPlan):
     return dim
 
 
-def _batch_partials(table: pa.Table, spec, cuts):
-    _Stage.enter("analyze-1", "(train rows: vocabularies, dense boundaries, stats)")
-    acc, quantiles = analyze.batch_partials(table, spec, cuts)
-    yield acc
-    for item in quantiles:
-        yield beam.pvalue.TaggedOutput("quantiles", item)
-
-
-def _block_partials(block, spec):
-    _Stage.enter("analyze-2", "(train rows: counters, sequence lengths)")
-    acc, quantiles = analyze.block_partials(block, spec)
+def _block_partials(block, spec, cuts):
+    _Stage.enter("analyze", "(train rows: vocabularies, boundaries, stats)")
+    acc, quantiles = analyze.block_partials(block, spec, cuts)
     yield acc
     for item in quantiles:
         yield beam.pvalue.TaggedOutput("quantiles", item)
@@ -255,9 +246,9 @@ def _read_counts(table: pa.Table, plan: ColumnPlan, cuts: Cuts) -> dict:
     return {"read": job.raw_read_counts(table, plan, cuts)}
 
 
-def _assemble(_, spec, cuts, events_acc, blocks_acc, quantiles):
+def _assemble(_, spec, cuts, acc, quantiles):
     _Stage.enter("artifact")
-    return analyze.assemble_artifact(spec, cuts, events_acc, blocks_acc, dict(quantiles)).to_dict()
+    return analyze.assemble_artifact(spec, cuts, acc, dict(quantiles)).to_dict()
 
 
 def _write_json(value: Any, path: str) -> None:
@@ -295,34 +286,28 @@ def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict
         | "MaxTime" >> beam.CombineGlobally(_MaxOrNone())
         | "Cuts" >> beam.Map(lambda m: compute_cuts(spec.split, m)))
 
-    # -- analyze, pass 1 (train rows only) ---------------------------------------------------
-    partials1 = good | "Partials1" >> beam.FlatMap(_batch_partials, spec, cuts).with_outputs("quantiles", main="acc")
-    events_acc = partials1.acc | "Stats1" >> beam.CombineGlobally(analyze.StatsCombineFn())
-
     # -- build: point-in-time counters for other keys, then per-user blocks --------------------
-    rows = good
     keys = other_counter_keys(spec) + [spec.user_key]
-    first = rows | "ShardBy0" >> beam.FlatMap(split_by_shard, keys[0], n)
+    pieces = good | "ShardBy0" >> beam.FlatMap(split_by_shard, keys[0], n)
     for i, key in enumerate(keys[:-1]):
-        first = (first | f"GroupBy{i}" >> beam.GroupByKey()
-                 | f"Counters{i}" >> beam.FlatMap(_counter_pass, key, counters_for_key(spec, key), keys[i + 1], n))
-    blocks = (first | "GroupByUser" >> beam.GroupByKey()
+        pieces = (pieces | f"GroupBy{i}" >> beam.GroupByKey()
+                  | f"Counters{i}" >> beam.FlatMap(_counter_pass, key, counters_for_key(spec, key), keys[i + 1], n))
+    blocks = (pieces | "GroupByUser" >> beam.GroupByKey()
               | "Block" >> beam.FlatMap(_block, spec, cuts))
 
-    # -- analyze, pass 2 ----------------------------------------------------------------------
-    partials2 = blocks | "Partials2" >> beam.FlatMap(_block_partials, spec).with_outputs("quantiles", main="acc")
-    blocks_acc = partials2.acc | "Stats2" >> beam.CombineGlobally(analyze.StatsCombineFn())
-    all_quantiles = (partials1.quantiles, partials2.quantiles) | "AllQuantileInputs" >> beam.Flatten()
+    # -- analyze (train rows of the blocks) ------------------------------------------------------
+    partials = blocks | "Partials" >> beam.FlatMap(_block_partials, spec, cuts).with_outputs("quantiles", main="acc")
+    acc = partials.acc | "Stats" >> beam.CombineGlobally(analyze.StatsCombineFn())
     fitted = []
     for num_buckets in sorted(set(analyze.quantile_fields(spec).values())):
         names = {k for k, v in analyze.quantile_fields(spec).items() if v == num_buckets}
-        fitted.append(all_quantiles
+        fitted.append(partials.quantiles
                       | f"Quantiles{num_buckets}Inputs" >> beam.Filter(lambda kv, names=names: kv[0] in names)
                       | f"Quantiles{num_buckets}" >> beam.CombinePerKey(analyze.quantile_combine_fn(num_buckets)))
     quantiles = (fitted or [p | "NoQuantiles" >> beam.Create([])]) | "AllQuantiles" >> beam.Flatten()
     artifact = (p | "Once" >> beam.Create([None])
-                | "Assemble" >> beam.Map(_assemble, spec, cuts, beam.pvalue.AsSingleton(events_acc),
-                                         beam.pvalue.AsSingleton(blocks_acc), beam.pvalue.AsList(quantiles)))
+                | "Assemble" >> beam.Map(_assemble, spec, cuts, beam.pvalue.AsSingleton(acc),
+                                         beam.pvalue.AsList(quantiles)))
     artifact | "WriteArtifact" >> beam.Map(_write_json, io.join(staging, job.ARTIFACT_FILE))
 
     # -- write --------------------------------------------------------------------------------

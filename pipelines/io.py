@@ -178,9 +178,7 @@ class ReadSource(beam.PTransform):
             else:
                 tables = (pbegin | "Files" >> beam.Create(self.files)
                           | "ReadParquet" >> beam.io.ReadAllFromParquetBatched(columns=self.columns))
-            # a Parquet row group is one element: spread its batches over the workers
-            batches = (tables | "Rebatch" >> beam.FlatMap(lambda t: rebatch(t, batch_rows))
-                       | "Spread" >> beam.Reshuffle())
+            batches = tables | "Rebatch" >> beam.FlatMap(lambda t: rebatch(t, batch_rows))
             malformed = pbegin | "NoMalformed" >> beam.Create([])
             return {"batches": batches, "malformed": malformed}
         out = (pbegin

@@ -72,12 +72,6 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
     max_time = max((int(g[TIME].to_numpy().max()) for g in goods), default=None)
     cuts = compute_cuts(spec.split, max_time)
 
-    log.info("stage analyze (pass 1): vocabularies, dense boundaries, stats on train rows")
-    fields = analyze.quantile_fields(spec)
-    partials = [analyze.batch_partials(g, spec, cuts) for g in goods]
-    events_acc = analyze.merge_accumulators(p[0] for p in partials)
-    quantile_inputs = [q for p in partials for q in p[1]]
-
     log.info("stage build: point-in-time counters and sequences per shard")
     rows = pa.concat_tables(goods) if goods else None
     blocks = []
@@ -88,11 +82,11 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
                                      for _, piece in split_by_shard(rows, key, options.num_shards)])
         blocks = [build_block(shard, piece, spec, cuts)
                   for shard, piece in split_by_shard(rows, spec.user_key, options.num_shards)]
-    log.info("stage analyze (pass 2): counters and sequence lengths on train rows")
-    partials2 = [analyze.block_partials(b, spec) for b in blocks]
-    blocks_acc = analyze.merge_accumulators(p[0] for p in partials2)
-    quantile_inputs += [q for p in partials2 for q in p[1]]
-    artifact = analyze.assemble_artifact(spec, cuts, events_acc, blocks_acc, _quantiles(quantile_inputs, fields))
+    log.info("stage analyze: vocabularies, boundaries, stats on train rows")
+    partials = [analyze.block_partials(b, spec, cuts) for b in blocks]
+    acc = analyze.merge_accumulators(p[0] for p in partials)
+    quantile_inputs = [q for p in partials for q in p[1]]
+    artifact = analyze.assemble_artifact(spec, cuts, acc, _quantiles(quantile_inputs, analyze.quantile_fields(spec)))
     io.write_text(io.join(staging, job.ARTIFACT_FILE), artifact.to_json())
 
     log.info("stage write: %d blocks", len(blocks))
