@@ -1,0 +1,229 @@
+"""The suite's configuration: sizes, seeds, grids, and the model configs every section trains.
+
+Two presets fill in whatever the command line leaves unset:
+
+* ``DEFAULTS`` — the documented default run: sized so that the whole suite on the bundled sample
+  data (200k impressions, ~170k train rows) finishes in under 30 minutes on 2 CPU cores;
+* ``SMOKE`` (``--smoke``) — 1 seed, a handful of steps, tiny models and reduced grids; every
+  section is still produced (used by ``tests/bench/test_report.py``).
+
+Width rule (used by every section, so ``--d=64`` reproduces the registry defaults exactly): every
+width-like hyperparameter — INFNet's hub/BGU/head MLP widths and each baseline's ``*_hidden``
+option — is its registry default scaled by ``d / 64``. The scaling section varies ``d`` with this
+rule, so all models grow together.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import Any, Mapping
+
+SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")
+ALL_MODELS = ("infnet", "shared_bottom", "deepfm", "dcnv2", "mmoe", "ple", "all_to_all")
+REFERENCE_D = 64  # the registry defaults are written for d = 64 (paper §4.4)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    """One row of the ablation study: an id (``--ablations``), its label and the ModelConfig changes."""
+
+    id: str
+    label: str
+    group: str  # "macro" (paper Fig. 3) or a Table 4 design aspect
+    changes: Mapping[str, Any]
+
+
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation("no_task_tokens", "w/o Task tokens", "macro", {"task_tokens": False}),
+    Ablation("no_hubs", "w/o Hubs (all-to-all)", "macro", {"hubs": False}),
+    Ablation("no_aggregation", "w/o Aggregation (Phase 1)", "macro", {"aggregation": False}),
+    Ablation("no_broadcast", "w/o Broadcast (Phase 2)", "macro", {"broadcast": False}),
+    Ablation("cat_init_mean", "Cat. hub init: mean pooling", "Categorical hub init", {"cat_hub_init": "mean"}),
+    Ablation("cat_init_random", "Cat. hub init: random", "Categorical hub init", {"cat_hub_init": "random"}),
+    Ablation("seq_init_global_mean", "Seq. hub init: global mean", "Sequence hub init",
+             {"seq_hub_init": "global_mean"}),
+    Ablation("seq_init_random", "Seq. hub init: random", "Sequence hub init", {"seq_hub_init": "random"}),
+    Ablation("fusion_sum", "Fusion: summation", "Multi-view fusion", {"fusion": "sum"}),
+    Ablation("task_hubs_specific", "Task hubs: specific only", "Task hub construction",
+             {"task_hubs": "specific"}),
+    Ablation("task_hubs_shared", "Task hubs: shared only", "Task hub construction", {"task_hubs": "shared"}),
+    Ablation("bgu_shift", "Broadcast: shift only (x + β)", "Broadcast unit", {"broadcast_unit": "shift"}),
+    Ablation("bgu_scale", "Broadcast: scale only (x ⊙ σ(α))", "Broadcast unit", {"broadcast_unit": "scale"}),
+    Ablation("bgu_pgu", "Broadcast: v1 Proxy Gated Unit", "Broadcast unit", {"broadcast_unit": "pgu"}),
+)
+ABLATION_IDS = tuple(a.id for a in ABLATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteConfig:
+    """Everything that decides what the suite runs (recorded verbatim in the report)."""
+
+    data: str
+    spec: str | None = None
+    output_dir: str = "bench/results"
+    run_name: str = ""
+    sections: tuple[str, ...] = SECTIONS
+    smoke: bool = False
+    resume: bool = True
+    jobs: int = 0                  # model runs trained at once (worker processes); 0: min(2, cores)
+    # -- protocol ------------------------------------------------------------------------
+    seeds: int = 3                 # quality table: seeds 0 .. seeds-1
+    sweep_seeds: int = 1           # ablations / hub sweep / scaling: seeds 0 .. sweep_seeds-1
+    steps: int = 300               # train steps per model run (same budget for every model)
+    rounds: int = 2                # evaluation rounds on valid/ (model selection) over the steps
+    batch_size: int = 512
+    eval_batch_size: int = 2048
+    eval_steps: int = 0            # 0: evaluate on all of valid/ and test/
+    learning_rate: float = 2e-3
+    embedding_learning_rate: float = 0.05
+    # -- base model ----------------------------------------------------------------------
+    d: int = 32
+    num_blocks: int = 2
+    num_heads: int = 2
+    n_cat_hubs: int = 16
+    n_shared_task_hubs: int = 4
+    # -- quality -------------------------------------------------------------------------
+    models: tuple[str, ...] = ALL_MODELS
+    gbdt: bool = True
+    gbdt_rounds: int = 300
+    gbdt_leaves: int = 63
+    gbdt_learning_rate: float = 0.05
+    # -- sweeps --------------------------------------------------------------------------
+    ablations: tuple[str, ...] = ABLATION_IDS
+    hub_cat: tuple[int, ...] = (1, 4, 16, 32)
+    hub_shared: tuple[int, ...] = (0, 1, 4, 8)
+    scaling_models: tuple[str, ...] = ("infnet", "dcnv2", "ple")
+    scaling_widths: tuple[int, ...] = (16, 32, 64)
+    # -- efficiency ----------------------------------------------------------------------
+    efficiency_seq_lens: tuple[int, ...] = (64, 256, 1024, 4096)
+    efficiency_steps: int = 5
+    efficiency_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        def fail(name: str, msg: str) -> None:
+            raise ValueError(f"bench.report: --{name}: {msg}")
+
+        unknown = sorted(set(self.sections) - set(SECTIONS))
+        if unknown:
+            fail("sections", f"unknown section(s) {unknown}; expected some of {','.join(SECTIONS)}")
+        if not self.sections:
+            fail("sections", "select at least one section")
+        for name in ("seeds", "sweep_seeds", "steps", "rounds", "batch_size", "eval_batch_size", "d",
+                     "num_blocks", "num_heads", "n_cat_hubs", "gbdt_rounds", "gbdt_leaves",
+                     "efficiency_steps", "efficiency_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                fail(name, f"expected a positive int, got {value!r}")
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 0:
+            fail("jobs", f"expected an int >= 0 (0: automatic), got {self.jobs!r}")
+        if self.sweep_seeds > self.seeds:
+            fail("sweep_seeds", f"must be <= --seeds ({self.seeds}) so sweeps reuse the quality runs' seeds")
+        if self.rounds > self.steps:
+            fail("rounds", f"must be <= --steps ({self.steps})")
+        if self.d % self.num_heads:
+            fail("num_heads", f"must divide --d={self.d}")
+        unknown = sorted(set(self.ablations) - set(ABLATION_IDS))
+        if unknown:
+            fail("ablations", f"unknown ablation(s) {unknown}; expected some of {','.join(ABLATION_IDS)}")
+        for name in ("models", "scaling_models"):
+            if not getattr(self, name):
+                fail(name, "expected at least one model")
+        if "infnet" not in self.models:
+            fail("models", "must include infnet (the model the report is about)")
+        if "infnet" not in self.scaling_models:
+            fail("scaling_models", "must include infnet")
+        for name in ("hub_cat", "scaling_widths", "efficiency_seq_lens"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                fail(name, "expected a non-empty list of positive ints")
+        if not self.hub_shared or min(self.hub_shared) < 0:
+            fail("hub_shared", "expected a non-empty list of ints >= 0")
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds))
+
+    @property
+    def sweep_seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.sweep_seeds))
+
+    @property
+    def effective_jobs(self) -> int:
+        return self.jobs or max(1, min(2, os.cpu_count() or 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SuiteConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def train_config(self, seed: int):
+        """The TrainConfig of every model run (only the seed differs between runs)."""
+        from infnet_tf.training.config import TrainConfig
+
+        return TrainConfig(batch_size=self.batch_size, eval_batch_size=self.eval_batch_size,
+                           learning_rate=self.learning_rate,
+                           embedding_learning_rate=self.embedding_learning_rate,
+                           precision="auto", strategy="default",
+                           epochs=self.rounds, train_steps=self.steps, eval_steps=self.eval_steps,
+                           seed=seed, log_every=max(1, self.steps // 4), keep_checkpoints=1)
+
+    # -- model configs -------------------------------------------------------------------
+    def model_config(self, model: str, d: int | None = None, **changes: Any):
+        """``model`` at width ``d`` (default ``--d``) under the width rule, with ``changes``."""
+        base = dict(num_blocks=self.num_blocks, num_heads=self.num_heads, n_cat_hubs=self.n_cat_hubs,
+                    n_shared_task_hubs=self.n_shared_task_hubs)
+        base.update(changes)
+        return scaled_model_config(model, d or self.d, **base)
+
+
+# The documented presets. Flags left unset on the command line take these values.
+DEFAULTS: dict[str, Any] = {}  # the dataclass defaults above
+SMOKE: dict[str, Any] = dict(
+    seeds=1, sweep_seeds=1, steps=4, rounds=2, batch_size=64, eval_batch_size=256, eval_steps=4,
+    d=8, num_blocks=1, num_heads=2, n_cat_hubs=4, n_shared_task_hubs=2,
+    gbdt_rounds=10, gbdt_leaves=7,
+    ablations=("no_task_tokens",), hub_cat=(1,), hub_shared=(0,),
+    scaling_widths=(4, 8), efficiency_seq_lens=(4, 8), efficiency_steps=2, efficiency_batch_size=32,
+)
+
+
+def _scale(width: int, d: int) -> int:
+    return max(1, int(round(width * d / REFERENCE_D)))
+
+
+def _heads_for(d: int, heads: int) -> int:
+    while heads > 1 and d % heads:
+        heads -= 1
+    return heads
+
+
+def scaled_model_config(model: str, d: int, *, num_heads: int, **changes: Any):
+    """A :class:`ModelConfig` for ``model`` at width ``d`` under the width rule (module docstring);
+    ``changes`` are further ModelConfig fields (``num_blocks``, ``n_cat_hubs``, ablation switches ...)."""
+    from infnet_tf.models import ModelConfig
+
+    ref = ModelConfig()
+    fields: dict[str, Any] = dict(model=model, d=d, num_heads=_heads_for(d, num_heads))
+    for name in ("cat_hub_hidden", "seq_hub_hidden", "bgu_hidden", "head_hidden"):
+        fields[name] = tuple(_scale(w, d) for w in getattr(ref, name))
+    options = {}
+    for key, opt in baseline_options(model).items():
+        if key.endswith("_hidden") and opt.kind == "ints":
+            options[key] = [_scale(w, d) for w in opt.default]
+    fields["options"] = options
+    fields.update(changes)
+    return ModelConfig(**fields)
+
+
+def baseline_options(model: str) -> dict:
+    """The ``OPTIONS`` table of a pooled baseline module (empty for infnet / all_to_all)."""
+    try:
+        module = importlib.import_module(f"infnet_tf.models.baselines.{model}")
+    except ImportError:
+        return {}
+    return dict(getattr(module, "OPTIONS", {}) or {})
+

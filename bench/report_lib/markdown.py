@@ -1,0 +1,353 @@
+"""``report.md`` from the report's JSON dict (every number comes from the dict; nothing is typed)."""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Mapping
+
+SECTION_TITLES = {
+    "quality": "1. Quality: INFNet vs baselines (paper Table 3)",
+    "ablations": "2. Ablations (paper Fig. 3 and Table 4)",
+    "hubs": "3. Hub composition sweep (paper Fig. 4)",
+    "scaling": "4. Scaling: mean AUC vs FLOPs (paper Fig. 6)",
+    "efficiency": "5. Efficiency (ratios measured in this run)",
+    "attention": "6. Attention heat map (paper Fig. 5)",
+}
+RENDER_ORDER = ("quality", "ablations", "hubs", "scaling", "efficiency", "attention")
+
+
+# -- number formatting ---------------------------------------------------------------------------
+def fmt(x, digits: int = 4) -> str:
+    if x is None:
+        return "—"
+    try:
+        if x != x:  # NaN
+            return "—"
+    except TypeError:
+        return str(x)
+    return f"{x:.{digits}f}"
+
+
+def fmt_stat(s: Mapping | None, digits: int = 4) -> str:
+    if not s or s.get("mean") is None:
+        return "—"
+    if s.get("n", 1) > 1:
+        return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+    return f"{s['mean']:.{digits}f}"
+
+
+def fmt_count(x, style: str = "si") -> str:
+    if x is None:
+        return "—"
+    x = float(x)
+    if style == ",":
+        return f"{x:,.0f}"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def fmt_seconds(s) -> str:
+    if s is None:
+        return "—"
+    s = int(round(s))
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def fmt_pct(x, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:+.{digits}f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def _bold_best(rows: list[list[str]], values: list[list[float | None]], higher_is_better: list[bool | None]):
+    """Bold the best value of each column (ties all bold); ``None`` in higher_is_better: no bolding."""
+    for j, hib in enumerate(higher_is_better):
+        if hib is None:
+            continue
+        col = [v[j] for v in values if v[j] is not None]
+        if not col:
+            continue
+        best = max(col) if hib else min(col)
+        for i, v in enumerate(values):
+            if v[j] is not None and v[j] == best:
+                rows[i][j] = f"**{rows[i][j]}**"
+
+
+# -- header --------------------------------------------------------------------------------------
+def header(report: Mapping) -> list[str]:
+    meta = report["meta"]
+    hw, suite, data = meta["hardware"], meta["suite"], meta["data"]
+    gpus = ", ".join(hw["gpus"]) if hw["gpus"] else "none"
+    lines = [f"# INFNet benchmark report — `{meta['run_name']}`", ""]
+    if suite["smoke"]:
+        lines += ["> **Smoke configuration** (`--smoke`): 1 seed, a handful of steps, tiny models and "
+                  "reduced grids. The numbers only show that every section runs; they say nothing "
+                  "about model quality.", ""]
+    lines += [
+        f"Generated {meta['finished_utc']} (UTC) in {fmt_seconds(meta['wall_seconds'])} by",
+        "", "```", meta["command"], "```", "",
+        f"run from `{meta['cwd']}` with `{meta['python']}`; git commit `{meta['git']['commit']}`"
+        f"{' (with uncommitted changes)' if meta['git']['dirty'] else ''}.", "",
+        "## Setup", "",
+        f"* **Hardware**: {hw['cpu']}, {hw['cpu_cores']} CPU cores ({hw['usable_cores']} usable), "
+        f"{hw['memory_gib']} GiB memory, GPU: {gpus}; load average at start {hw['load_average_at_start']}.",
+        "* **Versions**: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+        f"* **Data**: `{data['path']}`" + (f" (dataset `{data['name']}`)" if data.get("name") else "")
+        + ": " + ", ".join(f"{s} {n:,} examples" for s, n in data["examples"].items())
+        + f"; tasks {', '.join(data['tasks'])}; {data['num_categorical']} categorical tokens (ids, "
+          f"bucketized dense, counters); sequences " + ", ".join(f"{n} (max_len {l})" for n, l in data["sequences"])
+        + (f"; spec `{data['spec']}` (fingerprint checked)" if data.get("spec") else "") + ".",
+        f"* **Protocol** (every deep model): {suite['steps']} train steps at batch {suite['batch_size']} "
+        f"(≈{data['epochs_per_run']:.2f} epochs of train/), Adam lr {suite['learning_rate']} (dense) + "
+        f"Adagrad lr {suite['embedding_learning_rate']} (embeddings), {suite['rounds']} evaluation rounds on "
+        f"valid/; the round with the best mean valid AUC is evaluated on test/. Eval batches: "
+        f"{'all' if not suite['eval_steps'] else suite['eval_steps']}. Model runs trained "
+        f"{meta['jobs']} at a time (`--jobs`).",
+        f"* **Seeds**: quality table {meta['seeds']['quality']}; ablations, hub sweep and scaling "
+        f"{meta['seeds']['sweeps']}.",
+        f"* **Base model** (width rule: hidden widths = registry default × d/64): d={suite['d']}, "
+        f"L={suite['num_blocks']} blocks, {suite['num_heads']} heads, n_c={suite['n_cat_hubs']}, "
+        f"n_shared={suite['n_shared_task_hubs']}.",
+        "",
+        "### Wall time per section", "",
+    ]
+    rows = [[name, fmt_seconds(s.get("wall_seconds")), s.get("status", "ok")]
+            for name, s in report["sections"].items()]
+    lines += _table(["section", "wall time", "status"], rows)
+    lines += ["", f"Model runs: {meta['runs']['trained']} trained, {meta['runs']['reused']} re-used from "
+                  f"an earlier invocation, {meta['runs']['failed']} failed.", ""]
+    return lines
+
+
+# -- sections ------------------------------------------------------------------------------------
+def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
+    tasks = sec["tasks"]
+    rows_in = list(sec["rows"])
+    gbdt = sec.get("gbdt", {})
+    if "row" in gbdt:
+        rows_in.append(gbdt["row"])
+    header = ["Model", "Params", "FLOPs/ex"] + [f"{t} {m}" for t in tasks for m in ("AUC", "GAUC")] \
+        + ["mean AUC", "mean GAUC", "train ex/s"]
+    rows, values = [], []
+    for r in rows_in:
+        cells = [r["label"], fmt_count(r["params"]), fmt_count(r["flops"])]
+        vals: list[float | None] = [None, None, None]
+        for t in tasks:
+            for m in ("auc", "gauc"):
+                cells.append(fmt_stat(r["tasks"][t][m]))
+                vals.append(r["tasks"][t][m]["mean"])
+        cells += [fmt_stat(r["mean_auc"]), fmt_stat(r["mean_gauc"]),
+                  fmt_count((r.get("train_examples_per_sec") or {}).get("mean"), ",")]
+        vals += [r["mean_auc"]["mean"], r["mean_gauc"]["mean"], None]
+        if r["model"] == "lightgbm":
+            cells[1] = f"{fmt_count(sum((r.get('leaves') or {}).values()))} leaves"
+        rows.append(cells)
+        values.append(vals)
+    _bold_best(rows, values, [None, None, None] + [True] * (2 * len(tasks)) + [True, True, None])
+    lines = _table(header, rows)
+    lines += ["", f"Test metrics, mean ± sample std over seeds {sec['seeds']} (best per column in bold). "
+                  "Params and FLOPs/example (forward, 2 × multiply-adds, analytical count of "
+                  "`infnet_tf.models.cost`) per model; train ex/s: training examples/s of each run's last "
+                  "round (after tracing/warm-up, input pipeline included; — with one round)"
+                  + (f", while {report_jobs} runs shared the machine — see section 5 for clean "
+                     "throughput ratios." if report_jobs > 1 else ".")]
+    if "row" in gbdt:
+        trees = gbdt["row"].get("trees") or {}
+        lines += ["", f"LightGBM: one classifier per task on the {len(gbdt['features'])} non-sequence tokens as "
+                      f"categorical features, {gbdt['params']['num_leaves']} leaves, lr "
+                      f"{gbdt['params']['learning_rate']}, ≤ {gbdt['params']['max_rounds']} rounds early-stopped "
+                      f"on valid AUC (trees kept: " + ", ".join(f"{t} {fmt(v, 0)}" for t, v in trees.items())
+                  + "); no behaviour sequences; no FLOPs count."]
+    elif gbdt.get("error"):
+        lines += ["", f"LightGBM reference failed: `{gbdt['error']}`"]
+    for r in sec["rows"]:
+        if r["errors"]:
+            lines += ["", f"**{r['label']}: failed runs** — " + "; ".join(r["errors"])]
+    f = sec.get("findings") or {}
+    if "best_baseline" in f:
+        verdict = "INFNet has the best mean test AUC" if f["infnet_rank"] == 1 else \
+            f"INFNet ranks {f['infnet_rank']} of {f['num_compared']} by mean test AUC"
+        lines += ["", "**Findings (computed).** " + verdict +
+                  f": {fmt(f['infnet_mean_auc'])} vs the best other model, {f['best_baseline']}, "
+                  f"{fmt(f['best_baseline_mean_auc'])} (Δ {f['delta_mean_auc']:+.4f}, "
+                  f"{fmt_pct(f['delta_mean_auc_pct'])}); "
+                  + (f"the difference is {'within' if f['within_noise'] else 'larger than'} the combined "
+                     f"seed std ({fmt(f['combined_seed_std'])}). " if len(sec["seeds"]) > 1 else
+                     "one seed only, so no seed noise estimate. ")
+                  + f"INFNet is best on AUC for "
+                  f"{len(f['tasks_won_auc'])}/{len(tasks)} tasks ({', '.join(f['tasks_won_auc']) or 'none'}) and on "
+                  f"GAUC for {len(f['tasks_won_gauc'])}/{len(tasks)} ({', '.join(f['tasks_won_gauc']) or 'none'})."
+                  + (f" vs the best deep baseline ({f['best_deep_baseline']}): Δ mean AUC "
+                     f"{f['delta_vs_best_deep']:+.4f}." if "best_deep_baseline" in f else "")
+                  + (f" vs LightGBM: Δ mean AUC {f['delta_vs_gbdt']:+.4f}." if "delta_vs_gbdt" in f else "")]
+    lines += ["", "![quality](quality_auc.png)"]
+    return lines
+
+
+def ablations(sec: Mapping) -> list[str]:
+    ref = sec["reference"]
+    rows = [["**INFNet (full)**", "—", fmt_stat(ref["mean_auc"]), "—", "—", fmt_count(ref["params"]),
+             fmt_count(ref["flops"])]]
+    for r in sec["rows"]:
+        if "error" in r:
+            rows.append([r["label"], r["group"], "—", "—", r["error"], "—", "—"])
+            continue
+        if r["errors"]:
+            rows.append([r["label"], r["group"], "failed: " + "; ".join(r["errors"]), "—", "—", "—", "—"])
+            continue
+        td = ", ".join(f"{t} {v:+.4f}" for t, v in r["task_delta_auc"].items() if v is not None)
+        rows.append([r["label"], r["group"], fmt_stat(r["mean_auc"]), fmt_pct(r["rel_change_pct"]), td,
+                     fmt_count(r["params"]), fmt_count(r["flops"])])
+    lines = _table(["Variant", "Design aspect", "mean AUC", "rel. change", "Δ AUC per task", "Params",
+                    "FLOPs/ex"], rows)
+    noise = sec.get("seed_std_pct")
+    lines += ["", f"Seeds {sec['seeds']}; the relative change is the mean over those seeds of the paired "
+                  "difference (variant − full INFNet, same seed) in mean test AUC, divided by the full "
+                  "model's mean AUC. `macro` rows are the paper's Fig. 3 regressions, the others Table 4."]
+    if noise is not None:
+        lines += ["", f"Seed noise: the full INFNet's mean AUC varies by ±{noise:.2f}% (1 sample std over "
+                      f"{sec['quality_seed_stat']['n']} quality seeds); changes inside that band are not "
+                      "distinguishable from seed noise at this budget."]
+    lines += ["", "![ablations](ablations.png)"]
+    return lines
+
+
+def hubs(sec: Mapping) -> list[str]:
+    lines = []
+    for axis, title in (("n_cat_hubs", "categorical hubs n_c"), ("n_shared_task_hubs", "shared task hubs n_shared")):
+        rows = []
+        for p in sec[axis]:
+            mark = " (default)" if p["value"] == sec["defaults"][axis] else ""
+            rows.append([f"{p['value']}{mark}", fmt_stat(p["mean_auc"]), fmt_stat(p["mean_gauc"]),
+                         fmt_count(p["flops"]), fmt_count(p["params"]),
+                         "failed: " + "; ".join(p["errors"]) if p["errors"] else ""])
+        lines += [f"**{title}** (other hub count at its default)", ""]
+        lines += _table([axis, "mean AUC", "mean GAUC", "FLOPs/ex", "Params", ""], rows) + [""]
+    lines += [f"Seeds {sec['seeds']}.", "", "![hub sweep](hub_sweep.png)"]
+    return lines
+
+
+def scaling(sec: Mapping) -> list[str]:
+    rows = []
+    for model, points in sec["series"].items():
+        for p in points:
+            rows.append([model, str(p["d"]), str(p["num_blocks"]), fmt_count(p["params"]), fmt_count(p["flops"]),
+                         fmt_stat(p["mean_auc"]), "failed: " + "; ".join(p["errors"]) if p["errors"] else ""])
+    lines = _table(["Model", "d", "blocks", "Params", "FLOPs/ex", "mean AUC", ""], rows)
+    slopes = ", ".join(f"{m} {fmt(s, 4) if s is not None else '—'}" for m, s in sec["auc_per_decade_of_flops"].items())
+    lines += ["", f"Width scaled with the width rule (all hidden widths ∝ d); seeds {sec['seeds']}. Least-squares "
+                  f"slope of mean AUC per decade of FLOPs: {slopes}.", "", "![scaling](scaling.png)"]
+    return lines
+
+
+def efficiency(sec: Mapping) -> list[str]:
+    lines = []
+    ratios = sec.get("ratios") or {}
+    if ratios:
+        lines += _table(["ratio", "value"], [[k, f"{v:.3f}"] for k, v in ratios.items()]) + [""]
+    seq = sec.get("seq_len", {})
+    lines += ["**Step time vs sequence length** (`bench.block_scaling`)", ""]
+    if seq.get("available"):
+        series = seq["series"]
+        models = list(series)
+        lens = series[models[0]]["seq_len"]
+        rows = []
+        for i, L in enumerate(lens):
+            rows.append([str(L)] + [fmt((series[m]["step_seconds"][i] or 0) * 1e3, 1) for m in models])
+        lines += _table(["seq len"] + [f"{m} step (ms)" for m in models], rows)
+        if seq.get("notes"):
+            lines += ["", seq["notes"]]
+    else:
+        lines += [f"Unavailable: {seq.get('reason', 'not measured')}"]
+    lines += ["", "![step time vs sequence length](efficiency_seq_len.png)", "",
+              "**Training throughput** (`bench.train_throughput`)", ""]
+    tt = sec.get("train_throughput", {})
+    if tt.get("available"):
+        rows = [["input pipeline alone", fmt_count(tt["input_examples_per_sec"])],
+                ["INFNet train step (cached batch)", fmt_count(tt["infnet_step_examples_per_sec"])],
+                ["all-to-all train step (cached batch)", fmt_count(tt["all_to_all_step_examples_per_sec"])],
+                ["INFNet input + train step", fmt_count(tt["infnet_end_to_end_examples_per_sec"])]]
+        lines += _table(["measurement", "examples/s"], rows)
+        lines += ["", f"Batch {tt['batch_size']}, {tt['steps']} measured steps after {tt['warmup_steps']} warm-up."]
+    else:
+        lines += [f"Unavailable: {tt.get('reason', 'not measured')}"]
+    sl = sec.get("serving_latency", {})
+    lines += ["", "**SavedModel serving latency** (`bench.serving_latency`)", ""]
+    if sl.get("available"):
+        rows = []
+        for model, d in sl["models"].items():
+            for b, r in d["batch"].items():
+                rows.append([model, str(b)] + [fmt(r[k], 2) for k in ("raw_p50_ms", "raw_p99_ms", "ids_p50_ms",
+                                                                       "ids_p99_ms", "keras_p50_ms", "keras_p99_ms")])
+        lines += _table(["model", "batch", "raw p50 ms", "raw p99 ms", "ids p50 ms", "ids p99 ms",
+                         "Keras p50 ms", "Keras p99 ms"], rows)
+        lines += ["", "`raw`: the exported SavedModel's `serving_default` (raw features → in-graph transform → "
+                      "model) through the TF1 session loader, as TF Serving runs it; `ids`: the same SavedModel's "
+                      "model-input signature (no transform); `Keras`: the in-process model. Random weights "
+                      "(latency does not depend on them), same d and blocks as the report's base model."]
+    else:
+        lines += [f"Unavailable: {sl.get('reason', 'not measured')}"]
+    q = sec.get("quality_run_throughput")
+    if q:
+        lines += ["", "Training examples/s inside the quality runs (input included, same budget): "
+                  + ", ".join(f"{m} {fmt_count(v)}" for m, v in q.items()) + "."]
+    return lines
+
+
+def attention(sec: Mapping) -> list[str]:
+    if "error" in sec:
+        return [f"Unavailable: {sec['error']}"]
+    rows = [[r, c, fmt(e, 3)] for r, c, e in zip(sec["rows"], sec["row_top_column"], sec["row_entropy"])]
+    lines = ["![attention heat map](attention_heatmap.png)", "",
+             f"Last block of the full INFNet (seed {sec['seed']}, its best-on-valid checkpoint), attention of "
+             f"each task hub over the input tokens averaged over {sec['examples']} test examples and all "
+             "heads; each behaviour type's positions are summed into one column, and each view (categorical, "
+             "each sequence type, task tokens) is a separate softmax.", ""]
+    lines += _table(["task hub", "most attended column", "normalised entropy (0 sharp … 1 uniform)"], rows)
+    return lines
+
+
+RENDERERS = {"quality": quality, "ablations": ablations, "hubs": hubs, "scaling": scaling,
+             "efficiency": efficiency, "attention": attention}
+
+
+def runs_table(runs: list[Mapping]) -> list[str]:
+    rows = []
+    for r in runs:
+        if "error" in r:
+            rows.append([f"`{r['key']}`", r["label"], str(r["seed"]), "FAILED", "—", "—", fmt_seconds(r.get("wall_seconds"))])
+            continue
+        best = r.get("best") or {}
+        rows.append([f"`{r['key']}`", r["label"], str(r["seed"]), fmt(r["test_mean_auc"]), fmt(r["valid_mean_auc"]),
+                     str(best.get("global_step", "—")), fmt_seconds(r.get("wall_seconds"))])
+    return _table(["run", "first needed by", "seed", "test mean AUC", "valid mean AUC", "best step",
+                   "wall time"], rows)
+
+
+def render(report: Mapping) -> str:
+    lines = header(report)
+    for name in RENDER_ORDER:
+        sec = report["sections"].get(name)
+        if sec is None:
+            continue
+        lines += [f"## {SECTION_TITLES[name]}", "", f"Wall time {fmt_seconds(sec.get('wall_seconds'))}.", ""]
+        if sec.get("status") == "failed":
+            lines += [f"**Section failed**: `{sec.get('error')}`", ""]
+            continue
+        extra = {"report_jobs": report["meta"].get("jobs", 1)} if name == "quality" else {}
+        lines += RENDERERS[name](sec, **extra) + [""]
+    lines += ["## Model runs", "", "Every trained model of this report (runs shared between sections are "
+              "trained once); run directories under `runs/`.", ""]
+    lines += (runs_table(report["runs"]) if report["runs"] else ["(none: no section trained a model)"]) + [""]
+    lines += [f"Figures: " + ", ".join(f"`{n}`" for n in report["figures"]) + "; every figure's data is in "
+              "`report.json` under `sections.<section>.figures.<png>`.", ""]
+    return "\n".join(lines)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
