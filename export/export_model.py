@@ -21,10 +21,10 @@ What it does, in order (one exporter at a time per model directory, under a lock
    (provenance and the gate's decision).
 3. **Validate** the candidate as loaded from disk: on held-out rows (``--holdout``, default the
    newest complete partition of ``<data>/valid``) decoded back to raw features
-   (:class:`export.raw_inputs.RawDecoder`): the raw signature must agree with the model-input
-   signature on the TFRecord ids (<= 1e-5; proves the in-graph transform reproduces the dataset
-   job), ``predict_examples`` must agree with the raw signature, and every prediction must be
-   finite. Then the gate (:mod:`export.gate`): mean AUC over tasks on the held-out rows must not be
+   (:class:`export.raw_inputs.RawDecoder`): the exported raw signature must agree with the model
+   on the TFRecord ids (<= 1e-5; proves the in-graph transform reproduces the dataset job and the
+   weights made it to disk), ``predict_examples`` must agree with the raw signature, and every
+   prediction must be finite. Then the gate (:mod:`export.gate`): mean AUC over tasks on the held-out rows must not be
    worse than the currently published version's (scored by its own raw signature on the same raw
    rows) by more than ``--gate_metric_threshold``.
 4. **Publish** (atomic rename to ``<export_base>/<model_name>/<version>``; keep the newest
@@ -247,31 +247,43 @@ def score_published(root: str, rows: Rows, candidate_inputs: Sequence[str]) -> t
         return version, None, f"published version {version} could not be scored ({type(exc).__name__}: {exc})"
 
 
-def validate(staging: str, root: str, decoder: RawDecoder, holdout: Rows | None, sample: Rows,
+def keras_predictions(model, inputs: Mapping[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
+    parts: dict[str, list] = {}
+    n = len(next(iter(inputs.values())))
+    for start in range(0, n, batch_size):
+        out = model({k: tf.constant(v[start:start + batch_size]) for k, v in inputs.items()}, training=False)
+        for k, v in out.items():
+            parts.setdefault(k, []).append(np.asarray(v, dtype=np.float32).reshape(-1))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def validate(staging: str, root: str, model, decoder: RawDecoder, holdout: Rows | None, sample: Rows,
              threshold: float) -> tuple[_gate.GateDecision, dict]:
     """Load the candidate from disk as TF Serving does, run the self-checks and the gate."""
     details: dict[str, Any] = {}
     rows = holdout if holdout is not None else sample
     check = slice_rows(rows, 512)
     common = dict(candidate_metric=None, published_metric=None, published_version=None, threshold=threshold)
+    # (a) the exported raw path == the in-memory model on the dataset job's ids for the same rows:
+    #     the in-graph transform reproduces the TFRecords and the weights made it to disk
+    by_ids = keras_predictions(model, check.inputs)
     with SessionModel(staging) as candidate:
-        # (a) raw path == model-input path on the same rows: the in-graph transform reproduces the TFRecords
-        by_ids = candidate.run_batched(PREDICT_MODEL_INPUTS, check.inputs)
         by_raw = candidate.run_batched(SERVING_DEFAULT, check.raw)
         raw_diff = _max_diff(by_ids, by_raw)
         # (b) Example path == raw path (dense values through float32, as a FloatList carries them)
         by_examples = candidate.run_batched(PREDICT_EXAMPLES, _examples_input(to_examples(check.raw, decoder.inputs)))
         ex_diff = _max_diff(candidate.run_batched(SERVING_DEFAULT, float32_rounded(check.raw, decoder)), by_examples)
-        details.update(raw_vs_model_inputs_max_abs_diff=raw_diff, examples_vs_raw_max_abs_diff=ex_diff,
+        details.update(raw_vs_model_max_abs_diff=raw_diff, examples_vs_raw_max_abs_diff=ex_diff,
                        checked_rows=len(check))
         predictions = {t: np.concatenate([by_ids[t], by_raw[t], by_examples[t]]) for t in by_ids}
         bad, _ = _gate.nonfinite_count(predictions)
         if bad:
             return _gate.decide(predictions, **common), details
         if not raw_diff <= PARITY_TOLERANCE:
-            return _gate.GateDecision(False, f"in-graph transform disagrees with the dataset job: raw-feature "
-                                             f"predictions differ from model-input predictions by {raw_diff:.3g} "
-                                             f"(> {PARITY_TOLERANCE}) on held-out rows", **common), details
+            return _gate.GateDecision(False, f"the exported raw-feature signature disagrees with the model on the "
+                                             f"dataset job's ids for the same rows by {raw_diff:.3g} "
+                                             f"(> {PARITY_TOLERANCE}): the transform artifact does not match the data",
+                                      **common), details
         if not ex_diff <= PARITY_TOLERANCE:
             return _gate.GateDecision(False, f"predict_examples disagrees with serving_default by {ex_diff:.3g}",
                                       **common), details
@@ -355,7 +367,7 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
         extra = os.path.join(staging, "assets.extra") if "://" not in staging else _join(staging, "assets.extra")
         _v.write_text(_v.join(extra, ARTIFACT_FILE), artifact.to_json())
         t2 = time.perf_counter()
-        decision, details = validate(staging, root, decoder, held, sample, gate_metric_threshold)
+        decision, details = validate(staging, root, model, decoder, held, sample, gate_metric_threshold)
         log(f"saved in {t1 - t0:.1f}s, warmup {t2 - t1:.1f}s, validated in {time.perf_counter() - t2:.1f}s")
         payload = {
             "model_name": model_name, "version": version, "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),

@@ -47,20 +47,34 @@ class RawDecoder:
 
     # -- id -> value per token -----------------------------------------------------------------
     def _search(self, token: str, dtype: str, wanted: set[int], n: int, exclude: set) -> dict[int, Any]:
-        """Raw values whose ``hash mod n`` is each wanted bucket (values in ``exclude`` skipped)."""
+        """Raw values whose ``hash mod n`` is each wanted bucket (values in ``exclude`` skipped).
+
+        Candidates are the decimal integers 0, 1, 2, ... (as ints or as strings), hashed in growing
+        chunks; each bucket takes the first candidate that lands in it.
+        """
         found: dict[int, Any] = {}
-        start = 0
+        start, chunk = 0, 4096
+        excluded = {int(v) for v in exclude if not isinstance(v, bytes)} if dtype == "int64" else \
+            {v for v in exclude if isinstance(v, bytes)}
         while wanted - set(found) and start < _SEARCH_LIMIT:
-            candidates = np.arange(start, start + _SEARCH_CHUNK, dtype=np.int64)
-            strings = [str(c).encode() for c in candidates]
+            candidates = np.arange(start, start + chunk, dtype=np.int64)
+            strings = candidates.astype(str).astype(object)
+            strings = np.array([x.encode() for x in strings], dtype=object)
             buckets = _hash_buckets(strings, n)
-            for c, s, b in zip(candidates, strings, buckets):
-                b = int(b)
+            first_bucket, first_index = np.unique(buckets, return_index=True)
+            for b, i in zip(first_bucket.tolist(), first_index.tolist()):
                 if b in wanted and b not in found:
-                    value = int(c) if dtype == "int64" else s
-                    if value not in exclude:
+                    value = int(candidates[i]) if dtype == "int64" else strings[i]
+                    if value in excluded:  # a vocabulary value: look at every candidate of this bucket
+                        for j in np.flatnonzero(buckets == b).tolist():
+                            value = int(candidates[j]) if dtype == "int64" else strings[j]
+                            if value not in excluded:
+                                found[b] = value
+                                break
+                    else:
                         found[b] = value
-            start += _SEARCH_CHUNK
+            start += chunk
+            chunk = min(chunk * 4, _SEARCH_CHUNK)
         missing = wanted - set(found)
         if missing:
             raise ValueError(f"{token}: no raw value found for hash bucket(s) {sorted(missing)[:5]}")

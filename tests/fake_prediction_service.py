@@ -168,6 +168,11 @@ class FakePredictionService:
             raw = {k: [inst[k] for inst in instances] for k in (instances[0] if instances else {})}
         else:
             raise RequestError("INVALID_ARGUMENT", "Missing 'inputs' or 'instances' key")
+        if columnar:  # like TF Serving: every signature input must be named; other keys are ignored
+            for input_name in sorted(sig.inputs):
+                if input_name not in raw:
+                    raise RequestError("INVALID_ARGUMENT", f"Missing named input: {input_name} in 'inputs' object.")
+            raw = {k: v for k, v in raw.items() if k in sig.inputs}
         inputs = {}
         for key, value in raw.items():
             dtype = tf.dtypes.as_dtype(sig.inputs[key].dtype) if key in sig.inputs else None
@@ -184,8 +189,8 @@ class FakePredictionService:
                         raise ValueError(f"expected {dtype.name} integers, got a floating-point number")
                     inputs[key] = np.asarray(value, dtype=dtype.as_numpy_dtype)
             except (TypeError, ValueError) as exc:
-                raise RequestError("INVALID_ARGUMENT", f"Failed to process element: 0 key: {key} of 'inputs' "
-                                                       f"field. Error: {exc}") from None
+                raise RequestError("INVALID_ARGUMENT", f"input {key}: JSON value is not of expected type: "
+                                                       f"{dtype.name if dtype else '?'} ({exc})") from None
         outputs = self.predict(name, version, signature_name, inputs)
         if columnar:
             return {"outputs": {k: v.tolist() for k, v in outputs.items()}}

@@ -49,7 +49,7 @@ def test_version_directory_and_cli(sample_export):
                 "assets.extra/transform_artifact.json", "assets.extra/infnet_export.json"):
         assert os.path.exists(os.path.join(vdir, rel)), rel
     info = json.load(open(os.path.join(vdir, "assets.extra", "infnet_export.json")))
-    assert info["gate"]["publish"] and info["validation"]["raw_vs_model_inputs_max_abs_diff"] <= TOL
+    assert info["gate"]["publish"] and info["validation"]["raw_vs_model_max_abs_diff"] <= TOL
     assert info["validation"]["examples_vs_raw_max_abs_diff"] <= TOL and info["validation"]["checked_rows"] > 100
     assert "published version 1" in sample_export["cli_output"]
     assert "tensorflow_model_server" in sample_export["cli_output"]

@@ -124,3 +124,26 @@ def test_inconsistent_requests_fail_with_the_input_named(tiny):
     with pytest.raises(tf.errors.InvalidArgumentError, match="seq/click/category"):
         fn({k: tf.constant(v) for k, v in bad.items()})
     assert INT_NULL == -(2**63)
+
+
+def test_zero_width_sequences_and_synthetic_rows(tiny):
+    """Sequence matrices with no columns at all (every row empty) are fine; so are synthetic rows."""
+    from export.export_model import synthetic_rows
+
+    artifact, graph, infos = tiny
+    rows = raw_rows(5)
+    for row in rows:
+        for key in [k for k in row if k.startswith("seq/")]:
+            row[key] = []
+    columns = rows_to_inputs(rows, infos)
+    for name, value in columns.items():
+        if value.ndim == 2:
+            columns[name] = value[:, :0]
+    got = _numpy(graph.transform({k: tf.constant(v) for k, v in columns.items()}))
+    expected = reference_model_inputs(artifact, artifact.feature_layout, rows)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    synthetic = synthetic_rows(artifact.feature_layout, RawDecoder(artifact), n=32)
+    got = _numpy(graph.transform({k: tf.constant(v) for k, v in synthetic.raw.items()}))
+    for key, value in synthetic.inputs.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
