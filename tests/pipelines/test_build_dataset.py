@@ -47,8 +47,10 @@ def cli_output(sample_raw, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("cli") / "dataset")
     result = _run_cli([f"--spec={SAMPLE_SPEC}", f"--raw={sample_raw}", f"--output={out}", "--num_shards=3", *IN_MEMORY])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    assert "read = written + rejected" not in result.stdout  # the lines spell out the numbers instead
-    assert "total: read" in result.stdout and "MISMATCH" not in result.stdout
+    for split in ("train", "valid", "test", "total"):  # "<split>: read R = written W + rejected J   OK"
+        assert any(line.strip().startswith(f"{split}: read") and line.rstrip().endswith("OK")
+                   for line in result.stdout.splitlines()), split
+    assert "MISMATCH" not in result.stdout
     return out
 
 
