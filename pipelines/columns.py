@@ -22,7 +22,7 @@ naming the source and column, before any data is processed.
 Row checks on events (the first failing check is the row's reject reason): ``malformed_row`` (CSV
 line with the wrong number of fields), ``missing_time``, ``unparseable_time``,
 ``time_out_of_range`` (before 1970 or from 2200 on), ``missing_user_key``, ``missing_item_key``
-(null or blank), ``unparseable_label``, ``bad_label`` (not 0/1; a null label is kept as -1),
+(null or blank), ``unparseable_label``, ``bad_label`` (not 0/1; a null or NaN label is kept as -1),
 ``unparseable_value`` (a number column that does not parse), ``non_finite_value`` (+-inf in a
 dense column). NaN/null dense values are kept (bucket 0).
 
@@ -193,7 +193,7 @@ def _plain(arr: Any) -> pa.Array:
 
 
 def parse_numbers(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(float64 values with NaN for null/bad, is_null, is_unparseable) of any numeric/string column."""
+    """(float64 values, is_null, is_unparseable) of any numeric/string column; NaN counts as null."""
     arr = _plain(arr)
     is_null = arr.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_string(arr.type):
@@ -201,11 +201,11 @@ def parse_numbers(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         bad = ~ok
         clean = pc.if_else(pa.array(ok), pc.utf8_trim_whitespace(arr), pa.scalar(None, pa.string()))
         values = pc.cast(clean, pa.float64()).to_numpy(zero_copy_only=False)
-        return values, is_null, bad
+        return values, is_null | (np.isnan(values) & ~bad), bad
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.nan), is_null, np.zeros(len(arr), bool)
     values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    return values, is_null, np.zeros(len(arr), bool)
+    return values, is_null | np.isnan(values), np.zeros(len(arr), bool)
 
 
 def parse_time_ms(arr: Any, unit: str, factor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -84,7 +84,7 @@ def write_corpus(root: str, good_rows: int = 240, seed: int = 0) -> tuple[str, s
     lines = ["ts,user,item,price,clicked"]
     for i in range(good_rows):
         ts = T0 + int(rng.integers(0, 4 * DAY_S))
-        label = "" if i % 37 == 0 else str(int(rng.random() < 0.4))
+        label = "" if i % 37 == 0 else "nan" if i % 37 == 18 else str(int(rng.random() < 0.4))
         price = "nan" if i % 29 == 0 else f"{rng.lognormal():.3f}"
         lines.append(f"{ts},u{rng.integers(0, 12)},i{rng.integers(0, 30)},{price},{label}")
     lines += [line for _, line in BAD_ROWS]
