@@ -39,12 +39,28 @@ def _status_of(exc: SystemExit) -> int:
     return 1
 
 
+def _quiet_main(main):
+    """Wrap ``main`` so TensorFlow's INFO chatter stays off unless ``--verbosity`` is given."""
+    from absl import flags, logging
+
+    def wrapped(argv):
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
+        return main(argv)
+
+    return wrapped
+
+
 def run_main(main, argv=None) -> None:
-    """``absl.app.run(main)`` whose exit status survives tensorflow-io's exit abort."""
+    """``absl.app.run(main)`` whose exit status survives tensorflow-io's exit abort.
+
+    Progress output is the program's own; absl/TensorFlow INFO logging is off by default
+    (``--verbosity=0`` turns it back on).
+    """
     from absl import app
 
     try:
-        app.run(main, argv=argv)
+        app.run(_quiet_main(main), argv=argv)
         status = 0
     except SystemExit as exc:
         status = _status_of(exc)

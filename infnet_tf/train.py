@@ -181,13 +181,23 @@ def check_spec(spec_path: str, artifact: dict, artifact_where: str) -> None:
                        f"rebuild the dataset or pass the matching spec")
 
 
+def final_streaming_evaluation(trainer, data_dir: str, summary: dict) -> None:
+    """After a streaming run has caught up: evaluate on valid/ and test/, write metrics.json."""
+    from infnet_tf.training.evaluation import evaluate_split, write_metrics
+
+    result = {"mode": "streaming", "model_dir": trainer.model_dir, "data": data_dir,
+              "streaming": summary, "model_config": trainer.model_config.to_dict(),
+              "train_config": trainer.config.to_dict()}
+    for split in ("valid", "test"):
+        result[split] = evaluate_split(trainer, data_dir, split)
+    path = write_metrics(trainer, result)
+    if path:
+        print(f"train: wrote {path}", flush=True)
+
+
 def main(argv) -> int:
     if len(argv) > 1:
         raise flags.Error(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS["verbosity"].present:  # keep progress output readable (no checkpoint INFO lines)
-        from absl import logging
-
-        logging.set_verbosity(logging.WARNING)
     from infnet_tf.features import FeatureLayout
     from infnet_tf.input import artifact_path, load_artifact
     from infnet_tf.training.trainer import NonFiniteLossError, Trainer
@@ -210,9 +220,15 @@ def main(argv) -> int:
 
             run_batch(trainer, FLAGS.data)
         else:
-            from infnet_tf.training.streaming import run_streaming
+            from infnet_tf.training.streaming import JOB_ERRORS, run_streaming
 
-            run_streaming(trainer, FLAGS.data, **{name: FLAGS[name].value for name in STREAMING_FLAGS})
+            try:
+                summary = run_streaming(trainer, FLAGS.data,
+                                        **{name: FLAGS[name].value for name in STREAMING_FLAGS})
+            except JOB_ERRORS as exc:
+                raise JobError(str(exc)) from exc
+            if FLAGS.source == "files" and not FLAGS.follow:
+                final_streaming_evaluation(trainer, FLAGS.data, summary)
     except NonFiniteLossError as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 3

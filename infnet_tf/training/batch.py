@@ -12,7 +12,6 @@ recorded in ``<model_dir>/metrics.json`` together with the per-task metrics of e
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -21,38 +20,11 @@ import tensorflow as tf
 
 from infnet_tf.input import make_dataset
 from infnet_tf.metrics import mean_auc
-from infnet_tf.partitions import list_partitions
+from infnet_tf.training.evaluation import (eval_dataset, evaluate_split, has_data,
+                                           join as _join, write_metrics)
 from infnet_tf.training.trainer import Trainer, log
 
 BEST_SUBDIR = "best"
-METRICS_FILE = "metrics.json"
-
-
-def _join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts)
-
-
-def _json_safe(value):
-    """NaN/inf -> None (strict JSON), recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Write ``payload`` as JSON through a temporary file and a rename (local or object store)."""
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(_json_safe(payload), indent=2, sort_keys=True))
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def _has_data(split_dir: str) -> bool:
-    return bool(list_partitions(split_dir))
 
 
 def _round_line(round_no: int, rounds: int, stats: dict, valid_auc: float | None) -> str:
@@ -70,15 +42,11 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
     cfg, layout = trainer.config, trainer.layout
     data_dir = data_dir.rstrip("/")
     train_dir, valid_dir, test_dir = (_join(data_dir, s) for s in ("train", "valid", "test"))
-    has_valid, has_test = _has_data(valid_dir), _has_data(test_dir)
+    has_valid, has_test = has_data(valid_dir), has_data(test_dir)
     if not has_valid:
         log(f"batch: no complete partitions under {valid_dir}: no model selection, the last round is kept")
     if not has_test:
         log(f"batch: no complete partitions under {test_dir}: no test evaluation")
-
-    def eval_data(split_dir: str) -> tf.data.Dataset:
-        return make_dataset(split_dir, layout, cfg.effective_eval_batch_size, shuffle=False, repeat=False,
-                            deterministic=True)
 
     if trainer.restore_latest():
         log(f"batch: continuing from global step {trainer.global_step}")
@@ -105,7 +73,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
                  "checkpoint": checkpoint}
         if has_valid:
-            valid_metrics = trainer.evaluate(eval_data(valid_dir), log_prefix="valid")
+            valid_metrics = trainer.evaluate(eval_dataset(trainer, valid_dir), log_prefix="valid")
             valid_auc = mean_auc(valid_metrics)
             entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
             trainer.write_scalars("valid", {"mean_auc": valid_auc})
@@ -128,16 +96,13 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         "data": data_dir,
         "best": {k: v for k, v in best.items() if k != "valid"},
         "valid": best["valid"],
-        "test": trainer.evaluate(eval_data(test_dir), log_prefix="test") if has_test else None,
+        "test": evaluate_split(trainer, data_dir, "test"),
         "history": history,
         "seconds": time.perf_counter() - start,
         "model_config": trainer.model_config.to_dict(),
         "train_config": cfg.to_dict(),
     }
-    if result["test"] is not None:
-        trainer.write_scalars("test", {"mean_auc": mean_auc(result["test"])})
-    trainer.summaries.flush()
-    if trainer.is_chief:
-        write_json(_join(trainer.model_dir, METRICS_FILE), result)
-        log(f"batch: wrote {_join(trainer.model_dir, METRICS_FILE)} (best checkpoint {best['checkpoint']})")
+    path = write_metrics(trainer, result)
+    if path:
+        log(f"batch: wrote {path} (best checkpoint {best['checkpoint']})")
     return result

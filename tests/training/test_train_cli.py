@@ -65,3 +65,28 @@ def test_streaming_flag_defaults_are_streaming_config_defaults(parsed_flags):
     defaults = streaming.StreamingConfig()
     for name in train.STREAMING_FLAGS:
         assert flags.FLAGS[name].value == getattr(defaults, name), name
+
+
+def test_streaming_cli_run_ends_with_valid_and_test_metrics(tmp_path):
+    """A streaming run that catches up evaluates valid/ and test/ and writes metrics.json; a bad
+    streaming flag is a one-line error with exit status 2, not a traceback."""
+    import json
+    import subprocess
+
+    from tests.training.helpers import PYTHON, TINY_MODEL_FLAGS, subprocess_env, write_data_with_artifact
+
+    data, model_dir = tmp_path / "data", tmp_path / "model"
+    write_data_with_artifact(str(data), days=(2, 1, 1), rows_per_day=128)
+    cmd = [PYTHON, "-m", "infnet_tf.train", f"--data={data}", f"--model_dir={model_dir}", "--mode=streaming",
+           "--batch_size=64", *TINY_MODEL_FLAGS]
+    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["mode"] == "streaming" and metrics["streaming"]["total_units"] == 2
+    for split in ("valid", "test"):
+        assert set(metrics[split]) == {"click", "like"}
+        assert metrics[split]["click"]["count"] == 128
+    bad = subprocess.run(cmd + ["--poll_interval_s=-1"], env=subprocess_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    assert "train: error:" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,75 @@
+"""Evaluation of a trainer's current weights on dataset splits, and ``metrics.json``.
+
+Shared by batch mode (valid/ each round, test/ with the best weights) and streaming mode (a final
+valid/ + test/ evaluation when a run has caught up), so both write the same ``metrics.json``
+layout: ``{split: {task: {auc, gauc, gauc_impression, logloss, pred_mean, label_mean, count}}}``
+plus job-specific fields.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import tensorflow as tf
+
+from infnet_tf.input import make_dataset
+from infnet_tf.metrics import mean_auc
+from infnet_tf.partitions import list_partitions
+
+METRICS_FILE = "metrics.json"
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+def has_data(split_dir: str) -> bool:
+    """Whether ``split_dir`` holds at least one complete (``_SUCCESS``) partition."""
+    return bool(list_partitions(split_dir))
+
+
+def eval_dataset(trainer, split_dir: str) -> tf.data.Dataset:
+    """The one evaluation input: every complete partition of ``split_dir``, in order, unshuffled."""
+    cfg = trainer.config
+    return make_dataset(split_dir, trainer.layout, cfg.effective_eval_batch_size, shuffle=False,
+                        repeat=False, deterministic=True)
+
+
+def evaluate_split(trainer, data_dir: str, split: str) -> dict | None:
+    """Per-task metrics of ``<data_dir>/<split>`` (logged and written to TensorBoard), or None."""
+    split_dir = join(data_dir, split)
+    if not has_data(split_dir):
+        return None
+    metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=split)
+    trainer.write_scalars(split, {"mean_auc": mean_auc(metrics)})
+    return metrics
+
+
+def _json_safe(value):
+    """NaN/inf -> None (strict JSON), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write ``payload`` as JSON through a temporary file and a rename (local or object store)."""
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(_json_safe(payload), indent=2, sort_keys=True))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def write_metrics(trainer, payload: dict) -> str | None:
+    """Write ``<model_dir>/metrics.json`` (chief only); returns its path."""
+    trainer.summaries.flush()
+    if not trainer.is_chief:
+        return None
+    path = join(trainer.model_dir, METRICS_FILE)
+    write_json(path, payload)
+    return path
