@@ -8,7 +8,8 @@ signature's inputs (``python -m export.client ... --describe`` lists them, with 
 the per-row features, lists for the behaviour-sequence matrices (most recent item last). A missing
 ``seq/<type>/length`` is taken from the row's ``seq/<type>/<item field>`` list. Nulls (JSON null,
 Parquet null) become infnet's "missing" value of the column's dtype: NaN for floats, "" for
-strings, -2**63 for int64 (see infnet_tf/transform_graph.py). The client first asks the server for the signature's metadata (REST
+strings, -2**63 for int64 (see infnet_tf/transform_graph.py). The client first asks the server
+for the signature's metadata (REST
 ``GET /v1/models/<name>/metadata``, gRPC ``GetModelMetadata``), builds tensors of exactly the
 signature's dtypes (sequence lists right-padded to the batch's longest list, at least one column),
 then calls REST ``POST /v1/models/<name>[/versions/<v>]:predict`` (columnar ``inputs``) or gRPC
@@ -90,7 +91,8 @@ def _value(row: Mapping[str, Any], name: str, info: InputInfo, row_index: int) -
 
 
 def _scalar(value: Any, info: InputInfo, where: str) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value) and info.dtype not in ("DT_FLOAT", "DT_DOUBLE")):
+    floats = ("DT_FLOAT", "DT_DOUBLE")
+    if value is None or (isinstance(value, float) and math.isnan(value) and info.dtype not in floats):
         missing = _missing(info.dtype)
         if missing is None:
             raise ValueError(f"{where}: null in integer input {info.name!r} (integer inputs must be set)")
@@ -113,7 +115,8 @@ def rows_to_inputs(rows: Sequence[Mapping[str, Any]], inputs: Mapping[str, Input
         if info.rank == 2:
             width = max([1] + [len(v or []) for v in values])
             pad = b"" if info.dtype == "DT_STRING" else 0
-            matrix = [[_scalar(x, info, f"row {i} {name}[{j}]") for j, x in enumerate(v or [])] for i, v in enumerate(values)]
+            matrix = [[_scalar(x, info, f"row {i} {name}[{j}]") for j, x in enumerate(v or [])]
+                      for i, v in enumerate(values)]
             array = np.empty((len(rows), width), dtype=dtype)
             for i, m in enumerate(matrix):
                 array[i, :] = m + [pad] * (width - len(m))
@@ -182,7 +185,8 @@ class RestClient:
         json_format.ParseDict(meta["metadata"]["signature_def"], sig_map, ignore_unknown_fields=True)
         return _signature_inputs(_signature_from_map(sig_map, signature_name, self.model_name))
 
-    def predict(self, inputs: Mapping[str, np.ndarray], signature_name: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
+    def predict(self, inputs: Mapping[str, np.ndarray],
+                signature_name: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         def jsonable(a: np.ndarray):
             if a.dtype == object:
                 return [jsonable(x) for x in a] if a.ndim > 1 else [x.decode("utf-8") for x in a]
@@ -234,7 +238,8 @@ class GrpcClient:
         response.metadata["signature_def"].Unpack(sig_map)
         return _signature_inputs(_signature_from_map(sig_map, signature_name, self.model_name))
 
-    def predict(self, inputs: Mapping[str, np.ndarray], signature_name: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
+    def predict(self, inputs: Mapping[str, np.ndarray],
+                signature_name: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 

@@ -118,7 +118,8 @@ class RawDecoder:
         return table[np.clip(np.asarray(ids, dtype=np.int64), 0, table.size - 1)]
 
     # -- whole batches --------------------------------------------------------------------------------
-    def decode(self, inputs: Mapping[str, np.ndarray], request_time_ms: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def decode(self, inputs: Mapping[str, np.ndarray],
+               request_time_ms: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw serving columns (numpy, the signature's dtypes) for a batch of model inputs."""
         batch = len(next(iter(inputs.values())))
         now = np.asarray(request_time_ms if request_time_ms is not None else np.full(batch, 1_800_000_000_000),
@@ -133,7 +134,8 @@ class RawDecoder:
             length = np.asarray(inputs[seq_key(seq.name, LENGTH)], dtype=np.int64)
             for f in seq.fields:
                 raw = self.by_name[seq_key(seq.name, f.name)]
-                out[raw.name] = self.categorical_values(f.name, np.asarray(inputs[seq_key(seq.name, f.name)]), raw.dtype)
+                ids = np.asarray(inputs[seq_key(seq.name, f.name)])
+                out[raw.name] = self.categorical_values(f.name, ids, raw.dtype)
             gaps = self.gap_ms(seq.name, np.asarray(inputs[seq_key(seq.name, TIME_GAP)]))
             out[seq_key(seq.name, EVENT_TIME)] = now[:, None] - gaps
             out[seq_key(seq.name, LENGTH)] = length

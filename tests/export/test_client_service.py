@@ -3,7 +3,6 @@ serves the exported SavedModel through TF Serving's protos; bad requests come ba
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -65,7 +64,6 @@ def test_client_command_line(sample_export, service, tmp_path):
 
 
 def test_bad_requests_come_back_invalid_argument(sample_export, service):
-    from export.client import _signature_inputs  # noqa: F401
 
     for protocol, port, code in (("grpc", service.grpc_port, "INVALID_ARGUMENT"),
                                  ("rest", service.rest_port, "HTTP 400")):
