@@ -236,9 +236,10 @@ def test_saved_model_cli_run(sample_export, served):
         assert abs(float(match.group(1)) - float(expected[task][0])) < 1e-5
 
 
-def test_export_from_trainer_and_the_gate(sample_export, tmp_path):
-    """Streaming hook path (version 2, compared with 1, keep=1), then a worse candidate is rejected."""
-    from export.export_model import build_serving_model, export_from_trainer, export_model, read_rows
+def test_export_from_trainer_rejected_by_the_gate(sample_export, tmp_path):
+    """The streaming hook's path, with weights that are clearly worse than the published version's on
+    a held-out partition: the candidate is kept aside with its reason and nothing is published."""
+    from export.export_model import export_from_trainer, read_rows
     from export.raw_inputs import RawDecoder
     from export.session_model import SessionModel
     from infnet_tf.transform import TransformArtifact
@@ -246,29 +247,31 @@ def test_export_from_trainer_and_the_gate(sample_export, tmp_path):
 
     base = str(tmp_path / "exports")
     shutil.copytree(sample_export["model_root"], os.path.join(base, "infnet"))
-    trainer, data, layout = sample_export["trainer"], sample_export["data"], sample_export["layout"]
-    result = export_from_trainer(trainer, "dt=2026-10-03", export_base=base, data=data, keep=1)
     root = os.path.join(base, "infnet")
-    assert result.published and result.version == 2, str(result)
-    assert "published version 1" in result.decision.reason
-    assert result.decision.candidate_metric == pytest.approx(result.decision.published_metric, abs=1e-6)
-    assert versions.published_versions(root) == [2] and result.removed == [1]
-    info = json.load(open(os.path.join(root, "2", "assets.extra", "infnet_export.json")))
-    assert info["partition_key"] == "dt=2026-10-03" and info["global_step"] == 0
-
-    # a held-out partition on which version 2 is perfect: any other model is clearly worse
+    trainer, data, layout = sample_export["trainer"], sample_export["data"], sample_export["layout"]
+    # a held-out partition on which the published version 1 is perfect
     artifact = TransformArtifact.load(os.path.join(data, "transform", "transform_artifact.json"))
     held = read_rows(os.path.join(data, "valid"), layout, RawDecoder(artifact), 400)
-    with SessionModel(os.path.join(root, "2")) as v2:
-        preds = v2.run("predict_model_inputs", held.inputs)
+    with SessionModel(os.path.join(root, "1")) as v1:
+        preds = v1.run("predict_model_inputs", held.inputs)
     labels = {t: (p > np.median(p)).astype(np.int64) for t, p in preds.items()}
     holdout = str(tmp_path / "holdout" / "dt=2026-10-03")
     write_partition(holdout, layout, held.inputs, labels, int(held.request_time_ms[0]))
-    other = build_serving_model(layout, trainer.model_config, "float32")  # fresh random weights
-    rejected = export_model(other, artifact, layout, export_base=base, model_name="infnet", data=data,
-                            holdout=holdout, gate_metric_threshold=0.01, keep=1)
-    assert not rejected.published and rejected.version == 3
-    assert "worse than published version 2" in rejected.decision.reason
-    assert versions.published_versions(root) == [2] and versions.rejected_versions(root) == [3]
-    reason = json.load(open(os.path.join(root, "_rejected", "3", versions.REASON_FILE)))
-    assert reason["gate"]["published_metric"] == pytest.approx(1.0, abs=1e-3)
+
+    weights = trainer.model.get_weights()
+    rng = np.random.default_rng(7)
+    try:  # the trainer moves on to other weights
+        trainer.model.set_weights([w + rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in weights])
+        result = export_from_trainer(trainer, "dt=2026-10-03", export_base=base, data=data, holdout=holdout,
+                                     keep=1, gate_metric_threshold=0.01)
+    finally:
+        trainer.model.set_weights(weights)
+    assert not result.published and result.version == 2, str(result)
+    assert "worse than published version 1" in result.decision.reason
+    assert result.decision.published_metric == pytest.approx(1.0, abs=1e-3)
+    assert versions.published_versions(root) == [1] and versions.rejected_versions(root) == [2]
+    reason = json.load(open(os.path.join(root, "_rejected", "2", versions.REASON_FILE)))
+    assert reason["partition_key"] == "dt=2026-10-03" and reason["global_step"] == 0
+    assert reason["gate"]["candidate_metric"] < 0.99 and not reason["gate"]["publish"]
+    assert os.path.exists(os.path.join(root, "_rejected", "2", "saved_model.pb"))
+    assert not [n for n in os.listdir(root) if n.startswith(".tmp-")]
