@@ -112,7 +112,7 @@ def test_decoder_round_trip(tiny):
 def test_inconsistent_requests_fail_with_the_input_named(tiny):
     artifact, graph, infos = tiny
     columns = rows_to_inputs(raw_rows(4), infos)
-    fn = tf.function(lambda f: graph.transform(f), autograph=False)
+    fn = tf.function(lambda f: graph.transform(f), input_signature=[graph.input_signature()], autograph=False)
 
     bad = dict(columns, **{seq_key("click", LENGTH): np.array([1, 2, 99, 0], np.int64)})
     with pytest.raises(tf.errors.InvalidArgumentError, match="seq/click/length"):
