@@ -84,17 +84,23 @@ __all__ = [
 # Value plumbing: numpy / pyarrow columns with nulls
 # ---------------------------------------------------------------------------------------------
 def _as_arrow(values: Any) -> pa.Array:
-    """Any column (numpy, list, pyarrow) as one pyarrow Array; NaN/None become nulls."""
+    """Any column (numpy, list, pyarrow) as one pyarrow Array; NaN/None/"" become nulls.
+
+    An empty string is a missing value (id 0), as in the serving signature, where a string input
+    has no other way to say null.
+    """
     if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if isinstance(values, pa.Array):
-        return values
-    arr = np.asarray(values)
-    if arr.dtype == object:
-        return pa.array(arr, from_pandas=True)
-    if arr.dtype.kind in "US":
-        return pa.array(arr.astype(object))
-    return pa.array(arr, from_pandas=True)
+        arr = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    elif isinstance(values, pa.Array):
+        arr = values
+    else:
+        np_arr = np.asarray(values)
+        if np_arr.dtype.kind in "US":
+            np_arr = np_arr.astype(object)
+        arr = pa.array(np_arr, from_pandas=True)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    return arr
 
 
 def as_float(values: Any) -> np.ndarray:

@@ -3,7 +3,9 @@
 #   sample logs -> Beam dataset job -> streaming training over train/ partitions
 #   -> SavedModel export -> print its path, the test metrics and the TF Serving command.
 # Everything lands under $INFNET_WORKDIR (default ./workdir); see WORKSPACE.md.
-# Sizes: NUM_IMPRESSIONS (default 200000). Extra args are passed to the training job.
+# Sizes: NUM_IMPRESSIONS (default 200000). Training flags: DEMO_TRAIN_FLAGS (default a CPU-sized
+# INFNet, d=32 with 2 blocks and batch 1024, so the demo finishes in minutes on 2 cores; set
+# DEMO_TRAIN_FLAGS="" for the paper's d=64, 4 blocks, batch 4096). Extra args go to the training job.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$(bash "$root/scripts/ensure_env.sh" | tail -n 1)"
@@ -17,6 +19,7 @@ model_dir="$work/sample/model"
 exports="$work/exports"
 model_name="infnet_kuairand"
 n="${NUM_IMPRESSIONS:-200000}"
+train_flags="${DEMO_TRAIN_FLAGS---d=32 --num_blocks=2 --batch_size=1024}"
 
 stage() { printf '\n==> %s\n' "$*"; }
 have() { [ -f "$root/$1" ]; }
@@ -44,7 +47,7 @@ fi
 stage "4/5 streaming training over train/ partitions: $model_dir"
 have infnet_tf/training/streaming.py || stop_here "the streaming trainer" "issue 6"
 "$py" -m infnet_tf.train --spec="$spec" --data="$data" --model_dir="$model_dir" --mode=streaming \
-  --export_base="$exports" --model_name="$model_name" "$@"
+  --export_base="$exports" --model_name="$model_name" $train_flags "$@"
 
 stage "5/5 export a SavedModel version for TF Serving: $exports/$model_name"
 have export/export_model.py || stop_here "the SavedModel export" "issue 7"

@@ -181,3 +181,12 @@ def test_split_nulls_for_graph_feeding():
     assert filled.tolist() == [3, 0, 5] and null.tolist() == [False, True, False]
     filled, null = T.split_nulls(np.array([1.5, np.nan]))
     assert filled.tolist() == [1.5, 0.0] and null.tolist() == [False, True]
+
+
+def test_empty_string_is_a_missing_value_like_in_the_serving_signature():
+    from infnet_tf.transform import hash_ids, split_nulls, vocabulary_ids
+
+    assert vocabulary_ids(np.array(["", None, "a", "b"], dtype=object), ["a"], 2).tolist()[:3] == [0, 0, 1]
+    assert vocabulary_ids(np.array(["b"], dtype=object), ["a"], 2)[0] >= 2  # a real unseen value is OOV
+    assert hash_ids(np.array(["", "x"], dtype=object), 10)[0] == 0
+    assert split_nulls(np.array(["", "x"], dtype=object))[1].tolist() == [True, False]
