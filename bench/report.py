@@ -68,7 +68,7 @@ _HELP = {
     "gbdt_rounds": "LightGBM: maximum boosting rounds (early-stopped on valid AUC).",
     "gbdt_leaves": "LightGBM: leaves per tree.",
     "gbdt_learning_rate": "LightGBM: learning rate.",
-    "ablations": "Ablation variants to run (ids of bench.report_lib.config.ABLATIONS).",
+    "ablations": "Ablation variants to run, or 'all': " + ",".join(cfg_lib.ABLATION_IDS) + ".",
     "hub_cat": "Hub sweep: values of n_c.",
     "hub_shared": "Hub sweep: values of n_shared.",
     "scaling_models": "Scaling: models (must include infnet).",
@@ -266,6 +266,8 @@ def main(argv: list[str]) -> int:
     }
     functions = {"quality": sec_lib.quality, "ablations": sec_lib.ablations, "hubs": sec_lib.hubs,
                  "scaling": sec_lib.scaling, "attention": sec_lib.attention, "efficiency": efficiency}
+    planned = runner.plan([run for name in suite.sections for run in sec_lib.planned_runs(suite, name)])
+    progress.line(f"{planned} distinct model runs planned, {suite.effective_jobs} at a time")
     failed_sections = []
     for name in (s for s in SECTION_ORDER if s in suite.sections):
         if name == "efficiency":

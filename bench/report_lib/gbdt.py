@@ -68,9 +68,9 @@ def run_gbdt(suite, layout, progress) -> dict[str, Any]:
                 "num_leaves": suite.gbdt_leaves, "min_data_in_leaf": 50, "feature_fraction": 0.9,
                 "bagging_fraction": 0.8, "bagging_freq": 1, "cat_smooth": 10.0, "cat_l2": 10.0,
                 "max_cat_to_onehot": 4, "seed": seed, "num_threads": os.cpu_count() or 1,
-                "verbosity": -1, "deterministic": True, "force_row_wise": True,
+                "verbosity": -1, "force_row_wise": True,
             }
-            callbacks = [lgb.early_stopping(max(5, suite.gbdt_rounds // 10), verbose=False)]
+            callbacks = [lgb.early_stopping(max(5, suite.gbdt_rounds // 10), verbose=False)]  # patience
             booster = lgb.train(params, train, num_boost_round=suite.gbdt_rounds, valid_sets=[valid],
                                 callbacks=callbacks)
             best_iter = booster.best_iteration or booster.current_iteration()

@@ -182,8 +182,14 @@ def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
                   + f"INFNet is best on AUC for "
                   f"{len(f['tasks_won_auc'])}/{len(tasks)} tasks ({', '.join(f['tasks_won_auc']) or 'none'}) and on "
                   f"GAUC for {len(f['tasks_won_gauc'])}/{len(tasks)} ({', '.join(f['tasks_won_gauc']) or 'none'})."
-                  + (f" vs the best deep baseline ({f['best_deep_baseline']}): Δ mean AUC "
-                     f"{f['delta_vs_best_deep']:+.4f}." if "best_deep_baseline" in f else "")
+                  + (f" Among the deep models only: vs the best ({f['best_deep_baseline']}) Δ mean AUC "
+                     f"{f['delta_vs_best_deep']:+.4f}; INFNet is best on AUC for "
+                     f"{len(f['deep_tasks_won_auc'])}/{len(tasks)} tasks and on GAUC for "
+                     f"{len(f['deep_tasks_won_gauc'])}/{len(tasks)} "
+                     f"({', '.join(f['deep_tasks_won_gauc']) or 'none'})" if "best_deep_baseline" in f else "")
+                  + (f"; its mean GAUC ranks {f['deep_gauc_rank']} of {f['num_deep']} deep models "
+                     f"(Δ {f['delta_mean_gauc_vs_best_deep']:+.4f} vs {f['best_deep_gauc_baseline']})."
+                     if "deep_gauc_rank" in f else ("." if "best_deep_baseline" in f else ""))
                   + (f" vs LightGBM: Δ mean AUC {f['delta_vs_gbdt']:+.4f}." if "delta_vs_gbdt" in f else "")]
     lines += ["", "![quality](quality_auc.png)"]
     return lines
@@ -228,7 +234,8 @@ def hubs(sec: Mapping) -> list[str]:
                          "failed: " + "; ".join(p["errors"]) if p["errors"] else ""])
         lines += [f"**{title}** (other hub count at its default)", ""]
         lines += _table([axis, "mean AUC", "mean GAUC", "FLOPs/ex", "Params", ""], rows) + [""]
-    lines += [f"Seeds {sec['seeds']}.", "", "![hub sweep](hub_sweep.png)"]
+    lines += [f"Seeds {sec['seeds']}. With n_shared = 0 the task hub group is the task tokens alone "
+              "(Table 4's \"Specific only\" variant).", "", "![hub sweep](hub_sweep.png)"]
     return lines
 
 
@@ -302,13 +309,35 @@ def efficiency(sec: Mapping) -> list[str]:
 def attention(sec: Mapping) -> list[str]:
     if "error" in sec:
         return [f"Unavailable: {sec['error']}"]
-    rows = [[r, c, fmt(e, 3)] for r, c, e in zip(sec["rows"], sec["row_top_column"], sec["row_entropy"])]
+    views = sec["views"]
+    cat, task, seqs = views.get("categorical"), views.get("task"), views.get("sequence_totals", {})
+    header = ["task hub"]
+    if cat:
+        header += ["top categorical token (× uniform)", f"categorical entropy (over {cat['tokens']})"]
+    if task:
+        header += [f"task-token entropy (over {task['tokens']})"]
+    header += [f"{c} total" for c in seqs]
+    rows = []
+    for i, r in enumerate(sec["rows"]):
+        row = [r]
+        if cat:
+            row += [f"{cat['top'][i]} ({cat['top_over_uniform'][i]:.2f}×)", fmt(cat["entropy"][i], 3)]
+        if task:
+            row += [fmt(task["entropy"][i], 3)]
+        row += [fmt(v[i], 3) for v in seqs.values()]
+        rows.append(row)
     lines = ["![attention heat map](attention_heatmap.png)", "",
              f"Last block of the full INFNet (seed {sec['seed']}, its best-on-valid checkpoint), attention of "
              f"each task hub over the input tokens averaged over {sec['examples']} test examples and all "
-             "heads; each behaviour type's positions are summed into one column, and each view (categorical, "
-             "each sequence type, task tokens) is a separate softmax.", ""]
-    lines += _table(["task hub", "most attended column", "normalised entropy (0 sharp … 1 uniform)"], rows)
+             "heads; each behaviour type's positions are summed into one column. Each view (categorical "
+             "tokens, each behaviour type, task tokens) is its own softmax, so weights compare only within a "
+             "view: entropy 1.000 means uniform attention over that view's tokens (no token preferred), "
+             "\"× uniform\" is the top token's weight over the uniform weight, and a behaviour type's total "
+             "is the share of examples whose sequence of that type is not empty.", ""]
+    lines += _table(header, rows)
+    if cat:
+        lines += ["", f"Computed: the most selective hub's categorical entropy is {min(cat['entropy']):.3f} and "
+                      f"its top token gets {max(cat['top_over_uniform']):.2f}× the uniform weight."]
     return lines
 
 

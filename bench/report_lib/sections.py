@@ -89,6 +89,46 @@ def _run_all(ctx: Context, label: str, items: list[tuple[str, Any, int]]) -> lis
     return [ctx.runner.run(lbl, cfg, seed) for lbl, cfg, seed in items]
 
 
+# -- what each section trains (also used up front, for the whole suite's progress count) ----------
+def _ablation_variants(suite):
+    variants, invalid = [], {}
+    for ab in (a for a in ABLATIONS if a.id in suite.ablations):
+        try:
+            variants.append((ab, suite.model_config("infnet", **dict(ab.changes))))
+        except ValueError as exc:
+            invalid[ab.id] = str(exc)
+    return variants, invalid
+
+
+def _hub_configs(suite):
+    axes = {"n_cat_hubs": sorted(set(suite.hub_cat) | {suite.n_cat_hubs}),
+            "n_shared_task_hubs": sorted(set(suite.hub_shared) | {suite.n_shared_task_hubs})}
+    configs = {(axis, v): suite.model_config("infnet", **{axis: v}) for axis, values in axes.items() for v in values}
+    return axes, configs
+
+
+def _scaling_configs(suite):
+    widths = sorted(set(suite.scaling_widths))
+    return widths, {(m, w): suite.model_config(m, d=w) for m in suite.scaling_models for w in widths}
+
+
+def planned_runs(suite, section: str) -> list[tuple[Any, int]]:
+    """``(model_config, seed)`` of every model run ``section`` needs."""
+    if section == "quality":
+        return [(suite.model_config(m), s) for s in suite.seed_list for m in suite.models]
+    if section == "ablations":
+        full = suite.model_config("infnet")
+        return [(full, s) for s in suite.sweep_seed_list] + \
+               [(cfg, s) for s in suite.sweep_seed_list for _, cfg in _ablation_variants(suite)[0]]
+    if section == "hubs":
+        return [(cfg, s) for s in suite.sweep_seed_list for cfg in _hub_configs(suite)[1].values()]
+    if section == "scaling":
+        return [(cfg, s) for s in suite.sweep_seed_list for cfg in _scaling_configs(suite)[1].values()]
+    if section == "attention":
+        return [(suite.model_config("infnet"), suite.seed_list[0])]
+    return []
+
+
 # -- 1. quality ----------------------------------------------------------------------------------
 def quality(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
@@ -171,6 +211,17 @@ def quality_findings(section: Mapping, tasks) -> dict:
         best_deep = max(deep, key=lambda r: r["mean_auc"]["mean"])
         out.update(best_deep_baseline=best_deep["label"],
                    delta_vs_best_deep=infnet["mean_auc"]["mean"] - best_deep["mean_auc"]["mean"])
+        for metric in ("auc", "gauc"):
+            out[f"deep_tasks_won_{metric}"] = [
+                t for t in tasks if infnet["tasks"][t][metric]["mean"] is not None and all(
+                    infnet["tasks"][t][metric]["mean"] >= r["tasks"][t][metric]["mean"]
+                    for r in deep if r["tasks"][t][metric]["mean"] is not None)]
+        gauc_ok = [r for r in deep if r["mean_gauc"]["mean"] is not None]
+        if infnet["mean_gauc"]["mean"] is not None and gauc_ok:
+            best_g = max(gauc_ok, key=lambda r: r["mean_gauc"]["mean"])
+            out.update(deep_gauc_rank=1 + sum(r["mean_gauc"]["mean"] > infnet["mean_gauc"]["mean"] for r in gauc_ok),
+                       num_deep=len(deep) + 1, best_deep_gauc_baseline=best_g["label"],
+                       delta_mean_gauc_vs_best_deep=infnet["mean_gauc"]["mean"] - best_g["mean_gauc"]["mean"])
     return out
 
 
@@ -179,14 +230,7 @@ def ablations(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
     seeds = suite.sweep_seed_list
     full = suite.model_config("infnet")
-    variants, items, invalid = [], [], {}
-    for ab in (a for a in ABLATIONS if a.id in suite.ablations):
-        try:
-            cfg = suite.model_config("infnet", **dict(ab.changes))
-        except ValueError as exc:
-            invalid[ab.id] = str(exc)
-            continue
-        variants.append((ab, cfg))
+    variants, invalid = _ablation_variants(suite)
     items = [("ablations: full INFNet", full, s) for s in seeds]
     items += [(f"ablations: {ab.id}", cfg, s) for s in seeds for ab, cfg in variants]
     variant_config = {ab.id: cfg for ab, cfg in variants}
@@ -233,9 +277,7 @@ def ablations(ctx: Context) -> dict:
 def hubs(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
     seeds = suite.sweep_seed_list
-    axes = {"n_cat_hubs": sorted(set(suite.hub_cat) | {suite.n_cat_hubs}),
-            "n_shared_task_hubs": sorted(set(suite.hub_shared) | {suite.n_shared_task_hubs})}
-    configs = {(axis, v): suite.model_config("infnet", **{axis: v}) for axis, values in axes.items() for v in values}
+    axes, configs = _hub_configs(suite)
     items = [(f"hubs: {axis}={v}", cfg, s) for s in seeds for (axis, v), cfg in configs.items()]
     _run_all(ctx, "hubs", items)
     out: dict[str, Any] = {"seeds": list(seeds), "defaults": {"n_cat_hubs": suite.n_cat_hubs,
@@ -260,8 +302,7 @@ def hubs(ctx: Context) -> dict:
 def scaling(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
     seeds = suite.sweep_seed_list
-    widths = sorted(set(suite.scaling_widths))
-    configs = {(m, w): suite.model_config(m, d=w) for m in suite.scaling_models for w in widths}
+    widths, configs = _scaling_configs(suite)
     items = [(f"scaling: {m} d={w}", cfg, s) for s in seeds for (m, w), cfg in configs.items()]
     _run_all(ctx, "scaling", items)
     series, fig = {}, {"series": {}}
@@ -303,14 +344,35 @@ def attention(ctx: Context) -> dict:
         out["figures"] = {"attention_heatmap.png": {"error": att["error"]}}
         ctx.figures["attention_heatmap.png"] = "attention"
         return out
-    matrix = np.asarray(att["matrix"], dtype=np.float64)
-    # normalised entropy of each row (over all token columns): low = sharp filter, high = diffuse
-    p = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1e-12)
-    ent = -(p * np.log(np.maximum(p, 1e-12))).sum(axis=1) / np.log(max(matrix.shape[1], 2))
-    top = [att["cols"][int(i)] for i in matrix.argmax(axis=1)]
-    out.update(rows=att["rows"], cols=att["cols"], row_entropy=ent.tolist(), row_top_column=top,
-               examples=att.get("examples"))
+    out.update(rows=att["rows"], cols=att["cols"], examples=att.get("examples"),
+               views=attention_view_stats(np.asarray(att["matrix"], dtype=np.float64), att["cols"]))
     fig = {"matrix": att["matrix"], "rows": att["rows"], "cols": att["cols"],
            "title": f"INFNet task hubs × input tokens, last block (test, {att.get('examples')} examples)"}
     ctx.figure("attention", "attention_heatmap.png", plots.heatmap, fig, out)
+    return out
+
+
+def attention_view_stats(matrix: np.ndarray, cols: list[str]) -> dict[str, Any]:
+    """Per task hub and view: how far the attention is from uniform.
+
+    Each view (categorical tokens, each behaviour type, task tokens) is its own softmax (eq. 6), so
+    rows are only comparable within a view. For the categorical and task views: the normalised
+    entropy (1 = uniform over the view's tokens, 0 = one token), the most attended token and its
+    weight relative to uniform. For a behaviour type (positions summed): the mean total weight,
+    i.e. the share of examples whose sequence of that type is not empty.
+    """
+    out: dict[str, Any] = {}
+    groups = {"categorical": [j for j, c in enumerate(cols) if not c.startswith(("seq/", "task:"))],
+              "task": [j for j, c in enumerate(cols) if c.startswith("task:")]}
+    for view, idx in groups.items():
+        if not idx:
+            continue
+        w = matrix[:, idx]
+        p = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        n = len(idx)
+        ent = -(p * np.log(np.maximum(p, 1e-12))).sum(axis=1) / np.log(max(n, 2))
+        top = p.argmax(axis=1)
+        out[view] = {"entropy": ent.tolist(), "top": [cols[idx[int(t)]] for t in top],
+                     "top_over_uniform": (p.max(axis=1) * n).tolist(), "tokens": n}
+    out["sequence_totals"] = {c: matrix[:, j].tolist() for j, c in enumerate(cols) if c.startswith("seq/")}
     return out
