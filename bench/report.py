@@ -39,6 +39,7 @@ from bench.report_lib import config as cfg_lib
 from bench.report_lib import environment, markdown
 from bench.report_lib.config import SECTIONS, SuiteConfig
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 SECTION_ORDER = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")
@@ -139,6 +140,8 @@ def suite_from_args(args: argparse.Namespace) -> SuiteConfig:
         default = f.default if f.default is not dataclasses.MISSING else ""
         values[f.name] = given if f.name in _BOOL_FLAGS else _coerce(f.name, default, given)
     values["smoke"] = smoke
+    if "output_dir" not in values:  # bench/results of this checkout, wherever the command runs from
+        values["output_dir"] = os.path.relpath(os.path.join(REPO_ROOT, "bench", "results"))
     if not values.get("run_name"):
         values["run_name"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + ("-smoke" if smoke else "")
     return SuiteConfig(**values)
@@ -255,7 +258,7 @@ def main(argv: list[str]) -> int:
             "run_name": suite.run_name, "command": environment.command_line(argv), "cwd": os.getcwd(),
             "python": environment.interpreter(), "started_utc": markdown.utc_now(),
             "hardware": environment.hardware(), "versions": environment.versions(),
-            "git": environment.git_state(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            "git": environment.git_state(REPO_ROOT),
             "suite": suite.to_dict(), "data": data,
             "seeds": {"quality": list(suite.seed_list), "sweeps": list(suite.sweep_seed_list)},
             "jobs": suite.effective_jobs,
