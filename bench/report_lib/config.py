@@ -102,7 +102,7 @@ class SuiteConfig:
     scaling_widths: tuple[int, ...] = (8, 16, 32)
     # -- efficiency ----------------------------------------------------------------------
     efficiency_seq_lens: tuple[int, ...] = (64, 256, 1024, 4096)
-    efficiency_steps: int = 3
+    efficiency_steps: int = 10
     efficiency_batch_size: int = 256
 
     def __post_init__(self) -> None:
