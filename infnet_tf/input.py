@@ -16,12 +16,14 @@ Local paths and ``s3://``/``hdfs://`` (through tensorflow-io, see :func:`ensure_
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Sequence
+import os
+from typing import Iterator, Sequence
 
 from infnet_tf.features import (EVENT_TIME, USER_KEY, FeatureLayout, densify_sequences, parsing_spec,
                                 split_labels)
-from infnet_tf.partitions import ensure_filesystem, list_partitions
+from infnet_tf.partitions import DataError, Partition, ensure_filesystem, list_partitions
 
 import tensorflow as tf
 
@@ -43,11 +45,42 @@ def artifact_path(data_dir_or_artifact: str) -> str:
     return _join(data_dir_or_artifact, ARTIFACT_RELPATH)
 
 
+class DataFileError(DataError):
+    """A data file cannot be read (corrupt or truncated GZIP/TFRecord); the message names it."""
+
+
+class StorageUnreachableError(DataError):
+    """An object store (s3://, hdfs://) did not answer; the message names the endpoint."""
+
+
+def _check_reachable(path: str) -> None:
+    """For an object-store path: raise :class:`StorageUnreachableError` when its bucket cannot be listed.
+
+    tensorflow-io's filesystems answer "does not exist" for a path they could not reach at all, which
+    would otherwise read as a missing file.
+    """
+    if "://" not in path or path.startswith("file://"):
+        return
+    scheme, rest = path.split("://", 1)
+    bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+    try:
+        tf.io.gfile.listdir(bucket)
+    except tf.errors.NotFoundError:
+        raise StorageUnreachableError(f"{bucket} does not exist or is not visible with these credentials "
+                                      f"(reading {path})") from None
+    except tf.errors.OpError as exc:
+        endpoint = os.environ.get("S3_ENDPOINT", "the default endpoint") if scheme == "s3" else scheme
+        raise StorageUnreachableError(
+            f"cannot reach {bucket} ({endpoint}): {exc.message.splitlines()[0] if exc.message else exc}; "
+            f"check S3_ENDPOINT (with http:// or https://), AWS_REGION and the credentials") from None
+
+
 def load_artifact(data_dir_or_artifact: str) -> dict:
     """The dataset job's transform artifact (a JSON object)."""
     path = artifact_path(data_dir_or_artifact)
     ensure_filesystem(path)
     if not tf.io.gfile.exists(path):
+        _check_reachable(path)
         raise FileNotFoundError(
             f"no transform artifact at {path}: --data must be the dataset job's output directory "
             f"(holding {ARTIFACT_RELPATH}) or the artifact JSON itself")
@@ -70,8 +103,10 @@ def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
     """Data files for a file list, a glob pattern, a single file, or a directory.
 
     A directory holding time partitions yields the files of its complete (``_SUCCESS``) partitions
-    in time order; any other directory yields its ``*.tfrecord.gz`` files. Raises
-    ``FileNotFoundError`` naming the path when nothing is found.
+    in time order, each checked against its manifest (:meth:`Partition.verified_files`, which raises
+    :class:`~infnet_tf.partitions.PartitionError` for a partial partition); any other directory
+    yields its ``*.tfrecord.gz`` files. Raises ``FileNotFoundError`` naming the path when nothing is
+    found.
     """
     if isinstance(files_or_pattern, (list, tuple)):
         files = [str(f) for f in files_or_pattern]
@@ -84,16 +119,74 @@ def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
     if tf.io.gfile.isdir(path):
         partitions = list_partitions(path)
         if partitions:
-            files = [f for p in partitions for f in p.files()]
+            files = [f for p in partitions for f in p.verified_files()]
         else:
             files = sorted(tf.io.gfile.glob(_join(path, DATA_FILE_PATTERN)))
     else:
         files = sorted(tf.io.gfile.glob(path))
     if not files:
+        _check_reachable(path)
         raise FileNotFoundError(
             f"no data files at {path} (expected *.tfrecord.gz files, or complete dt=... partitions "
             f"with a _SUCCESS marker)")
     return files
+
+
+def expected_rows(files_or_pattern: str | Sequence[str]) -> int | None:
+    """Rows the manifests promise for a directory of partitions (None when unknown: a file list, a
+    pattern, or a partition without a manifest)."""
+    if isinstance(files_or_pattern, (list, tuple)) or not tf.io.gfile.isdir(str(files_or_pattern)):
+        return None
+    total = 0
+    for part in list_partitions(str(files_or_pattern)):
+        rows = part.expected_rows()
+        if rows is None or rows < 0:
+            return None
+        total += rows
+    return total
+
+
+def check_rows(files_or_pattern: str | Sequence[str], read: int, what: str) -> None:
+    """Raise :class:`~infnet_tf.partitions.PartitionError` when a full pass over a directory read a
+    different number of examples than its partitions' manifests record."""
+    from infnet_tf.partitions import PartitionError
+
+    expected = expected_rows(files_or_pattern)
+    if expected is not None and int(read) != expected:
+        raise PartitionError(f"{what} {files_or_pattern}: read {int(read):,} examples but the partition "
+                             f"manifests record {expected:,} rows (a data file is truncated or was replaced)")
+
+
+def find_unreadable_file(files: Sequence[str]) -> tuple[str, int, str] | None:
+    """(file, records read before the failure, error) of the first file that cannot be read to the end."""
+    for f in files:
+        count = 0
+        try:
+            for _ in tf.data.TFRecordDataset(f, compression_type="GZIP", buffer_size=1 << 20):
+                count += 1
+        except tf.errors.OpError as exc:
+            return f, count, (exc.message or str(exc)).splitlines()[0]
+    return None
+
+
+@contextlib.contextmanager
+def naming_bad_files(files_or_pattern: str | Sequence[str] | Partition, what: str = "reading") -> Iterator[None]:
+    """Turn a ``DataLossError`` (which names no file) raised while iterating a dataset read from
+    ``files_or_pattern`` into a :class:`DataFileError` naming the corrupt or truncated file."""
+    try:
+        yield
+    except tf.errors.DataLossError as exc:
+        if isinstance(files_or_pattern, Partition):
+            files = files_or_pattern.files()
+        else:
+            files = resolve_files(files_or_pattern)
+        found = find_unreadable_file(files)
+        detail = (exc.message or str(exc)).splitlines()[0]
+        if found is None:
+            raise DataFileError(f"{what}: a data file of {files_or_pattern} is unreadable ({detail})") from exc
+        path, count, error = found
+        raise DataFileError(f"{what}: {path} is corrupt or truncated after {count:,} records ({error}); "
+                            f"rebuild that partition (or remove it with its _SUCCESS) and rerun") from exc
 
 
 # -- the dataset -------------------------------------------------------------------------------

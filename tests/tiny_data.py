@@ -1,7 +1,7 @@
 """Tiny learnable TFRecord datasets in the dataset job's output layout, for tests.
 
 ``write_dataset(root, ...)`` writes ``<root>/{train,valid,test}/dt=YYYY-MM-DD/part-00000.tfrecord.gz``
-(+ ``_SUCCESS``) with Examples that follow :mod:`infnet_tf.features`. The ``click`` label is
+(+ a ``_SUCCESS`` manifest, see :mod:`infnet_tf.partitions`) with Examples that follow :mod:`infnet_tf.features`. The ``click`` label is
 learnable: likely when the impression's item appears in the user's click sequence or when the
 context token is small; ``like`` is rarer and mostly follows click (``like`` is missing, -1, on
 some rows to exercise label masking).
@@ -78,8 +78,10 @@ def make_examples(layout: FeatureLayout, n: int, rng: np.random.Generator, day: 
 
 def write_dataset(root: str, layout: FeatureLayout | None = None, days=(4, 1, 1),
                   rows_per_day: int = 256, seed: int = 0, files_per_day: int = 1) -> FeatureLayout:
-    """Write train/valid/test daily partitions with ``_SUCCESS`` markers; returns the layout."""
+    """Write train/valid/test daily partitions with ``_SUCCESS`` manifests; returns the layout."""
     import datetime
+
+    from infnet_tf.partitions import manifest_text
 
     import tensorflow as tf
 
@@ -92,11 +94,14 @@ def write_dataset(root: str, layout: FeatureLayout | None = None, days=(4, 1, 1)
             part = os.path.join(root, split, f"dt={date:%Y-%m-%d}")
             os.makedirs(part, exist_ok=True)
             examples = make_examples(layout, rows_per_day, rng, day)
+            rows = {}
             for f in range(files_per_day):
                 path = os.path.join(part, f"part-{f:05d}.tfrecord.gz")
                 with tf.io.TFRecordWriter(path, options="GZIP") as w:
                     for ex in examples[f::files_per_day]:
                         w.write(ex)
-            open(os.path.join(part, "_SUCCESS"), "w").close()
+                rows[os.path.basename(path)] = len(examples[f::files_per_day])
+            with open(os.path.join(part, "_SUCCESS"), "w") as marker:   # the partition manifest
+                marker.write(manifest_text(rows))
             day += 1
     return layout

@@ -18,10 +18,9 @@ import time
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-from infnet_tf.input import make_dataset
+from infnet_tf.input import check_rows, make_dataset, naming_bad_files
 from infnet_tf.metrics import mean_auc
-from infnet_tf.training.evaluation import (eval_dataset, evaluate_split, has_data,
-                                           join as _join, write_metrics)
+from infnet_tf.training.evaluation import evaluate_dir, evaluate_split, has_data, join as _join, write_metrics
 from infnet_tf.training.trainer import Trainer, log
 
 BEST_SUBDIR = "best"
@@ -67,13 +66,16 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         train_data = make_dataset(train_dir, layout, cfg.batch_size, shuffle=cfg.shuffle,
                                   repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
                                   seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None)
-        stats = trainer.train_on(train_data, max_steps=max_steps)
+        with naming_bad_files(train_dir, f"training epoch {round_no}"):
+            stats = trainer.train_on(train_data, max_steps=max_steps)
+        if not cfg.train_steps:      # a full pass: every row the manifests record was read
+            check_rows(train_dir, stats["examples"], "training pass over")
         checkpoint = trainer.save_checkpoint()
         valid_auc = None
         entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
                  "checkpoint": checkpoint}
         if has_valid:
-            valid_metrics = trainer.evaluate(eval_dataset(trainer, valid_dir), log_prefix="valid")
+            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid")
             valid_auc = mean_auc(valid_metrics)
             entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
             trainer.write_scalars("valid", {"mean_auc": valid_auc})

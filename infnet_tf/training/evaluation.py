@@ -13,7 +13,7 @@ import math
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-from infnet_tf.input import make_dataset
+from infnet_tf.input import check_rows, make_dataset, naming_bad_files
 from infnet_tf.metrics import mean_auc
 from infnet_tf.partitions import list_partitions
 
@@ -36,12 +36,25 @@ def eval_dataset(trainer, split_dir: str) -> tf.data.Dataset:
                         repeat=False, deterministic=True)
 
 
+def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None) -> dict:
+    """Metrics of every complete partition of ``split_dir`` (the one evaluation of a directory).
+
+    The partitions are checked against their manifests (files before reading, rows after a full
+    pass), and a corrupt or truncated file is named (:class:`~infnet_tf.input.DataFileError`).
+    """
+    with naming_bad_files(split_dir, f"evaluating {log_prefix or split_dir}"):
+        metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=log_prefix)
+    if not trainer.config.eval_steps:
+        check_rows(split_dir, trainer.last_eval_examples, "evaluation of")
+    return metrics
+
+
 def evaluate_split(trainer, data_dir: str, split: str) -> dict | None:
     """Per-task metrics of ``<data_dir>/<split>`` (logged and written to TensorBoard), or None."""
     split_dir = join(data_dir, split)
     if not has_data(split_dir):
         return None
-    metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=split)
+    metrics = evaluate_dir(trainer, split_dir, log_prefix=split)
     trainer.write_scalars(split, {"mean_auc": mean_auc(metrics)})
     return metrics
 

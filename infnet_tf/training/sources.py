@@ -19,7 +19,7 @@ import dataclasses
 from typing import Callable, Mapping, Protocol
 
 from infnet_tf.features import FeatureLayout
-from infnet_tf.partitions import Partition, list_partitions
+from infnet_tf.partitions import Partition, PartitionError, list_partitions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +33,10 @@ class Unit:
     key: str
     dataset: Callable[[bool], object]
     description: str
-    records: int | None = None                                  # known up front (Kafka)
+    records: int | None = None                                  # known up front (Kafka, file manifests)
     offsets: Mapping[str, tuple[int, int]] | None = None        # Kafka: "<topic>:<p>" -> [start, end)
     next_offsets: Mapping[str, int] | None = None               # Kafka: first offset after the unit
+    partition: Partition | None = None                          # files: the partition (error messages)
 
 
 class Source(Protocol):
@@ -57,18 +58,29 @@ class FileSource:
     the round is used up, so a long history on an object store is not re-listed per partition. A
     partition that appears late with an *earlier* date is still trained once (when it is seen),
     never skipped.
+
+    Every partition is checked against its manifest before it is handed out
+    (:meth:`Partition.verified_files`): a partition marked complete whose files are missing, partial
+    or not yet there raises :class:`PartitionError` (the job stops with exit 2) — or, with
+    ``wait_for_incomplete`` (``--follow``), is reported once and retried on the next poll, holding
+    back every later partition so none is trained out of order or marked done without its rows.
+    The unit's ``records`` is the manifest's row count, checked by the streaming job after training.
     """
 
     name = "files"
 
     def __init__(self, split_dir: str, layout: FeatureLayout, batch_size: int, *, shuffle: bool,
-                 deterministic: bool, seed: int = 0) -> None:
+                 deterministic: bool, seed: int = 0, wait_for_incomplete: bool = False,
+                 log: Callable[[str], None] = print) -> None:
         self.split_dir = split_dir.rstrip("/")
         self._layout = layout
         self._batch_size = batch_size
         self._shuffle = shuffle
         self._deterministic = deterministic
         self._seed = seed
+        self._wait = wait_for_incomplete
+        self._log = log
+        self._reported: set[str] = set()
         self._queue: list[Partition] = []
 
     def pending(self, consumed: set[str]) -> list[Partition]:
@@ -85,10 +97,23 @@ class FileSource:
             self._queue = self.pending(consumed)
         if not self._queue:
             return None
-        part = self._queue.pop(0)
-        files = part.files()
+        part = self._queue[0]
+        try:
+            files = part.verified_files()
+            expected = part.expected_rows()
+        except PartitionError as exc:
+            if not self._wait:
+                raise
+            if str(exc) not in self._reported:
+                self._reported.add(str(exc))
+                self._log(f"streaming: waiting for {part.key}: {exc}")
+            self._queue = []          # list again on the next poll; later partitions wait for it
+            return None
+        self._queue.pop(0)
+        rows = f", {expected:,} rows" if expected is not None and expected >= 0 else ""
         return Unit(key=part.key, dataset=lambda training: self._dataset(files, training),
-                    description=f"{part.path} ({len(files)} file{'s' if len(files) != 1 else ''})")
+                    description=f"{part.path} ({len(files)} file{'s' if len(files) != 1 else ''}{rows})",
+                    records=expected if expected is not None and expected >= 0 else None, partition=part)
 
     def _dataset(self, files: list[str], training: bool):
         if not files:

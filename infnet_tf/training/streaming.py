@@ -20,8 +20,16 @@ before step 3 is trained again from the previous checkpoint's weights (its parti
 with the process); a unit killed after step 3 is never trained again.
 
 ``follow`` keeps polling for new units every ``poll_interval_s``. SIGTERM/SIGINT: the current unit is
-finished (trained, checkpointed, recorded) and the job returns normally (exit status 0); a second
-signal stops at once (the default action — safe too, see above).
+finished (trained, checkpointed, recorded) and the job returns normally (exit status 0) — unless
+it is still in its **test** phase: then the test is abandoned and the unit stays untrained (it is
+tested and trained on the next start); a second signal stops at once (the default action — safe
+too, see above). The summary's ``caught_up`` says whether the run ended because nothing was left
+(only then does the CLI write a final ``metrics.json``).
+
+Before a file unit is used it is checked against its partition's manifest (missing or unlisted
+files, no data at all: :class:`~infnet_tf.partitions.PartitionError`), and after its training pass
+the examples read must equal the manifest's rows — otherwise the job stops *before* the checkpoint
+that would mark it consumed. A corrupt or truncated file is named (:class:`~infnet_tf.input.DataFileError`).
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from infnet_tf.partitions import DataError
 from infnet_tf.training.kafka_source import KafkaSourceError, KafkaUnreachableError
 from infnet_tf.training.sources import FileSource, Source, Unit
 from infnet_tf.training.state import (CheckpointedProgress, ConsumedEntry, StateFileError, StreamingState,
@@ -47,7 +56,7 @@ TRAIN_PREFIX = "stream_train"
 
 ExportHook = Callable[[Any, str], Any]  # (trainer, unit key) -> anything
 # Errors that mean "fix the job's flags or files" (one clear line, no traceback, in a CLI)
-JOB_ERRORS = (ValueError, StateFileError, KafkaUnreachableError, KafkaSourceError)
+JOB_ERRORS = (ValueError, DataError, StateFileError, KafkaUnreachableError, KafkaSourceError)
 
 
 def log(line: str) -> None:
@@ -142,6 +151,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reason: str | None = None
+        self.phase = "idle"          # idle | test <key> | train <key>: what a signal interrupts
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopRequest":
@@ -159,8 +169,15 @@ class StopRequest:
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
         self.request(f"signal {name}")
-        log(f"streaming: {name} received - finishing the current unit (checkpoint + state), then "
-            f"stopping; send {name} again to stop at once")
+        what, _, key = self.phase.partition(" ")
+        if what == "train":
+            doing = f"finishing the training of {key} (checkpoint + state), then stopping"
+        elif what == "test":
+            doing = (f"abandoning the test phase of {key}; it stays untrained and is tested and trained "
+                     f"when the job starts again")
+        else:
+            doing = "stopping before the next unit"
+        log(f"streaming: {name} received - {doing}; send {name} again to stop at once")
         signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
 
     def request(self, reason: str) -> None:
@@ -249,7 +266,7 @@ class StreamingJob:
     def _restore(self) -> StreamingState:
         on_disk = load_state(self.state_file)
         self.trainer.restore_latest()
-        ckpt = self.trainer.latest_checkpoint
+        ckpt = self.trainer.restored_checkpoint   # the newest *readable* one (see restore_latest)
         state, notes = reconcile(read_checkpointed_state(ckpt), on_disk, ckpt)
         state = dataclasses.replace(state, source=self.source.name)
         for note in notes:
@@ -277,6 +294,7 @@ class StreamingJob:
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
         reason = "caught up"
+        caught_up = False
         self.source.bind(self.state)
         while True:
             if self.stop.is_set():
@@ -288,13 +306,14 @@ class StreamingJob:
             unit = self.source.next_unit(self.state)
             if unit is None:
                 if not self.config.follow:
+                    caught_up = True
                     break
                 self.stop.wait(self.config.poll_interval_s)
                 continue
             if self.process(unit):
                 self.units_done += 1
         summary = {"units": self.units_done, "total_units": len(self.state.consumed),
-                   "global_step": self.trainer.global_step, "stop_reason": reason,
+                   "global_step": self.trainer.global_step, "stop_reason": reason, "caught_up": caught_up,
                    "state_file": self.state_file, "checkpoint": self.state.checkpoint}
         log(f"streaming: stopped ({reason}): {self.units_done} unit(s) trained in this run, "
             f"{len(self.state.consumed)} in total, global step {self.trainer.global_step}")
@@ -311,12 +330,20 @@ class StreamingJob:
         log(f"streaming: [{index}] {unit.key}: {unit.description} - test, then train "
             f"(global step {step_before})")
         test_ds = unit.dataset(False)
-        test = self._test(test_ds, attention=self.units_done == 0 or self._exports_after(index))
+        self.stop.phase = f"test {unit.key}"
+        with self._naming_bad_files(unit, "test"):
+            test = self._test(test_ds, attention=self.units_done == 0 or self._exports_after(index))
         if self.stop.is_set():
-            log(f"streaming: stop requested before training {unit.key}; it stays unconsumed")
+            self.stop.phase = "idle"
+            log(f"streaming: stop requested during the test phase of {unit.key}; it stays untrained "
+                f"and is tested and trained on the next start")
             return False
+        self.stop.phase = f"train {unit.key}"
         train_ds = unit.dataset(True)
-        train = trainer.train_on(train_ds) if train_ds is not None else {"steps": 0, "examples": 0}
+        with self._naming_bad_files(unit, "train"):
+            train = trainer.train_on(train_ds) if train_ds is not None else {"steps": 0, "examples": 0}
+        if unit.partition is not None:       # before the checkpoint that would mark it consumed
+            unit.partition.check_rows(int(train.get("examples", 0)))
         entry = ConsumedEntry(key=unit.key, global_step=trainer.global_step,
                               records=int(train.get("examples", 0)), offsets=unit.offsets)
         state = self.state.with_entry(entry, unit.next_offsets)
@@ -339,8 +366,19 @@ class StreamingJob:
             f"{entry.records} examples, train loss {train.get('loss', float('nan')):.4f}"
             + "".join(f", test {t} auc {m.get('auc', float('nan')):.4f}" for t, m in test.items())
             + f" ({seconds:.1f}s)")
+        self.stop.phase = "idle"
         self._maybe_export(unit.key)
         return True
+
+    @staticmethod
+    def _naming_bad_files(unit: Unit, what: str):
+        import contextlib
+
+        if unit.partition is None:
+            return contextlib.nullcontext()
+        from infnet_tf.input import naming_bad_files
+
+        return naming_bad_files(unit.partition, f"streaming {what} of {unit.key}")
 
     def _test(self, dataset, attention: bool) -> dict:
         """Progressive validation of the model as it is before training on ``dataset``: metrics
@@ -401,7 +439,7 @@ def make_source(config: StreamingConfig, trainer, data_dir: str | None) -> Sourc
         raise ValueError("streaming: --data is required with --source=files")
     return FileSource(f"{data_dir.rstrip('/')}/train", trainer.layout, batch_size,
                       shuffle=trainer.config.shuffle, deterministic=trainer.config.deterministic,
-                      seed=trainer.config.seed)
+                      seed=trainer.config.seed, wait_for_incomplete=config.follow, log=log)
 
 
 def run_streaming(trainer, data_dir: str | None = None, config: StreamingConfig | None = None, *,

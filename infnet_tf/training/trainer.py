@@ -123,6 +123,8 @@ class Trainer:
         self._train_fn = tf.function(self._distributed_train_step, reduce_retracing=True, autograph=False)
         self._predict_fn = tf.function(self._distributed_predict_step, reduce_retracing=True,
                                        autograph=False)
+        self.restored_checkpoint: str | None = None   # the checkpoint the weights came from
+        self.last_eval_examples = 0          # examples of the latest evaluate() (manifest row checks)
         self._write_config()
         log(f"trainer: model {model_config.model} ({param_count(self.model):,} parameters), "
             f"precision {self.precision}, {describe(self.strategy)}, global batch {train_config.batch_size}")
@@ -291,6 +293,7 @@ class Trainer:
         for probs, labels, users in self.predict_batches(dataset, max_steps):
             collector.update(probs, labels, users if has_users else None)
         metrics = collector.result()
+        self.last_eval_examples = collector.num_examples
         if log_prefix:
             log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
                 + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
@@ -344,13 +347,30 @@ class Trainer:
     def restore(self, path: str) -> None:
         """Restore a given checkpoint (model, optimizer slots, global step)."""
         self.checkpoint.restore(path).assert_existing_objects_matched()
+        self.restored_checkpoint = path
         log(f"checkpoint: restored {path} (global step {self.global_step})")
 
     def restore_latest(self) -> bool:
-        """Restore the newest checkpoint in ``<model_dir>/checkpoints``; False when there is none."""
-        path = self._manager.latest_checkpoint
-        if not path:
+        """Restore the newest readable checkpoint in ``<model_dir>/checkpoints``; False when there is none.
+
+        A newest checkpoint that cannot be read (truncated or missing data file, e.g. a disk that
+        filled up) is skipped with a warning naming it and the one restored instead; when no kept
+        checkpoint is readable the first error is raised.
+        """
+        candidates = list(reversed(self._manager.checkpoints))
+        if not candidates:
             return False
-        self.restore(path)
-        return True
+        first_error = None
+        for i, path in enumerate(candidates):
+            try:
+                self.restore(path)
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as exc:
+                detail = (getattr(exc, "message", None) or str(exc)).splitlines()[0][:200]
+                first_error = first_error or exc
+                fallback = candidates[i + 1] if i + 1 < len(candidates) else None
+                log(f"checkpoint: WARNING: {path} cannot be restored ({type(exc).__name__}: {detail}); "
+                    + (f"falling back to {fallback}" if fallback else "no older checkpoint is left"))
+                continue
+            return True
+        raise first_error
 
