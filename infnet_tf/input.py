@@ -63,6 +63,7 @@ def _check_reachable(path: str) -> None:
         return
     scheme, rest = path.split("://", 1)
     bucket = f"{scheme}://{rest.split('/', 1)[0]}"
+    _probe_endpoint(scheme, path)
     try:
         tf.io.gfile.listdir(bucket)
     except tf.errors.NotFoundError:
@@ -75,10 +76,32 @@ def _check_reachable(path: str) -> None:
             f"check S3_ENDPOINT (with http:// or https://), AWS_REGION and the credentials") from None
 
 
+def _probe_endpoint(scheme: str, path: str, timeout_s: float = 5.0) -> None:
+    """One TCP connect to ``S3_ENDPOINT`` (s3:// only): tensorflow-io retries for about a minute and
+    then answers "not found" for an endpoint nobody listens on; this says so in seconds."""
+    import socket
+    import urllib.parse
+
+    endpoint = os.environ.get("S3_ENDPOINT", "")
+    if scheme != "s3" or not endpoint:
+        return
+    url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "localhost", port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise StorageUnreachableError(f"cannot reach the S3 endpoint S3_ENDPOINT={endpoint} ({exc}) while "
+                                      f"reading {path}; check that the object store is up and the "
+                                      f"endpoint (with http:// or https://) is right") from None
+
+
 def load_artifact(data_dir_or_artifact: str) -> dict:
     """The dataset job's transform artifact (a JSON object)."""
     path = artifact_path(data_dir_or_artifact)
     ensure_filesystem(path)
+    if "://" in path:
+        _probe_endpoint(path.split("://", 1)[0], path)
     if not tf.io.gfile.exists(path):
         _check_reachable(path)
         raise FileNotFoundError(

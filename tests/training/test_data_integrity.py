@@ -230,3 +230,16 @@ def test_stop_during_test_phase_leaves_the_unit_untrained_and_not_caught_up(data
     summary = run_streaming(trainer, root, stop=stop)
     assert summary["units"] == 0 and summary["caught_up"] is False
     assert consumed_keys(model_dir) == []
+
+
+def test_unreachable_s3_endpoint_is_reported_as_such(monkeypatch):
+    import socket
+
+    from infnet_tf.input import StorageUnreachableError, load_artifact
+
+    with socket.socket() as s:                      # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("S3_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(StorageUnreachableError, match=f"cannot reach the S3 endpoint.*127.0.0.1:{port}"):
+        load_artifact("s3://bucket/data")
