@@ -42,6 +42,11 @@ TIME_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
 BINNING_TYPES = ("quantile", "log")
 TIME_GAP_BINNING_TYPES = ("log",)
 PARTITIONS = ("daily", "hourly")
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_MIN_TIME = "2000-01-01"
+DEFAULT_MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+DEFAULT_MAX_TIME_AFTER_NOW = "1d"
+_OFFSET_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 URI_SCHEMES = ("s3", "gs", "hdfs")
 IMPRESSIONS = "imp"  # the ``what`` of a counter feature that counts every impression
 ALL_WINDOW = "all"
@@ -206,11 +211,22 @@ class SplitSpec:
     valid_start_ms: int | None
     test_start_ms: int | None
     partition: str
+    timezone: str = DEFAULT_TIMEZONE          # partition days/hours (and naive cut times) in this zone
+    min_time_ms: int = DEFAULT_MIN_TIME_MS    # events before this are rejected (time_outside_window)
+    max_time_after_now: str = DEFAULT_MAX_TIME_AFTER_NOW  # events after job start + this are rejected
 
     @property
     def by_days(self) -> bool:
         """True for the last-K-days style, False for the cut-time style."""
         return self.test_days is not None
+
+    @property
+    def max_time_after_now_ms(self) -> int:
+        return duration_ms(self.max_time_after_now)
+
+    def tzinfo(self) -> dt.tzinfo:
+        """The split's time zone as a ``datetime.tzinfo``."""
+        return tzinfo_of(self.timezone)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,9 +343,18 @@ def _sequence_dict(s: SequenceSpec) -> dict[str, Any]:
 
 def _split_dict(s: SplitSpec) -> dict[str, Any]:
     if s.by_days:
-        return {"valid_days": s.valid_days, "test_days": s.test_days, "partition": s.partition}
-    return {"valid_start": _ms_to_iso(s.valid_start_ms), "test_start": _ms_to_iso(s.test_start_ms),
-            "partition": s.partition}
+        out: dict[str, Any] = {"valid_days": s.valid_days, "test_days": s.test_days, "partition": s.partition}
+    else:
+        out = {"valid_start": _ms_to_iso(s.valid_start_ms), "test_start": _ms_to_iso(s.test_start_ms),
+               "partition": s.partition}
+    # the newer keys appear only when not at their defaults, so older specs keep their fingerprints
+    if s.timezone != DEFAULT_TIMEZONE:
+        out["timezone"] = s.timezone
+    if s.min_time_ms != DEFAULT_MIN_TIME_MS:
+        out["min_time"] = _ms_to_iso(s.min_time_ms)
+    if s.max_time_after_now != DEFAULT_MAX_TIME_AFTER_NOW:
+        out["max_time_after_now"] = s.max_time_after_now
+    return out
 
 
 def _ms_to_iso(ms: int | None) -> str:
@@ -414,8 +439,47 @@ def counter_window(value: Any) -> str:
     raise _Expected("a window like 12h, 7d or all")
 
 
-def utc_ms(value: Any) -> int:
-    """An ISO date/datetime (string or YAML date) as epoch ms; naive times are UTC."""
+def tzinfo_of(name: str) -> dt.tzinfo:
+    """``"UTC"``, a fixed offset ``"+08:00"`` or an IANA zone name as a ``datetime.tzinfo``."""
+    if name in ("UTC", "Z"):
+        return dt.timezone.utc
+    match = _OFFSET_RE.match(name)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return dt.timezone(sign * dt.timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(name)
+
+
+def timezone_name(value: Any) -> str:
+    if isinstance(value, str) and value.strip() == value and value:
+        match = _OFFSET_RE.match(value)
+        if match and int(match.group(2)) <= 18 and int(match.group(3)) < 60:
+            return value
+        if not match:
+            try:
+                tzinfo_of(value)
+                return value
+            except (ValueError, KeyError, OSError):
+                pass
+    raise _Expected("an IANA time zone such as 'Asia/Shanghai', 'UTC' or a fixed offset such as '+08:00'")
+
+
+def duration_ms(value: str) -> int:
+    match = _WINDOW_RE.match(value)
+    assert match is not None, value
+    return int(match.group(1)) * _WINDOW_UNIT_MS[match.group(2)]
+
+
+def duration(value: Any) -> str:
+    if isinstance(value, str) and _WINDOW_RE.match(value):
+        return value
+    raise _Expected("a duration like 12h or 1d")
+
+
+def utc_ms(value: Any, zone: dt.tzinfo = dt.timezone.utc) -> int:
+    """An ISO date/datetime (string or YAML date) as epoch ms; naive times are in ``zone`` (UTC)."""
     when: Any = value
     if isinstance(value, str):
         try:
@@ -427,7 +491,7 @@ def utc_ms(value: Any) -> int:
     if not isinstance(when, dt.datetime):
         raise _Expected("an ISO date or datetime such as '2026-10-14' or '2026-10-14T06:00:00Z'")
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=zone)
     delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
     return delta // dt.timedelta(milliseconds=1)
 
@@ -659,19 +723,33 @@ def _parse_counter(reader: _Reader, path: str, value: Any, keys: set[str], task_
 
 def _parse_split(top: _Map) -> SplitSpec:
     reader = top.reader
-    s = top.sub("split", ("valid_days", "test_days", "valid_start", "test_start", "partition"))
+    s = top.sub("split", ("valid_days", "test_days", "valid_start", "test_start", "partition", "timezone",
+                          "min_time", "max_time_after_now"))
     by_days, by_cut = s.has("valid_days") or s.has("test_days"), s.has("valid_start") or s.has("test_start")
     if by_days == by_cut:
         reader.fail(s.path, "expected exactly one style: valid_days + test_days, or valid_start + test_start; "
                             f"got {'both' if by_days else 'neither'}")
     partition = s.get("partition", one_of(*PARTITIONS), "daily")
+    timezone = s.get("timezone", timezone_name, DEFAULT_TIMEZONE)
+    zone = tzinfo_of(timezone)
+
+    def in_zone(value: Any) -> int:
+        return utc_ms(value, zone)
+
+    min_time = s.get("min_time", in_zone, DEFAULT_MIN_TIME_MS)
+    max_after = s.get("max_time_after_now", duration, DEFAULT_MAX_TIME_AFTER_NOW)
+    window = dict(timezone=timezone, min_time_ms=min_time, max_time_after_now=max_after)
     if by_days:
-        return SplitSpec(s.get("valid_days", positive_int), s.get("test_days", positive_int), None, None, partition)
-    valid_start, test_start = s.get("valid_start", utc_ms), s.get("test_start", utc_ms)
+        return SplitSpec(s.get("valid_days", positive_int), s.get("test_days", positive_int), None, None, partition,
+                         **window)
+    valid_start, test_start = s.get("valid_start", in_zone), s.get("test_start", in_zone)
     if valid_start >= test_start:
         reader.fail(s.at("valid_start"), f"expected a time before test_start ({_ms_to_iso(test_start)}), "
                                          f"got {_ms_to_iso(valid_start)}")
-    return SplitSpec(None, None, valid_start, test_start, partition)
+    if valid_start < min_time:
+        reader.fail(s.at("valid_start"), f"expected a time at or after min_time ({_ms_to_iso(min_time)}), "
+                                         f"got {_ms_to_iso(valid_start)}")
+    return SplitSpec(None, None, valid_start, test_start, partition, **window)
 
 
 # -- cross-field checks --------------------------------------------------------------------------

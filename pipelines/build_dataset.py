@@ -10,6 +10,8 @@ not know is passed to Beam's ``PipelineOptions``, so ``--runner=FlinkRunner ...`
 
 The pipeline (all stages work on Arrow record batches, never on single rows)::
 
+    (driver, before anything runs: every file's schema and rows, the time unit, users/items keys;
+     --num_shards=auto from the rows)
     ReadEvents (Parquet batched / CSV)  ReadUsers, ReadItems -> canonical tables (side inputs)
         |
     CheckAndJoin ------------------------------> rejects: JSON lines + counts per reason/split
@@ -28,13 +30,19 @@ Output layout (under ``--output``)::
 
     transform/transform_artifact.json
     {train,valid,test}/dt=YYYY-MM-DD[/hr=HH]/part-SSSSS-of-NNNNN.tfrecord.gz  + _SUCCESS
-    rejects/part-*.jsonl        one JSON object per rejected row: reason, column, value, row
-    _DATASET.json               counts per split/partition, artifact path, spec fingerprint
+                                (dt/hr in the spec's split.timezone; _SUCCESS = the partition's manifest:
+                                every file with its rows, see infnet_tf.partitions)
+    rejects/part-*.jsonl        one JSON object per rejected row: reason, column, value, row (the
+                                directory exists even when nothing was rejected)
+    _DATASET.json               counts per split/partition, duplicates, missing_join, artifact path,
+                                spec fingerprint, job.num_shards
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
+import re
 import json
 import logging
 import sys
@@ -51,10 +59,11 @@ import infnet_tf  # noqa: F401  (Keras 2 selection before any TensorFlow import)
 from infnet_tf.spec import SpecError, load_spec
 from infnet_tf.transform import TransformArtifact
 from pipelines import analyze, io, job
-from pipelines.columns import TIME, ColumnPlan, SchemaError, canonical_dimension, check_events, empty_dimension, join_all
+from pipelines.columns import (TIME, ColumnPlan, InputError, SchemaError, canonical_dimension, check_events,
+                               empty_dimension, join_all)
 from pipelines.job import JobOptions
 from pipelines.sequences import add_counters, build_block, counters_for_key, other_counter_keys, split_by_shard
-from pipelines.split import Cuts, compute_cuts
+from pipelines.split import Cuts, NoUsableRows, compute_cuts
 from pipelines.write import BlockEncoder, reject_counts, write_block, write_rejects
 
 log = logging.getLogger("pipelines.build_dataset")
@@ -96,8 +105,13 @@ class CheckAndJoin(beam.DoFn):
         _Stage.enter("check+join")
         _count("events_read", table.num_rows)
         checked = check_events(table, self.plan)
-        good = join_all(checked.good, [d for d in (users, items) if d is not None], self.plan)
+        missing: dict[str, int] = {}
+        good = join_all(checked.good, [d for d in (users, items) if d is not None], self.plan, missing)
         _count("events_good", good.num_rows)
+        if missing:
+            for name, n in missing.items():
+                _count(f"missing_join.{name}", n)
+            yield beam.pvalue.TaggedOutput("stats", {"missing_join": missing})
         if checked.rejects:
             _count("rejected", len(checked.rejects))
             for reason, n in reject_counts(checked.rejects).items():
@@ -217,7 +231,7 @@ class WriteBlock(beam.DoFn):
         if self._encoder is None:
             self._encoder = BlockEncoder(self.spec, TransformArtifact.from_dict(artifact))
         for entry in write_block(block, self._encoder, self.root, self.options.num_shards, self.spec.split.partition,
-                                 self.options.compression_level, self.options.chunk_rows):
+                                 self.options.compression_level, self.options.chunk_rows, self.spec.split.timezone):
             _count(f"written.{entry['split']}", entry["rows"])
             yield entry
 
@@ -260,8 +274,8 @@ def _write_json(value: Any, path: str) -> None:
 # ---------------------------------------------------------------------------------------------
 def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict[str, list[str]], staging: str) -> None:
     """Add the whole job to ``p``; outputs land under ``staging``."""
-    plan = ColumnPlan.from_spec(spec)
-    n = options.num_shards
+    plan = ColumnPlan.from_spec(spec, now_ms=options.now_ms)
+    n = int(options.num_shards)
     events = p | "ReadEvents" >> io.ReadSource(spec.sources["events"], files["events"], plan.columns("events"),
                                                 options.batch_rows)
     dims = {}
@@ -276,7 +290,7 @@ def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict
             dims[name] = beam.pvalue.AsSingleton(p | f"No{name.title()}" >> beam.Create([None]))
 
     checked = events["batches"] | "CheckAndJoin" >> beam.ParDo(CheckAndJoin(plan), dims["users"], dims["items"]) \
-        .with_outputs("rejects", main="good")
+        .with_outputs("rejects", "stats", main="good")
     good = checked.good
     rejects = ((checked.rejects, events["malformed"] | "Malformed" >> beam.Map(_malformed_batch))
                | "AllRejects" >> beam.Flatten())
@@ -323,7 +337,9 @@ def build_pipeline(p: beam.Pipeline, spec: Any, options: JobOptions, files: dict
                    | "ReadCounts" >> beam.Map(_read_counts, plan, cuts))
     malformed_counts = events["malformed"] | "MalformedCounts" >> beam.Map(lambda _: {"read": {job.UNASSIGNED: 1}})
     reject_counts_ = reject_out | "RejectCounts" >> beam.Map(lambda ec: ec[1])
-    counts = ((read_counts, malformed_counts, reject_counts_) | "AllCounts" >> beam.Flatten()
+    duplicate_counts = blocks | "DuplicateCounts" >> beam.Map(lambda b: {"duplicates": int(b.duplicates)})
+    counts = ((read_counts, malformed_counts, reject_counts_, checked.stats, duplicate_counts)
+              | "AllCounts" >> beam.Flatten()
               | "SumCounts" >> beam.CombineGlobally(_SumCounts()))
     (counts | "WithCuts" >> beam.Map(lambda c, cuts: {**c, "cuts": cuts.to_dict()}, cuts)
      | "WriteCounts" >> beam.Map(_write_json, io.join(staging, job.COUNTS_FILE)))
@@ -342,31 +358,52 @@ def parse_args(argv: list[str] | None) -> tuple[JobOptions, list[str]]:
         epilog="Every other flag is passed to Beam's PipelineOptions (e.g. --runner, --direct_num_workers, "
                "--direct_running_mode, --project, --temp_location). Defaults: --runner=DirectRunner "
                "--direct_num_workers=2 --direct_running_mode=multi_processing. Exit status: 0 done, 1 the job "
-               "failed (nothing committed), 2 bad spec/flags/schema or output exists.")
+               "failed (nothing committed), 2 bad spec/flags/schema/input (one 'error:' line naming the file: "
+               "unreadable or 0-byte file, column type differing between files, duplicate users/items key, no "
+               "events, wrong time unit, --fail_on_duplicates / --fail_on_missing_join) or output exists.")
     parser.add_argument("--spec", required=True, help="feature spec YAML (see feature_specs/README.md)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://, s3://, hdfs://)")
     parser.add_argument("--raw", default=None,
                         help="directory the spec's relative source paths resolve against (default: the working dir)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output atomically (default: refuse when --output is not empty)")
-    parser.add_argument("--num_shards", type=int, default=defaults.num_shards,
-                        help="user shards of the point-in-time pass; memory per worker ~ rows/num_shards "
-                             "(default %(default)s)")
+    parser.add_argument("--num_shards", type=_shards, default=defaults.num_shards,
+                        help="user shards of the point-in-time pass, and the most files per partition; memory per "
+                             "worker ~ rows/num_shards. 'auto' (default): ceil(input event rows / "
+                             f"{job.ROWS_PER_SHARD:,}), at least 1, at most {job.MAX_AUTO_SHARDS} (rows from the "
+                             f"Parquet footers; CSV: file size / {io.CSV_BYTES_PER_ROW} bytes); or a positive int. "
+                             "The value used is recorded in _DATASET.json (job.num_shards)")
     parser.add_argument("--batch_rows", type=int, default=defaults.batch_rows,
                         help="rows per Arrow batch read from the sources (default %(default)s)")
     parser.add_argument("--chunk_rows", type=int, default=defaults.chunk_rows,
                         help="Examples encoded at a time while writing (default %(default)s)")
     parser.add_argument("--compression_level", type=int, default=defaults.compression_level, choices=range(0, 10),
                         metavar="{0..9}", help="GZIP level of the TFRecord files (default %(default)s)")
+    parser.add_argument("--fail_on_duplicates", action="store_true",
+                        help="exit 2 (nothing committed) when events repeat a (user, time, item); default: write "
+                             "them, count them in the output and in _DATASET.json (duplicates)")
+    parser.add_argument("--fail_on_missing_join", action="store_true",
+                        help="exit 2 (nothing committed) when an event's user/item key is missing from the users/items "
+                             "table; default: write it with null joined columns and count it (missing_join)")
     parser.add_argument("--verbose", action="store_true", help="also show Beam's own INFO logs")
     args, beam_args = parser.parse_known_args(argv)
-    if args.num_shards < 1 or args.batch_rows < 1 or args.chunk_rows < 1:
+    if (args.num_shards != job.AUTO and args.num_shards < 1) or args.batch_rows < 1 or args.chunk_rows < 1:
         parser.error("--num_shards, --batch_rows and --chunk_rows must be positive")
     options = JobOptions(spec_path=args.spec, output=args.output, raw=args.raw, overwrite=args.overwrite,
                          num_shards=args.num_shards, batch_rows=args.batch_rows, chunk_rows=args.chunk_rows,
-                         compression_level=args.compression_level)
+                         compression_level=args.compression_level, fail_on_duplicates=args.fail_on_duplicates,
+                         fail_on_missing_join=args.fail_on_missing_join)
     logging.getLogger("apache_beam").setLevel(logging.INFO if args.verbose else logging.WARNING)
     return options, with_runner_defaults(beam_args)
+
+
+def _shards(value: str):
+    if value == job.AUTO:
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive int, got {value!r}") from None
 
 
 def with_runner_defaults(beam_args: list[str]) -> list[str]:
@@ -406,9 +443,7 @@ def run(options: JobOptions, beam_args: list[str]) -> dict:
     started = time.time()
     log.info("stage spec: %s", options.spec_path)
     spec = load_spec(options.spec_path)
-    plan = ColumnPlan.from_spec(spec)
-    files = {name: io.match_files(io.resolve(src.path, options.raw), name) for name, src in spec.sources.items()}
-    io.check_source_schemas(plan, dict(spec.sources), files)
+    options, plan, files = preflight(spec, options)
     for name, paths in files.items():
         log.info("source %s: %d file(s), e.g. %s", name, len(paths), paths[0])
     staging = job.prepare_output(options)
@@ -439,17 +474,50 @@ def run(options: JobOptions, beam_args: list[str]) -> dict:
     return summary
 
 
+preflight = job.preflight
+
+
+_BAD_INPUT = (SpecError, SchemaError, FileNotFoundError, job.OutputExists, NoUsableRows)
+
+
+def _bad_input(exc: BaseException) -> BaseException | None:
+    """The bad-input error behind ``exc`` (Beam may wrap a worker's exception), or None."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, _BAD_INPUT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+_REMOTE_BAD_INPUT = re.compile(r"\b(?:SchemaError|InputError|NoUsableRows|SpecError): ([^\n]+)")
+
+
+def _bad_input_message(exc: BaseException) -> str | None:
+    """One line for a bad-input failure, also when a remote worker's error arrives as text."""
+    bad = _bad_input(exc)
+    if bad is not None:
+        text = str(bad).strip()
+        return text.splitlines()[0] if text else repr(bad)
+    match = _REMOTE_BAD_INPUT.findall(str(exc))
+    return match[-1].strip() if match else None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     options, beam_args = parse_args(argv)
     try:
         run(options, beam_args)
-    except (SpecError, SchemaError, FileNotFoundError, job.OutputExists) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - bad input -> exit 2 with one line; anything else propagates
+        if isinstance(exc, job.ReconcileError):
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        message = _bad_input_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr, flush=True)
         return 2
-    except job.ReconcileError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
     return 0
 
 

@@ -12,7 +12,8 @@ key         integer, string                          the key column as is (int64
 label       integer, bool, float                     ``__label/<task>`` int64 0/1, -1 if null
 filter      integer/bool/float (int ``equals``),     ``__in/<seq>`` bool
             any (string ``equals``, compared as str)
-categorical integer, string, bool                    int64 or string (bool -> 0/1)
+categorical integer, string, bool, float             int64 or string (bool -> 0/1; an integral
+                                                     float 3.0 -> 3, the same id as the integer)
 dense       integer, float, bool                     float64, NaN for null
 =========== ======================================== ========================================
 
@@ -21,15 +22,20 @@ naming the source and column, before any data is processed.
 
 Row checks on events (the first failing check is the row's reject reason): ``malformed_row`` (CSV
 line with the wrong number of fields), ``missing_time``, ``unparseable_time``,
-``time_out_of_range`` (before 1970 or from 2200 on), ``missing_user_key``, ``missing_item_key``
-(null or blank), ``unparseable_label``, ``bad_label`` (not 0/1; a null or NaN label is kept as -1),
+``time_out_of_range`` (before 1970 or from 2200 on), ``time_outside_window`` (a valid time outside
+the spec's plausible window: before ``split.min_time`` or after the job's start +
+``split.max_time_after_now``), ``missing_user_key``, ``missing_item_key`` (null or blank),
+``unparseable_label``, ``bad_label`` (not 0/1; a null or NaN label is kept as -1),
 ``unparseable_value`` (a number column that does not parse), ``non_finite_value`` (+-inf in a
-dense column). NaN/null dense values are kept (bucket 0).
+dense column), ``non_integral_category`` (a float value such as 2.5 in a categorical column;
+integral floats such as 3.0 are accepted as 3). NaN/null dense values are kept (bucket 0).
 
 Users and items tables are joined to events on their key (a broadcast join: they are small next
 to the log). In those tables a row with a null key cannot be joined and is dropped, and an
-unparseable or infinite number becomes null; both are counted (``dimension_issues``) and logged.
-A key that appears twice fails the job (the join would be ambiguous).
+unparseable or infinite number (or a non-integral float in a categorical column) becomes null;
+both are counted (``dimension_issues``) and logged. A key that appears twice fails the job (the
+join would be ambiguous). Events whose key is not in the table are kept (the joined columns are
+null) and counted per table (``missing_join``).
 """
 from __future__ import annotations
 
@@ -51,14 +57,17 @@ MALFORMED_ROW = "malformed_row"
 MISSING_TIME = "missing_time"
 UNPARSEABLE_TIME = "unparseable_time"
 TIME_OUT_OF_RANGE = "time_out_of_range"
+TIME_OUTSIDE_WINDOW = "time_outside_window"
 MISSING_USER_KEY = "missing_user_key"
 MISSING_ITEM_KEY = "missing_item_key"
 UNPARSEABLE_LABEL = "unparseable_label"
 BAD_LABEL = "bad_label"
 UNPARSEABLE_VALUE = "unparseable_value"
 NON_FINITE_VALUE = "non_finite_value"
-REASONS = (MALFORMED_ROW, MISSING_TIME, UNPARSEABLE_TIME, TIME_OUT_OF_RANGE, MISSING_USER_KEY,
-           MISSING_ITEM_KEY, UNPARSEABLE_LABEL, BAD_LABEL, UNPARSEABLE_VALUE, NON_FINITE_VALUE)
+NON_INTEGRAL_CATEGORY = "non_integral_category"
+REASONS = (MALFORMED_ROW, MISSING_TIME, UNPARSEABLE_TIME, TIME_OUT_OF_RANGE, TIME_OUTSIDE_WINDOW, MISSING_USER_KEY,
+           MISSING_ITEM_KEY, UNPARSEABLE_LABEL, BAD_LABEL, UNPARSEABLE_VALUE, NON_FINITE_VALUE,
+           NON_INTEGRAL_CATEGORY)
 
 
 def label_column(task: str) -> str:
@@ -71,6 +80,10 @@ def filter_column(seq: str) -> str:
 
 class SchemaError(ValueError):
     """A raw column is missing or has a type its role does not accept."""
+
+
+class InputError(SchemaError):
+    """The input cannot be built (empty, unreadable, ambiguous join, wrong time unit...): exit 2."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,9 +104,12 @@ class ColumnPlan:
     categorical: tuple[tuple[str, str], ...]  # (name, source)
     dense: tuple[tuple[str, str], ...]  # (name, source)
     dim_keys: Mapping[str, str]  # users/items -> join key column in that table
+    min_time_ms: int = MIN_TIME_MS  # the plausible time window [min, max): outside -> time_outside_window
+    max_time_ms: int = MAX_TIME_MS
 
     @classmethod
-    def from_spec(cls, spec: Any) -> "ColumnPlan":
+    def from_spec(cls, spec: Any, now_ms: int | None = None) -> "ColumnPlan":
+        """The plan of ``spec``; ``now_ms`` (default: the wall clock) anchors the time window's end."""
         roles: dict[str, dict[str, set]] = {name: {} for name in spec.sources}
 
         def add(source: str, column: str, role: str) -> None:
@@ -124,6 +140,7 @@ class ColumnPlan:
             categorical=tuple((f.name, f.source) for f in spec.categorical),
             dense=tuple((f.name, f.source) for f in spec.dense),
             dim_keys=dim_keys,
+            **time_window(spec, now_ms),
         )
 
     def columns(self, source: str) -> list[str]:
@@ -134,13 +151,25 @@ class ColumnPlan:
         return [c for c in self.columns(source) if c != self.dim_keys[source]]
 
 
+def time_window(spec: Any, now_ms: int | None = None) -> dict[str, int]:
+    """``{"min_time_ms", "max_time_ms"}`` of the spec's plausible window, anchored at ``now_ms``."""
+    import time as _time
+
+    split = spec.split
+    now = int(_time.time() * 1000) if now_ms is None else int(now_ms)
+    low = max(MIN_TIME_MS, int(getattr(split, "min_time_ms", MIN_TIME_MS)))
+    after = getattr(split, "max_time_after_now_ms", None)
+    high = MAX_TIME_MS if after is None else min(MAX_TIME_MS, now + int(after))
+    return {"min_time_ms": low, "max_time_ms": max(high, low + 1)}
+
+
 _ACCEPTS = {
     "time": ("integer", "float", "timestamp"),
     "key": ("integer", "string"),
     "label": ("integer", "bool", "float"),
     "filter_int": ("integer", "bool", "float"),
     "filter_str": ("integer", "string", "bool"),
-    "categorical": ("integer", "string", "bool"),
+    "categorical": ("integer", "string", "bool", "float"),
     "dense": ("integer", "float", "bool"),
 }
 
@@ -208,8 +237,11 @@ def parse_numbers(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, is_null | np.isnan(values), np.zeros(len(arr), bool)
 
 
-def parse_time_ms(arr: Any, unit: str, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 epoch ms, reason code per row: 0 ok, else index into REASONS)."""
+def parse_time_ms(arr: Any, unit: str, factor: float,
+                  window: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 epoch ms, reason code per row: 0 ok, else index into REASONS).
+
+    ``window`` = (min_ms, max_ms): valid times outside it get ``time_outside_window``."""
     arr = _plain(arr)
     n = len(arr)
     code = np.zeros(n, dtype=np.int8)
@@ -240,6 +272,9 @@ def parse_time_ms(arr: Any, unit: str, factor: float) -> tuple[np.ndarray, np.nd
         code[~finite & (code == 0)] = REASONS.index(TIME_OUT_OF_RANGE)
     out_of_range = (t < MIN_TIME_MS) | (t >= MAX_TIME_MS)
     code[out_of_range & (code == 0)] = REASONS.index(TIME_OUT_OF_RANGE)
+    if window is not None:
+        outside = (t < int(window[0])) | (t >= int(window[1]))
+        code[outside & (code == 0)] = REASONS.index(TIME_OUTSIDE_WINDOW)
     t[code != 0] = 0
     return t, code
 
@@ -253,8 +288,25 @@ def _key_missing(arr: pa.Array) -> np.ndarray:
     return missing
 
 
+def non_integral(arr: Any) -> np.ndarray:
+    """Per row: a float value that is not an integer (2.5, inf); null/NaN are not flagged."""
+    arr = _plain(arr)
+    if not (pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)):
+        return np.zeros(len(arr), dtype=bool)
+    values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(values) & ((~np.isfinite(values)) | (np.floor(values) != values) | (np.abs(values) >= 2.0**63))
+    return bad
+
+
 def _categorical(arr: Any) -> pa.Array:
     arr = _plain(arr)
+    if pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        # integer codes stored as float (nulls in Parquet): 3.0 -> 3; NaN and non-integral -> null
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        bad = np.isnan(values) | non_integral(arr)
+        ints = np.where(bad, 0, np.nan_to_num(values)).astype(np.int64)
+        return pa.array(ints, type=pa.int64(), mask=bad)
     if pa.types.is_boolean(arr.type):
         return pc.cast(arr, pa.int64())
     if pa.types.is_integer(arr.type):
@@ -297,7 +349,8 @@ def check_events(table: pa.Table, plan: ColumnPlan) -> Checked:
         code[new] = REASONS.index(reason)
         bad_column[new] = column
 
-    time_ms, time_code = parse_time_ms(table[plan.time_column], plan.time_unit, plan.time_unit_factor)
+    time_ms, time_code = parse_time_ms(table[plan.time_column], plan.time_unit, plan.time_unit_factor,
+                                       (plan.min_time_ms, plan.max_time_ms))
     fresh = (time_code != 0) & (code == 0)
     code[fresh] = time_code[fresh]
     bad_column[fresh] = plan.time_column
@@ -322,6 +375,9 @@ def check_events(table: pa.Table, plan: ColumnPlan) -> Checked:
             fail(unparseable, UNPARSEABLE_VALUE, name)
             fail(np.isinf(values), NON_FINITE_VALUE, name)
             dense_values[name] = values
+    for name, source in plan.categorical:
+        if source == "events":
+            fail(non_integral(table[name]), NON_INTEGRAL_CATEGORY, name)
 
     good = code == 0
     rejects, reject_times = _reject_records(table, code, bad_column, time_ms, time_code)
@@ -426,6 +482,9 @@ def canonical_dimension(source: str, table: pa.Table, plan: ColumnPlan) -> Dimen
                 values = np.where(broken, np.nan, values)
             columns[column] = values
         else:
+            broken = non_integral(table[column])
+            if broken.any():
+                issues[f"{source}.{column}:bad_value_nulled"] = int(broken.sum())
             columns[column] = _categorical(table[column])
     out = pa.table(columns)
     counts = pc.value_counts(out[key])
@@ -445,12 +504,17 @@ def empty_dimension(source: str, plan: ColumnPlan) -> Dimension:
     return Dimension(source, plan.dim_keys[source], pa.table(columns), {})
 
 
-def join_dimension(events: pa.Table, dim: Dimension, event_key: str) -> pa.Table:
-    """Left join: append ``dim``'s columns to ``events`` by ``event_key`` (nulls where unmatched)."""
+def join_dimension(events: pa.Table, dim: Dimension, event_key: str,
+                   missing: dict[str, int] | None = None) -> pa.Table:
+    """Left join: append ``dim``'s columns to ``events`` by ``event_key`` (nulls where unmatched).
+
+    ``missing[dim.source]`` is increased by the number of events whose key is not in ``dim``."""
     left, right = events[event_key], dim.table[dim.key]
     if left.type != right.type:  # int vs string keys: match in string form
         left, right = _as_string(left), _as_string(right)
     index = pc.index_in(left, value_set=right)
+    if missing is not None:
+        missing[dim.source] = missing.get(dim.source, 0) + int(index.null_count)
     joined = dim.table.drop_columns([dim.key]).take(index)
     for name in joined.column_names:
         if name in events.column_names:
@@ -467,9 +531,12 @@ def _as_string(arr: Any) -> pa.Array:
     return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
 
 
-def join_all(events: pa.Table, dims: Iterable[Dimension], plan: ColumnPlan) -> pa.Table:
-    """Events with every dimension joined: users on the user key, items on the item key."""
+def join_all(events: pa.Table, dims: Iterable[Dimension], plan: ColumnPlan,
+             missing: dict[str, int] | None = None) -> pa.Table:
+    """Events with every dimension joined: users on the user key, items on the item key.
+
+    ``missing`` (optional) counts, per table, the events whose key that table lacks."""
     for dim in dims:
         key = plan.user_key if dim.source == "users" else plan.item_key
-        events = join_dimension(events, dim, key)
+        events = join_dimension(events, dim, key, missing)
     return events

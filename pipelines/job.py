@@ -32,9 +32,9 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
-from infnet_tf.partitions import SUCCESS
+from infnet_tf.partitions import SUCCESS, manifest_text
 from pipelines import io
-from pipelines.columns import ColumnPlan, parse_time_ms
+from pipelines.columns import ColumnPlan, InputError, parse_time_ms
 from pipelines.split import SPLITS, UNASSIGNED, Cuts, split_counts
 
 log = logging.getLogger("pipelines.build_dataset")
@@ -56,6 +56,30 @@ class ReconcileError(RuntimeError):
     """read != written + rejected for some split."""
 
 
+AUTO = "auto"
+ROWS_PER_SHARD = 200_000   # --num_shards=auto: one shard per this many input event rows ...
+MAX_AUTO_SHARDS = 32       # ... at least 1, at most this many
+
+
+def auto_num_shards(event_rows: int) -> int:
+    """The ``--num_shards=auto`` rule: ceil(rows / 200,000), clamped to 1..32.
+
+    Every daily (or hourly) partition gets at most one file per shard, so small data gets few
+    files; 6.4M rows or more use 32 shards (pass an explicit --num_shards for more)."""
+    return int(min(MAX_AUTO_SHARDS, max(1, -(-int(max(event_rows, 0)) // ROWS_PER_SHARD))))
+
+
+def resolve_options(options: "JobOptions", event_rows: int) -> "JobOptions":
+    """``options`` with ``num_shards`` resolved (auto -> a number) and ``now_ms`` fixed."""
+    changes: dict[str, Any] = {}
+    if options.num_shards == AUTO:
+        changes["num_shards"] = auto_num_shards(event_rows)
+        log.info("--num_shards=auto: %d shard(s) for ~%d input rows", changes["num_shards"], event_rows)
+    if options.now_ms is None:
+        changes["now_ms"] = int(time.time() * 1000)
+    return dataclasses.replace(options, **changes) if changes else options
+
+
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
     """The job's own flags (everything else goes to Beam)."""
@@ -64,10 +88,27 @@ class JobOptions:
     output: str
     raw: str | None = None
     overwrite: bool = False
-    num_shards: int = 32
+    num_shards: int | str = AUTO  # an int, or "auto" (see auto_num_shards)
     batch_rows: int = 65_536
     chunk_rows: int = 4_096
     compression_level: int = 3
+    fail_on_duplicates: bool = False    # exit 2 instead of writing rows repeating (user, time, item)
+    fail_on_missing_join: bool = False  # exit 2 instead of writing events whose key a users/items table lacks
+    now_ms: int | None = None           # the job's wall clock (anchors split.max_time_after_now)
+
+
+def preflight(spec: Any, options: "JobOptions") -> tuple["JobOptions", ColumnPlan, dict[str, list[str]]]:
+    """Checks before any work (every file's schema, rows, time unit, join keys); resolves the options.
+
+    Raises SchemaError / InputError / FileNotFoundError (exit 2) naming the file."""
+    if options.now_ms is None:
+        options = dataclasses.replace(options, now_ms=int(time.time() * 1000))
+    plan = ColumnPlan.from_spec(spec, now_ms=options.now_ms)
+    files = {name: io.match_files(io.resolve(src.path, options.raw), name) for name, src in spec.sources.items()}
+    rows = io.check_source_schemas(plan, dict(spec.sources), files)
+    io.check_time_unit(plan, spec.sources["events"], files["events"])
+    io.check_dimension_keys(plan, dict(spec.sources), files)
+    return resolve_options(options, rows["events"]), plan, files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +116,8 @@ class JobOptions:
 # ---------------------------------------------------------------------------------------------
 def raw_read_counts(table: pa.Table, plan: ColumnPlan, cuts: Cuts) -> dict[str, int]:
     """Rows of a *raw* events batch per split by their parsed time (unusable times: unassigned)."""
-    time_ms, code = parse_time_ms(table[plan.time_column], plan.time_unit, plan.time_unit_factor)
+    time_ms, code = parse_time_ms(table[plan.time_column], plan.time_unit, plan.time_unit_factor,
+                                  (plan.min_time_ms, plan.max_time_ms))
     return split_counts(time_ms, code == 0, cuts)
 
 
@@ -175,12 +217,16 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
              started: float, job_info: Mapping[str, Any]) -> dict:
     """Markers, _DATASET.json, reconciliation, commit. Returns the dataset summary.
 
-    ``counts`` holds ``read`` and ``rejected`` (per split) and ``reject_reasons``.
-    Raises ReconcileError (after deleting the staging tree) when counts do not balance.
+    ``counts`` holds ``read`` and ``rejected`` (per split), ``reject_reasons``, and optionally
+    ``duplicates`` (rows repeating an earlier (user, time, item)) and ``missing_join`` (per table,
+    events whose key it lacks). Raises ReconcileError (after deleting the staging tree) when counts
+    do not balance, InputError when duplicates / missing joins were found and the options say fail.
+    Every ``_SUCCESS`` marker holds the partition's manifest (``infnet_tf.partitions.manifest_text``).
     """
     data_files = [e for e in manifest if "split" in e]
     written: dict[str, int] = {}
     partitions: dict[str, dict[str, dict]] = {s: {} for s in SPLITS}
+    part_files: dict[tuple[str, str], dict[str, int]] = {}
     for e in data_files:
         written[e["split"]] = written.get(e["split"], 0) + e["rows"]
         p = partitions[e["split"]].setdefault(e["partition"], {"partition": e["partition"], "rows": 0, "files": 0,
@@ -188,15 +234,35 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
         p["rows"] += e["rows"]
         p["files"] += 1
         p["bytes"] += e["bytes"]
+        files = part_files.setdefault((e["split"], e["partition"]), {})
+        files[e["file"].rsplit("/", 1)[-1]] = files.get(e["file"].rsplit("/", 1)[-1], 0) + int(e["rows"])
+    duplicates = int(counts.get("duplicates", 0))
+    missing_join = {k: int(v) for k, v in sorted(counts.get("missing_join", {}).items())}
     lines, ok = reconcile(counts["read"], written, counts["rejected"])
+    lines.append(f"{'duplicates':>10}: {duplicates:,} written row(s) repeat an earlier row's (user, time, item)")
+    for table, n in missing_join.items():
+        lines.append(f"{'no ' + table:>10}: {n:,} written row(s) have a key missing from the {table} table "
+                     f"(its columns are null)")
     for line in lines:
         print(line, flush=True)
     if not ok:
         abort(staging)
         raise ReconcileError("read != written + rejected; see the lines above. Nothing was committed.")
+    if options.fail_on_duplicates and duplicates:
+        abort(staging)
+        raise InputError(f"events: {duplicates:,} duplicate row(s) (same user, time and item) and "
+                         f"--fail_on_duplicates is set; nothing was committed")
+    missing_total = sum(missing_join.values())
+    if options.fail_on_missing_join and missing_total:
+        abort(staging)
+        shown = ", ".join(f"{n:,} not in {t}" for t, n in missing_join.items() if n)
+        raise InputError(f"events: {missing_total:,} event key(s) missing from a joined table ({shown}) and "
+                         f"--fail_on_missing_join is set; nothing was committed")
     for split, parts in partitions.items():
         for name in parts:
-            io.write_text(io.join(staging, split, name, SUCCESS), "")
+            io.write_text(io.join(staging, split, name, SUCCESS), manifest_text(part_files[(split, name)]))
+    if not io.is_remote(staging):  # the docs promise rejects/ (empty when nothing was rejected)
+        os.makedirs(os.path.join(staging, "rejects"), exist_ok=True)
     summary = {
         "format": DATASET_FORMAT, "version": DATASET_VERSION,
         "spec_name": spec.name, "spec_fingerprint": spec.fingerprint(), "spec_path": options.spec_path,
@@ -206,6 +272,8 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
         "counts": {s: {"read": int(counts["read"].get(s, 0)), "written": int(written.get(s, 0)),
                        "rejected": int(counts["rejected"].get(s, 0))} for s in ALL_SPLITS},
         "reject_reasons": dict(sorted(counts.get("reject_reasons", {}).items())),
+        "duplicates": duplicates,
+        "missing_join": missing_join,
         "partitions": {s: sorted(parts.values(), key=lambda p: p["partition"]) for s, parts in partitions.items()},
         "files": sorted(e["file"] for e in data_files),
         "rejects_files": sorted(e["file"] for e in manifest if "split" not in e),

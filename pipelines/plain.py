@@ -36,9 +36,7 @@ def _quantiles(inputs: list[tuple[str, list]], fields: dict[str, int]) -> dict[s
 def run(spec: Any, options: JobOptions) -> dict:
     """Run the whole job in this process; returns the dataset summary (``_DATASET.json``)."""
     started = time.time()
-    plan = ColumnPlan.from_spec(spec)
-    files = {name: io.match_files(io.resolve(src.path, options.raw), name) for name, src in spec.sources.items()}
-    io.check_source_schemas(plan, dict(spec.sources), files)
+    options, plan, files = job.preflight(spec, options)
     staging = job.prepare_output(options)
     try:
         summary = _run(spec, options, plan, files, staging, started)
@@ -57,6 +55,7 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
                                                       options.batch_rows) if kind == "batch"]
             dims.append(canonical_dimension(name, pa.concat_tables(tables), plan))
     raw_batches, goods, rejects, reject_times = [], [], [], []
+    missing_join: dict[str, int] = {}
     for kind, item in io.iter_source(spec.sources["events"], files["events"], plan.columns("events"), options.batch_rows):
         if kind == io.MALFORMED:
             rejects.append(item)
@@ -66,7 +65,7 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
         checked = check_events(item, plan)
         rejects.extend(checked.rejects)
         reject_times.append(checked.reject_times)
-        good = join_all(checked.good, dims, plan)
+        good = join_all(checked.good, dims, plan, missing_join)
         if good.num_rows:
             goods.append(good)
     max_time = max((int(g[TIME].to_numpy().max()) for g in goods), default=None)
@@ -94,7 +93,7 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
     manifest = []
     for block in blocks:
         manifest += write_block(block, encoder, staging, options.num_shards, spec.split.partition,
-                                options.compression_level, options.chunk_rows)
+                                options.compression_level, options.chunk_rows, spec.split.timezone)
     entry = write_rejects(rejects, staging, "part-00000")
     if entry:
         manifest.append(entry)
@@ -106,5 +105,5 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
     read = job.add_counts(read, {job.UNASSIGNED: malformed})
     times = np.concatenate(reject_times) if reject_times else np.zeros(0, np.int64)
     counts = {"read": read, "rejected": job.reject_split_counts(times, cuts), "reject_reasons": reject_counts(rejects),
-              "cuts": cuts.to_dict()}
+              "cuts": cuts.to_dict(), "duplicates": sum(b.duplicates for b in blocks), "missing_join": missing_join}
     return job.finalize(staging, options, spec, manifest, counts, started, {"runner": "plain"})

@@ -220,6 +220,7 @@ class Block:
     table: pa.Table                 # ordered by (user, time, item); counters as float64 columns
     sequences: dict[str, SeqRanges]
     split: np.ndarray               # int8 per row: 0 train, 1 valid, 2 test
+    duplicates: int = 0             # rows repeating an earlier row's (user, time, item): kept, counted
 
     @property
     def num_rows(self) -> int:
@@ -236,7 +237,11 @@ def build_block(shard: int, table: pa.Table, spec: Any, cuts: Any) -> Block:
     ranges = {s.name: sequence_ranges(ordered, ordered.table[filter_column(s.name)].to_numpy(zero_copy_only=False),
                                       s.max_len)
               for s in spec.sequences}
-    return Block(shard=shard, table=out, sequences=ranges, split=cuts.assign(ordered.time))
+    # a row's identity is (user, time, item): a repeat of the previous row's triple is a duplicate
+    same = ordered.tie_start != np.arange(ordered.time.size)  # same user and time as the previous row
+    same &= ~_changes(_plain(ordered.table[spec.item_key]))
+    return Block(shard=shard, table=out, sequences=ranges, split=cuts.assign(ordered.time),
+                 duplicates=int(same.sum()))
 
 
 def other_counter_keys(spec: Any) -> list[str]:

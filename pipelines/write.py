@@ -90,10 +90,10 @@ class BlockEncoder:
         return self.encoder.encode(columns, rows.size, framed=True)
 
 
-def partition_rows(block: Block, partition: str) -> Iterator[tuple[str, str, np.ndarray]]:
+def partition_rows(block: Block, partition: str, timezone: str = "UTC") -> Iterator[tuple[str, str, np.ndarray]]:
     """(split, partition name, rows in time order) for every non-empty partition of the block."""
     time = block.table[TIME].to_numpy()
-    pids = partition_ids(time, partition)
+    pids = partition_ids(time, partition, timezone)
     order = np.lexsort((np.arange(time.size), time, pids, block.split))  # split, partition, time, block order
     keys = np.stack([block.split[order], pids[order]], axis=1)
     bounds = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
@@ -103,7 +103,7 @@ def partition_rows(block: Block, partition: str) -> Iterator[tuple[str, str, np.
 
 
 def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int, partition: str,
-                compression_level: int = 3, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list[dict]:
+                compression_level: int = 3, chunk_rows: int = DEFAULT_CHUNK_ROWS, timezone: str = "UTC") -> list[dict]:
     """Write a block's Examples; returns one manifest entry per file written.
 
     The block's rows, grouped by file, are encoded ``chunk_rows`` at a time *across* file
@@ -113,7 +113,7 @@ def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int,
     if block.num_rows == 0:
         return []
     prepared = encoder.prepare(block)
-    files = list(partition_rows(block, partition))
+    files = list(partition_rows(block, partition, timezone))
     rows = np.concatenate([r for _, _, r in files])
     ends = np.cumsum([r.size for _, _, r in files])
     entries: list[dict] = []

@@ -124,6 +124,28 @@ def test_round_trip_cut_time_split() -> None:
     assert parse_spec(spec.to_dict()) == spec
 
 
+def test_split_window_and_timezone_defaults_keep_the_fingerprint(spec: FeatureSpec) -> None:
+    assert spec.split.timezone == "UTC" and spec.split.max_time_after_now == "1d"
+    assert spec.split.min_time_ms == 946_684_800_000  # 2000-01-01T00:00Z
+    d = raw()
+    d["split"].update(timezone="UTC", min_time="2000-01-01", max_time_after_now="1d")  # the defaults, spelled out
+    assert parse_spec(d).fingerprint() == spec.fingerprint()
+    d["split"].update(timezone="Asia/Shanghai", min_time="2020-01-01", max_time_after_now="12h")
+    other = parse_spec(d)
+    assert other.fingerprint() != spec.fingerprint() and parse_spec(other.to_dict()) == other
+    assert other.split.max_time_after_now_ms == 12 * 3_600_000
+    assert other.split.min_time_ms == 1_577_808_000_000  # 2020-01-01T00:00+08:00 (naive: in the split's zone)
+
+
+def test_naive_cut_times_are_in_the_split_timezone() -> None:
+    d = raw()
+    d["split"] = {"valid_start": "2026-10-13", "test_start": "2026-10-14T00:00:00+08:00", "timezone": "+08:00"}
+    spec = parse_spec(d)
+    assert spec.split.valid_start_ms == 1_791_849_600_000 - 8 * 3_600_000  # Beijing midnight
+    assert spec.split.test_start_ms - spec.split.valid_start_ms == 86_400_000  # type: ignore[operator]
+    assert parse_spec(spec.to_dict()) == spec
+
+
 def test_unquoted_yaml_dates() -> None:
     text = SHIPPED.read_text().replace(
         "  valid_days: 1\n  test_days: 1\n", "  valid_start: 2026-10-13\n  test_start: 2026-10-14\n")
@@ -243,6 +265,13 @@ BAD_CASES = [
     ("split-bad-date", _set("split", {"valid_start": "yesterday", "test_start": "2026-10-14"}),
      "split.valid_start", "ISO date"),
     ("bad-partition", _set("split.partition", "weekly"), "split.partition", "one of daily, hourly"),
+    ("bad-timezone", _set("split.timezone", "Mars/Olympus_Mons"), "split.timezone", "IANA time zone"),
+    ("bad-offset", _set("split.timezone", "+8"), "split.timezone", "fixed offset such as '+08:00'"),
+    ("bad-min-time", _set("split.min_time", "long ago"), "split.min_time", "ISO date"),
+    ("bad-max-after", _set("split.max_time_after_now", "1w"), "split.max_time_after_now",
+     "a duration like 12h or 1d, got '1w'"),
+    ("cut-before-min-time", _set("split", {"valid_start": "1999-01-01", "test_start": "2026-10-14"}),
+     "split.valid_start", "at or after min_time"),
     ("bad-time-unit", _set("time.unit", "ns"), "time.unit", "one of s, ms, us, got 'ns'"),
     ("bad-format", _set("sources.items.format", "json"), "sources.items.format", "one of parquet, csv"),
     ("bad-uri", _set("sources.events.path", "http://x/events"), "sources.events.path", "s3://"),

@@ -224,7 +224,7 @@ def test_help_documents_flags(capsys):
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
     for flag in ("--spec", "--output", "--raw", "--overwrite", "--num_shards", "--compression_level",
-                 "PipelineOptions", "multi_processing"):
+                 "PipelineOptions", "multi_processing", "--fail_on_duplicates", "--fail_on_missing_join", "'auto'"):
         assert flag in out, flag
 
 
