@@ -12,6 +12,11 @@ all groups are concatenated into one query set per view, so a block costs
 O(N_hub · N_in · d + N_in · d²). Padded keys get exactly zero weight (``masks``); a view whose
 keys are all padding contributes a zero context. The attention output projection is folded into
 the fusion Linear. Softmax and LayerNorm statistics are float32.
+
+``token_norm`` (not in the paper; issue 11) applies a LayerNorm to every view's tokens before its
+key/value projections and to every hub group before the query projection (pre-norm, as in
+pre-LN Transformers): without it the scores Q K^T scale with the raw embedding norms, which start
+tiny (embedding init U(-0.05, 0.05)), so the hubs' attention stays near uniform early in training.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ class MultiViewAggregation(tf.keras.layers.Layer):
     """
 
     def __init__(self, d: int, num_heads: int, query_groups: Sequence[str], views: Sequence[str],
-                 fusion: str = "concat_linear", dropout: float = 0.0, **kwargs):
+                 fusion: str = "concat_linear", dropout: float = 0.0, token_norm: bool = False, **kwargs):
         super().__init__(**kwargs)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion: expected one of {'|'.join(FUSIONS)}, got {fusion!r}")
@@ -50,17 +55,24 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         self.fuse = {g: dense(self.d, name=f"fuse_{g}") for g in self.query_groups}
         self.norm = {g: tf.keras.layers.LayerNormalization(name=f"ln_{g}") for g in self.query_groups}
         self.drop = tf.keras.layers.Dropout(self.dropout) if self.dropout else None
+        self.token_norm = bool(token_norm)
+        self.pre_norm_kv = self.pre_norm_q = {}
+        if self.token_norm:
+            self.pre_norm_kv = {v: tf.keras.layers.LayerNormalization(name=f"pre_ln_{v}") for v in self.views}
+            self.pre_norm_q = {g: tf.keras.layers.LayerNormalization(name=f"pre_ln_q_{g}") for g in self.query_groups}
 
     @no_autograph
     def call(self, hubs: Mapping, tokens: Mapping, masks: Mapping | None = None, training=False,
              return_attention: bool = False):
         masks = masks or {}
         sizes = [hubs[g].shape[1] for g in self.query_groups]
-        queries = tf.concat([hubs[g] for g in self.query_groups], axis=1)
+        q_in = [self.pre_norm_q[g](hubs[g]) if self.token_norm else hubs[g] for g in self.query_groups]
+        queries = tf.concat(q_in, axis=1) if len(q_in) > 1 else q_in[0]
         contexts, weights = {}, {}
         for v in self.views:
-            z, w = multi_head_attention(self.q_proj[v](queries), self.k_proj[v](tokens[v]),
-                                        self.v_proj[v](tokens[v]), masks.get(v), self.num_heads)
+            kv = self.pre_norm_kv[v](tokens[v]) if self.token_norm else tokens[v]
+            z, w = multi_head_attention(self.q_proj[v](queries), self.k_proj[v](kv),
+                                        self.v_proj[v](kv), masks.get(v), self.num_heads)
             contexts[v] = tf.split(z, sizes, axis=1)
             weights[v] = w
         out = {}
@@ -75,7 +87,7 @@ class MultiViewAggregation(tf.keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "d": self.d, "num_heads": self.num_heads,
                 "query_groups": list(self.query_groups), "views": list(self.views),
-                "fusion": self.fusion, "dropout": self.dropout}
+                "fusion": self.fusion, "dropout": self.dropout, "token_norm": self.token_norm}
 
 
 def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int], fusion: str) -> int:

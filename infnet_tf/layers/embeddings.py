@@ -36,12 +36,13 @@ def table_dims(layout: FeatureLayout, d: int) -> dict[str, tuple[int, int]]:
 class EmbeddingTables(tf.keras.layers.Layer):
     """``lookup(field, ids)`` -> embeddings [..., d] in the compute dtype."""
 
-    def __init__(self, layout, d: int, **kwargs):
+    def __init__(self, layout, d: int, init_std: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
-        self.d = int(d)
+        self.d, self.init_std = int(d), float(init_std)
         self.dims = table_dims(self.layout, self.d)
-        self.tables = {t: tf.keras.layers.Embedding(vocab, dim, name=layer_name("emb", t))
+        self.tables = {t: tf.keras.layers.Embedding(vocab, dim, embeddings_initializer=embedding_initializer(init_std),
+                                                    name=layer_name("emb", t))
                        for t, (vocab, dim) in self.dims.items()}
         self.projections = {t: tf.keras.layers.Dense(self.d, use_bias=False, name=layer_name("proj", t))
                             for t, (_, dim) in self.dims.items() if dim != self.d}
@@ -60,7 +61,14 @@ class EmbeddingTables(tf.keras.layers.Layer):
         return {t: self.lookup(fields[t], ids) for t, ids in ids_by_table.items()}
 
     def get_config(self):
-        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d}
+        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d, "init_std": self.init_std}
+
+
+def embedding_initializer(init_std: float = 0.0):
+    """Keras' default ``U(-0.05, 0.05)`` for ``init_std == 0``, else a truncated normal of that std."""
+    if init_std > 0:
+        return tf.keras.initializers.TruncatedNormal(stddev=float(init_std))
+    return "uniform"
 
 
 def projection_flops(layout: FeatureLayout, field: TokenInput, d: int) -> int:

@@ -43,7 +43,7 @@ class INFNetBlock(tf.keras.layers.Layer):
     def __init__(self, d: int, num_heads: int, views: Sequence[str], aggregate_groups: Sequence[str],
                  broadcast_groups: Sequence[str], fusion: str = "concat_linear",
                  broadcast_unit: str = "affine", bgu_hidden: Sequence[int] = (64,), dropout: float = 0.0,
-                 **kwargs):
+                 token_norm: bool = False, **kwargs):
         super().__init__(**kwargs)
         if not aggregate_groups and not broadcast_groups:
             raise ValueError("INFNet block: nothing to do (no aggregating and no broadcasting group)")
@@ -52,10 +52,12 @@ class INFNetBlock(tf.keras.layers.Layer):
         self.broadcast_groups = tuple(broadcast_groups)
         self.fusion, self.broadcast_unit, self.dropout = fusion, broadcast_unit, float(dropout)
         self.bgu_hidden = tuple(int(h) for h in bgu_hidden)
+        self.token_norm = bool(token_norm)
         self.aggregation = None
         if self.aggregate_groups:
             self.aggregation = MultiViewAggregation(self.d, self.num_heads, self.aggregate_groups, self.views,
-                                                    fusion=fusion, dropout=self.dropout, name="aggregation")
+                                                    fusion=fusion, dropout=self.dropout, token_norm=self.token_norm,
+                                                    name="aggregation")
         self.units = {g: make_broadcast_unit(self.d, broadcast_unit, self.bgu_hidden, name=f"broadcast_{g}")
                       for g in self.broadcast_groups}
 
@@ -75,7 +77,7 @@ class INFNetBlock(tf.keras.layers.Layer):
         return {**super().get_config(), "d": self.d, "num_heads": self.num_heads, "views": list(self.views),
                 "aggregate_groups": list(self.aggregate_groups), "broadcast_groups": list(self.broadcast_groups),
                 "fusion": self.fusion, "broadcast_unit": self.broadcast_unit,
-                "bgu_hidden": list(self.bgu_hidden), "dropout": self.dropout}
+                "bgu_hidden": list(self.bgu_hidden), "dropout": self.dropout, "token_norm": self.token_norm}
 
 
 def infnet_block_flops(d: int, n_tokens: Mapping[str, int], n_hubs: Mapping[str, int],

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
-from infnet_tf.layers.embeddings import EmbeddingTables, layer_name, projection_flops
+from infnet_tf.layers.embeddings import EmbeddingTables, embedding_initializer, layer_name, projection_flops
 from infnet_tf.layers.masking import masked_mean
 
 COMBINERS = ("sum", "concat_linear")
@@ -32,16 +32,18 @@ COMBINERS = ("sum", "concat_linear")
 class FeatureTokenizer(tf.keras.layers.Layer):
     """``call(features)`` -> (C [B, N_c, d] or None, [(S_b [B, T_b, d], mask_b [B, T_b]) per type])."""
 
-    def __init__(self, layout, d: int, combiner: str = "sum", **kwargs):
+    def __init__(self, layout, d: int, combiner: str = "sum", init_std: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if combiner not in COMBINERS:
             raise ValueError(f"tokenizer: combiner must be one of {'|'.join(COMBINERS)}, got {combiner!r}")
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
-        self.d, self.combiner = int(d), combiner
-        self.embeddings = EmbeddingTables(self.layout, self.d, name="tables")
-        self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, name=layer_name("pos", s.name))
+        self.d, self.combiner, self.init_std = int(d), combiner, float(init_std)
+        init = lambda: embedding_initializer(self.init_std)  # noqa: E731  (a new instance per table)
+        self.embeddings = EmbeddingTables(self.layout, self.d, self.init_std, name="tables")
+        self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, embeddings_initializer=init(),
+                                                            name=layer_name("pos", s.name))
                           for s in self.layout.sequences}
-        self.time_gaps = {s.name: tf.keras.layers.Embedding(s.time_gap_buckets, self.d,
+        self.time_gaps = {s.name: tf.keras.layers.Embedding(s.time_gap_buckets, self.d, embeddings_initializer=init(),
                                                             name=layer_name("gap", s.name))
                           for s in self.layout.sequences}
         self.combiners = {s.name: tf.keras.layers.Dense(self.d, name=layer_name("combine", s.name))
@@ -88,7 +90,7 @@ class FeatureTokenizer(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
-                "combiner": self.combiner}
+                "combiner": self.combiner, "init_std": self.init_std}
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:

@@ -22,6 +22,18 @@ task_hubs           hybrid | specific | shared             eq. 4 | T only | shar
 broadcast_unit      affine | scale | shift | pgu           eq. 9 | β=0 | no α | v1 Proxy Gated Unit
 ==================  =====================================  ======================================
 
+Beyond the paper (issue 11), each a switch measured by ablation in ``bench/REPORT.md``:
+
+==================  =====================================  ======================================
+token_norm          False | True                           LayerNorm of every view's tokens before
+                                                           its K/V projections and of the hubs
+                                                           before the Q projection (pre-norm)
+embedding_init_std  0.0 | float > 0                        0: Keras' U(-0.05, 0.05) embedding init;
+                                                           else truncated normal with this std
+readout             task_token | task_token_hubs           heads read t_i (eq. 11) | t_i and the
+                                                           mean of every hub group
+==================  =====================================  ======================================
+
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
 ``dropout`` ...) and their own knobs from ``options`` (a JSON-able mapping), or add fields here.
 """
@@ -38,6 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "task_hubs": ("hybrid", "specific", "shared"),
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
+    "readout": ("task_token", "task_token_hubs"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
@@ -70,6 +83,10 @@ class ModelConfig:
     fusion: str = "concat_linear"
     task_hubs: str = "hybrid"
     broadcast_unit: str = "affine"
+    # -- beyond the paper (issue 11; the paper preset turns them off) ----------------------
+    token_norm: bool = False                       # LN of tokens / hubs before the K,V / Q projections
+    embedding_init_std: float = 0.0                # >0: truncated-normal embedding init; 0: U(-0.05, 0.05)
+    readout: str = "task_token"                    # heads read t_i (eq. 11) | t_i + mean of every hub group
     # -- model-specific knobs of other registered models (JSON-able) ----------------------
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -99,7 +116,9 @@ class ModelConfig:
             fail("num_heads", f"must divide d={self.d}, got {self.num_heads}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"expected a float in [0, 1), got {self.dropout!r}")
-        for name in ("task_tokens", "hubs", "aggregation", "broadcast"):
+        if not isinstance(self.embedding_init_std, (int, float)) or self.embedding_init_std < 0:
+            fail("embedding_init_std", f"expected a float >= 0, got {self.embedding_init_std!r}")
+        for name in ("task_tokens", "hubs", "aggregation", "broadcast", "token_norm"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, f"expected a bool, got {getattr(self, name)!r}")
         for name, allowed in CHOICES.items():

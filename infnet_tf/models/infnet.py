@@ -41,7 +41,7 @@ class INFNet(tf.keras.Model):
         c, layout = self.model_config, self.layout
         self.plan = plan = make_plan(layout, c)
         self.task_names = layout.task_names
-        self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, name="tokenizer")
+        self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, c.embedding_init_std, name="tokenizer")
         self.task_tokens = LearnedTokens(len(layout.tasks), c.d, name="task_tokens") if c.task_tokens else None
         self.cat_hub_init = self.seq_hub_init = self.shared_task_hubs = None
         if "cat" in plan.n_hubs:
@@ -55,7 +55,7 @@ class INFNet(tf.keras.Model):
         if c.hubs:
             self.block_layers = [
                 INFNetBlock(c.d, c.num_heads, plan.token_groups, b.aggregate, b.broadcast, c.fusion,
-                            c.broadcast_unit, c.bgu_hidden, c.dropout, name=f"block_{i}")
+                            c.broadcast_unit, c.bgu_hidden, c.dropout, token_norm=c.token_norm, name=f"block_{i}")
                 for i, b in enumerate(plan.blocks)]
         else:
             self.block_layers = [

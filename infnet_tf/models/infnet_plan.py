@@ -8,7 +8,9 @@ Head inputs ("readout"), per task i, the concatenation of:
 
 * the task piece -- t_i^(L) (eq. 11) when task tokens are on and broadcast is on; with
   ``broadcast=off`` (latent only) the task-specific hub t~_i^(L) when there is one;
-* group summaries, only when an ablation cuts the path from the features to t_i:
+* group summaries: with ``readout=task_token_hubs`` the mean of every hub group after the last
+  block (the last block then aggregates every hub group); otherwise only when an ablation cuts
+  the path from the features to t_i:
   ``aggregation=off`` (late fusion: masked means of the refined C and S tokens),
   ``broadcast=off`` (latent only: means of every hub group), ``task_tokens=off`` (shared bottom:
   means of every hub group; with ``hubs=off`` masked means of the C and S tokens).
@@ -84,8 +86,8 @@ def make_plan(layout: FeatureLayout, config: ModelConfig) -> INFNetPlan:
     task_piece = None
     if config.task_tokens:
         task_piece = "token" if config.broadcast else ("hub" if specific else None)
-    if full:
-        summaries, source = (), "hubs"
+    if full:   # readout=task_token_hubs: t_i plus the mean of every hub group
+        summaries, source = (hub_groups if config.readout == "task_token_hubs" else ()), "hubs"
     elif config.aggregation:
         summaries, source = hub_groups, "hubs"
     else:

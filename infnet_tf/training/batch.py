@@ -1,10 +1,13 @@
 """Batch mode: rounds of training on ``train/``, evaluation on ``valid/`` after each, the best
 checkpoint by mean valid AUC, a final evaluation on ``test/`` with the best weights.
 
-* ``train_steps == 0``: each round is one full pass (epoch) over ``train/``; ``epochs`` rounds.
+* ``train_steps == 0``: each round is one full pass (epoch) over ``train/``; at most ``epochs`` rounds.
 * ``train_steps > 0``: exactly ``train_steps`` global steps over the repeated ``train/`` data,
   split into ``epochs`` evaluation rounds. A model_dir that already holds checkpoints continues
   from the latest one (the step budget counts from step 0; epoch mode runs its epochs again).
+
+Early stopping: with valid data and ``early_stopping_patience`` P > 0, training stops after P rounds
+in a row without a better mean valid AUC; the best round's weights are restored either way.
 
 Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
 AUC is also saved to ``<model_dir>/best`` (kept apart so rotation never deletes it), and its path is
@@ -87,6 +90,12 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"]})
         history.append(entry)
         log(_round_line(round_no, rounds, stats, valid_auc))
+        stale = round_no - best.get("epoch", round_no)
+        if has_valid and cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
+            log(f"batch: early stop - mean valid AUC has not improved for {stale} round(s) "
+                f"(best {best['valid_mean_auc']:.4f} at round {best['epoch']}; --early_stopping_patience="
+                f"{cfg.early_stopping_patience})")
+            break
 
     if best["checkpoint"] is None:  # no valid data (or no defined AUC): keep the last weights
         best = {"valid_mean_auc": None, "epoch": len(history), "global_step": trainer.global_step,

@@ -18,10 +18,12 @@ class TrainConfig:
     embedding_learning_rate: float = 0.05    # embedding tables
     embedding_optimizer: str = "adagrad"     # adagrad | adam
     adagrad_initial_accumulator: float = 0.1
+    warmup_steps: int = 0                    # linear learning-rate warm-up over this many steps; 0: none
     clip_norm: float = 10.0                  # global-norm gradient clipping; 0 disables
     precision: str = "auto"                  # auto | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "auto"                   # auto | default | mirrored | multi_worker
-    epochs: int = 1                          # batch mode: passes over train/
+    epochs: int = 1                          # batch mode: (at most) passes over train/
+    early_stopping_patience: int = 0         # batch mode: stop after N rounds without a better valid AUC; 0: off
     train_steps: int = 0                     # batch mode: stop after this many steps in total; 0: no cap
     eval_steps: int = 0                      # evaluate on at most this many batches; 0: all
     deterministic: bool = False              # fixed data order and op determinism
@@ -39,7 +41,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, f"expected a positive int, got {value!r}")
-        for name in ("eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed"):
+        for name in ("eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed",
+                     "early_stopping_patience", "warmup_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 fail(name, f"expected an int >= 0, got {value!r}")

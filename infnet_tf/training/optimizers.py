@@ -51,17 +51,43 @@ class CompositeOptimizer(tfrs.experimental.optimizers.CompositeOptimizer):
         return tf.no_op()
 
 
+@tf.keras.utils.register_keras_serializable(package="infnet")
+class LinearWarmup(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """``rate · min(1, (step + 1) / warmup_steps)``: a linear ramp, then constant.
+
+    The step is the optimizer's own ``iterations`` (checkpointed with it), so a resumed run
+    continues the ramp where it stopped.
+    """
+
+    def __init__(self, rate: float, warmup_steps: int):
+        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+
+    def __call__(self, step):
+        ramp = tf.cast(step + 1, tf.float32) / float(max(self.warmup_steps, 1))
+        return self.rate * tf.minimum(1.0, ramp)
+
+    def get_config(self):
+        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+
+
+def _rate(rate: float, config: TrainConfig):
+    return LinearWarmup(rate, config.warmup_steps) if config.warmup_steps else rate
+
+
 def _embedding_optimizer(config: TrainConfig):
+    rate = _rate(config.embedding_learning_rate, config)
     if config.embedding_optimizer == "adagrad":
         return tf.keras.optimizers.legacy.Adagrad(
-            config.embedding_learning_rate,
-            initial_accumulator_value=config.adagrad_initial_accumulator, name="embedding_adagrad")
-    return tf.keras.optimizers.legacy.Adam(config.embedding_learning_rate, name="embedding_adam")
+            rate, initial_accumulator_value=config.adagrad_initial_accumulator, name="embedding_adagrad")
+    return tf.keras.optimizers.legacy.Adam(rate, name="embedding_adam")
 
 
 def build_optimizer(model: tf.keras.Model, config: TrainConfig):
-    """Composite (dense Adam + embedding Adagrad/Adam), loss-scaled under float16; model must be built."""
-    dense = tf.keras.optimizers.legacy.Adam(config.learning_rate, name="dense_adam")
+    """Composite (dense Adam + embedding Adagrad/Adam), loss-scaled under float16; model must be built.
+
+    With ``config.warmup_steps`` both learning rates ramp up linearly over that many steps
+    (:class:`LinearWarmup`)."""
+    dense = tf.keras.optimizers.legacy.Adam(_rate(config.learning_rate, config), name="dense_adam")
     pairs = [(dense, lambda: dense_variables(model))]
     if embedding_variables(model):
         pairs.append((_embedding_optimizer(config), lambda: embedding_variables(model)))
