@@ -9,16 +9,23 @@ and, from the streaming trainer every ``--export_every`` partitions,
 What it does, in order (one exporter at a time per model directory, under a lock):
 
 1. **Recover the model**: ``<model_dir>/trainer_config.json`` (written by the Trainer) gives the
-   model config, the layout and the training precision; the newest checkpoint in
-   ``<model_dir>/checkpoints`` (or ``--checkpoint``) gives the weights. The transform artifact comes
-   from ``--data`` (the dataset job's output directory, or the artifact JSON itself); its layout must
-   equal the trainer's.
+   model config, the layout and the training precision; the newest *readable* checkpoint in
+   ``<model_dir>/checkpoints`` (a truncated newest one is skipped with a warning naming both), or
+   ``--checkpoint``, gives the weights. The transform artifact comes from ``--data`` (the dataset
+   job's output directory, or the artifact JSON itself); its layout must equal the trainer's.
+   **Skip** (exit 0, nothing written) when the newest published version was made from the same
+   weights, transform artifact and precision (``source`` in its ``infnet_export.json``), unless
+   ``--force``. Under the export lock, every run first **sweeps** what killed runs left: integer
+   version directories without ``saved_model.pb``, ``.tmp-*`` / ``.deleting-*`` directories, and
+   ``ckpt-N_temp`` directories of killed checkpoint saves in the model's checkpoint directory.
 2. **Write the candidate** under ``<export_base>/<model_name>/.tmp-<version>-...``: the SavedModel
    (tag ``serve``; signatures ``serving_default`` raw features, ``predict_examples`` raw
    ``tf.train.Example``s, ``predict_model_inputs`` transformed ids — see
    :mod:`export.serving_module`), ``assets.extra/tf_serving_warmup_requests`` (PredictionLogs from
-   real rows), ``assets.extra/transform_artifact.json`` and ``assets.extra/infnet_export.json``
-   (provenance and the gate's decision).
+   real rows), ``assets.extra/transform_artifact.json``, ``assets.extra/sample_request.jsonl`` (a few
+   raw rows of the newest test partition, in ``export.client --rows`` form) and
+   ``assets.extra/infnet_export.json`` (provenance, source checkpoint and fingerprints, the gate's
+   decision). Dataset partitions are read only through ``Partition.verified_files()``.
 3. **Validate** the candidate as loaded from disk: on held-out rows (``--holdout``, default the
    newest complete partition of ``<data>/valid``) decoded back to raw features
    (:class:`export.raw_inputs.RawDecoder`): the exported raw signature must agree with the model
@@ -31,14 +38,18 @@ What it does, in order (one exporter at a time per model directory, under a lock
    ``--keep``) or **reject** (``<export_base>/<model_name>/_rejected/<version>/REJECTED.json``),
    then refresh ``<export_base>/serving_config/`` (models.config, batching, monitoring).
 
-Exit status: 0 published, 3 rejected by the gate, 1 on errors.
+Exit status: 0 published (or already published: skipped), 3 rejected by the gate, 2 a dataset
+partition does not match its manifest (one line naming the partition and file), 1 other errors.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from typing import Any, Mapping, Sequence
 
@@ -59,7 +70,7 @@ from infnet_tf.features import EVENT_TIME as META_EVENT_TIME
 from infnet_tf.features import FeatureLayout
 from infnet_tf.input import artifact_path, make_dataset
 from infnet_tf.models import ModelConfig, build_model
-from infnet_tf.partitions import list_partitions
+from infnet_tf.partitions import SUCCESS, Partition, PartitionError, ensure_filesystem, list_partitions
 from infnet_tf.precision import precision_scope
 from infnet_tf.transform import TransformArtifact
 from infnet_tf.transform_graph import TransformGraph
@@ -68,9 +79,12 @@ TRAINER_CONFIG = "trainer_config.json"
 CHECKPOINT_SUBDIR = "checkpoints"
 INFO_FILE = "infnet_export.json"
 ARTIFACT_FILE = "transform_artifact.json"
+SAMPLE_REQUEST_FILE = "sample_request.jsonl"  # in assets.extra/: raw rows in export.client's --rows format
+SAMPLE_REQUEST_ROWS = 5
 PARITY_TOLERANCE = 1e-5
 LOW_PRECISION_TOLERANCE = 2e-2  # float16/bfloat16 compute
 EXIT_REJECTED = 3
+EXIT_BAD_DATA = 2  # a held-out/sample partition does not match its manifest (PartitionError)
 WARMUP_BATCH_SIZES = (1, 8, 32, 128, 256)
 
 
@@ -86,8 +100,14 @@ class ExportResult:
     decision: _gate.GateDecision
     removed: list[int] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    skipped: bool = False                 # nothing written: already the newest version (decision.publish:
+                                          # True if that version is published, False if it was rejected)
+    sample_request: str | None = None     # assets.extra/sample_request.jsonl of the new version
+    swept: list[str] = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
+        if self.skipped:
+            return f"skipped: {self.decision.reason}"
         what = "published" if self.published else "REJECTED"
         return f"{what} version {self.version} at {self.path}: {self.decision.reason}"
 
@@ -140,11 +160,101 @@ def restore_weights(model, checkpoint: str) -> None:
     status.expect_partial()  # the optimizer's slots and the step are not needed for serving
 
 
+def checkpoints_newest_first(model_dir: str) -> list[str]:
+    """The checkpoints the trainer's ``checkpoint`` state file lists in ``<model_dir>/checkpoints``,
+    newest first."""
+    ckpt_dir = _join(model_dir, CHECKPOINT_SUBDIR)
+    state = tf.train.get_checkpoint_state(ckpt_dir)
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    if state and state.model_checkpoint_path and state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    paths = [p if os.path.isabs(p) or "://" in p else _join(ckpt_dir, p) for p in paths]
+    return list(reversed(paths))
+
+
 def latest_checkpoint(model_dir: str) -> str:
     path = tf.train.latest_checkpoint(_join(model_dir, CHECKPOINT_SUBDIR))
     if not path:
         raise ExportError(f"no checkpoint in {_join(model_dir, CHECKPOINT_SUBDIR)}")
     return path
+
+
+def restore_newest_readable(model, model_dir: str) -> str:
+    """Restore the newest checkpoint of ``model_dir`` whose files can be read; returns its path.
+
+    A newest checkpoint that cannot be restored (e.g. a data file truncated by a full disk or a copy
+    cut short) is skipped with a warning naming it and the checkpoint used instead."""
+    candidates = checkpoints_newest_first(model_dir)
+    if not candidates:
+        raise ExportError(f"no checkpoint in {_join(model_dir, CHECKPOINT_SUBDIR)}")
+    failures: list[tuple[str, str]] = []  # (path, why)
+    for path in candidates:
+        try:
+            restore_weights(model, path)
+        except Exception as exc:  # noqa: BLE001 - DataLoss, OutOfRange (IndexError), NotFound, a mismatch ...
+            text = " ".join(str(exc).split())
+            failures.append((path, f"{type(exc).__name__}: {text[:200]}"))
+            continue
+        if failures:
+            (newest, why), others = failures[0], failures[1:]
+            log(f"WARNING: newest checkpoint {newest} is unreadable ({why}); exporting the previous readable "
+                f"checkpoint {path} instead"
+                + (f" (also unreadable: {'; '.join(f'{p} ({w})' for p, w in others)})" if others else ""))
+        return path
+    raise ExportError(f"no readable checkpoint in {_join(model_dir, CHECKPOINT_SUBDIR)}: "
+                      + "; ".join(f"{p} ({w})" for p, w in failures))
+
+
+def sweep_checkpoint_temps(checkpoint_dir: str) -> list[tuple[str, str]]:
+    """Remove ``ckpt-<N>_temp`` directories (a checkpoint save killed mid-write) for which a complete
+    checkpoint numbered N or later exists: the trainer never writes checkpoint N again then."""
+    if "://" in checkpoint_dir or not os.path.isdir(checkpoint_dir):
+        return []
+    state = tf.train.get_checkpoint_state(checkpoint_dir)
+    numbers = [int(m.group(1)) for p in (state.all_model_checkpoint_paths if state else [])
+               for m in [re.search(r"-(\d+)$", p)] if m]
+    if not numbers:
+        return []
+    removed = []
+    for name in sorted(os.listdir(checkpoint_dir)):
+        m = re.match(r"^.+-(\d+)_temp$", name)
+        path = os.path.join(checkpoint_dir, name)
+        if m and os.path.isdir(path) and int(m.group(1)) <= max(numbers):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append((path, f"checkpoint save that did not finish (checkpoint {max(numbers)} exists)"))
+    return removed
+
+
+# -- held-out and sample partitions (verified against their manifests) ----------------------------
+_PART_KEY_RE = re.compile(r"(dt=\d{4}-\d{2}-\d{2})(/hr=\d{2})?$")
+
+
+def as_partition(path: str) -> Partition | None:
+    """``path`` as a :class:`Partition` when it names a ``dt=...[/hr=..]`` directory, else None."""
+    m = _PART_KEY_RE.search(path.rstrip("/"))
+    return Partition(key=m.group(0), path=path.rstrip("/")) if m else None
+
+
+def data_files(path: str) -> tuple[list[str], Partition | None]:
+    """Data files of a partition directory, a split directory of partitions, or a file pattern.
+
+    Partitions are read only through :meth:`Partition.verified_files`: a partition whose files do
+    not match the manifest in its ``_SUCCESS`` (or that has no ``_SUCCESS``) raises
+    :class:`PartitionError`. Returns the files and the partition when ``path`` is exactly one."""
+    from infnet_tf.input import resolve_files
+
+    ensure_filesystem(path)
+    if tf.io.gfile.isdir(path):
+        part = as_partition(path)
+        if part is not None:
+            if not tf.io.gfile.exists(_join(part.path, SUCCESS)):
+                raise PartitionError(f"{part.path}: no {SUCCESS} marker: not a complete partition; refusing to "
+                                     f"read it")
+            return part.verified_files(), part
+        parts = list_partitions(path)
+        if parts:
+            return [f for p in parts for f in p.verified_files()], (parts[0] if len(parts) == 1 else None)
+    return resolve_files(path), None
 
 
 def default_holdout(data: str | None) -> str | None:
@@ -170,8 +280,12 @@ class Rows:
 
 
 def read_rows(path: str, layout: FeatureLayout, decoder: RawDecoder, max_rows: int) -> Rows | None:
-    """Up to ``max_rows`` rows of a partition directory / file pattern, through the one input function."""
-    ds = make_dataset(path, layout, batch_size=min(1024, max_rows), shuffle=False, repeat=False,
+    """Up to ``max_rows`` rows of a partition directory / file pattern, through the one input function.
+
+    Partitions are verified against their manifests (:func:`data_files`); a partition read to its end
+    must also hold the rows its manifest records (:meth:`Partition.check_rows`)."""
+    files, partition = data_files(path)
+    ds = make_dataset(files, layout, batch_size=min(1024, max_rows), shuffle=False, repeat=False,
                       deterministic=True, with_meta=True)
     inputs: dict[str, list] = {}
     labels: dict[str, list] = {}
@@ -186,6 +300,9 @@ def read_rows(path: str, layout: FeatureLayout, decoder: RawDecoder, max_rows: i
         n += len(times[-1])
         if n >= max_rows:
             break
+    else:
+        if partition is not None:
+            partition.check_rows(n)  # read to the end: a truncated file shows as missing rows
     if not n:
         return None
     cat = {k: np.concatenate(v)[:max_rows] for k, v in inputs.items()}
@@ -327,12 +444,141 @@ def warmup_logs(model_name: str, rows: Rows, decoder: RawDecoder, max_records: i
     return _warmup.build_logs(model_name, pairs, max_records)
 
 
+# -- what a version was made from: skip re-exporting the same checkpoint ---------------------------------
+def weights_fingerprint(model) -> str:
+    """sha256 of the model's weights (dtype, shape and bytes of each, in order)."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        a = np.ascontiguousarray(w)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def file_fingerprint(path: str) -> str | None:
+    """sha256 of a small file (a checkpoint's ``.index``, which holds every tensor's crc32c), or None."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except (tf.errors.OpError, OSError):
+        return None
+
+
+def source_record(model, artifact: TransformArtifact, info: Mapping[str, Any]) -> dict:
+    """What the version is made from: the checkpoint (path, step, index fingerprint), the weights'
+    fingerprint, the transform artifact's and the serving precision. ``fingerprint`` identifies the
+    exported graph: equal fingerprints export identical SavedModels."""
+    checkpoint = info.get("checkpoint")
+    record = {
+        "checkpoint": checkpoint,
+        "global_step": info.get("global_step"),
+        "checkpoint_index_sha256": file_fingerprint(f"{checkpoint}.index") if checkpoint else None,
+        "weights_sha256": weights_fingerprint(model),
+        "artifact_sha256": hashlib.sha256(artifact.to_json().encode()).hexdigest(),
+        "precision": info.get("precision"),
+        "model_config": info.get("model_config"),
+    }
+    identity = {k: record[k] for k in ("weights_sha256", "artifact_sha256", "precision", "model_config")}
+    record["fingerprint"] = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return record
+
+
+def read_info(version_dir: str) -> dict | None:
+    """``assets.extra/infnet_export.json`` of a version directory (None when absent or unreadable)."""
+    try:
+        return json.loads(_v.read_text(_v.join(version_dir, "assets.extra", INFO_FILE)))
+    except (OSError, ValueError, tf.errors.OpError):
+        return None
+
+
+def already_exported(root: str, source: Mapping[str, Any]) -> tuple[int, str, bool] | None:
+    """(version, path, published) of the newest version made from the same source, if it is the newest
+    published version, or a rejected version newer than it (rejected again: the gate compares against
+    the same published version). None otherwise."""
+    latest = _v.latest_version(root)
+    newer_rejected = [v for v in _v.rejected_versions(root) if latest is None or v > latest]
+    if newer_rejected:
+        path = _v.join(root, _v.REJECTED_DIR, str(newer_rejected[-1]))
+        info = read_info(path) or {}
+        if (info.get("source") or {}).get("fingerprint") == source["fingerprint"]:
+            return newer_rejected[-1], path, False
+    if latest is not None:
+        path = _v.version_path(root, latest)
+        info = read_info(path) or {}
+        if (info.get("source") or {}).get("fingerprint") == source["fingerprint"]:
+            return latest, path, True
+    return None
+
+
+def _skipped(found: tuple[int, str, bool], source: Mapping[str, Any], start: float) -> ExportResult:
+    version, path, published = found
+    what = source.get("checkpoint") or "the trainer's current weights"
+    if published:
+        reason = (f"{what} is already published as version {version} ({path}): same weights, transform artifact "
+                  f"and precision; nothing written (--force to publish it again)")
+    else:
+        reason = (f"{what} was already rejected by the gate as version {version} ({path}); nothing written "
+                  f"(--force to try again)")
+    decision = _gate.GateDecision(published, reason, published_version=version if published else None)
+    return ExportResult(version, path, False, decision, seconds=time.perf_counter() - start, skipped=True)
+
+
+def sweep(root: str, checkpoint_dir: str | None = None) -> list[str]:
+    """Remove what killed exports (and killed checkpoint saves) left behind; call under the lock.
+    Logs one line per removed entry; returns their paths."""
+    found = _v.sweep(root)
+    if checkpoint_dir:
+        found += sweep_checkpoint_temps(checkpoint_dir)
+    for path, why in found:
+        log(f"swept {path}: {why}")
+    return [path for path, _ in found]
+
+
+# -- the sample request -------------------------------------------------------------------------------
+def sample_request_rows(data: str | None, layout: FeatureLayout, decoder: RawDecoder, fallback: Rows,
+                        n: int = SAMPLE_REQUEST_ROWS) -> list[dict]:
+    """``n`` raw rows (export.client's ``--rows`` form) from the newest test partition, else the newest
+    valid one, else ``fallback`` (the held-out / synthetic rows)."""
+    from export.raw_inputs import to_rows
+
+    rows = None
+    if data and not data.endswith(".json"):
+        for split in ("test", "valid"):
+            parts = list_partitions(_join(data, split))
+            if parts:
+                rows = read_rows(parts[-1].path, layout, decoder, n)
+                if rows is not None:
+                    break
+    rows = slice_rows(rows if rows is not None else fallback, n)
+    return to_rows(rows.raw, decoder.inputs)
+
+
+def write_sample_request(version_dir: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    path = _v.join(version_dir, "assets.extra", SAMPLE_REQUEST_FILE)
+    _v.write_text(path, "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in rows))
+    return path
+
+
+def _abspath(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def client_command(model_name: str, rows_file: str, server: str = "localhost:8501", protocol: str = "rest") -> str:
+    return (f"python -m export.client --server={server} --protocol={protocol} --model_name={model_name} "
+            f"--rows={rows_file}")
+
+
 # -- 2.-4. the export ---------------------------------------------------------------------------------
 def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, export_base: str, model_name: str,
                  keep: int = 5, gate_metric_threshold: float = 0.01, data: str | None = None,
                  holdout: str | None = None, holdout_max_rows: int = 10_000, warmup_records: int = 32,
-                 serve_versions: int = 1, info: Mapping[str, Any] | None = None) -> ExportResult:
-    """Write, validate and publish (or reject) a new version of ``model`` (see the module docstring)."""
+                 serve_versions: int = 1, info: Mapping[str, Any] | None = None, force: bool = False,
+                 checkpoint_dir: str | None = None) -> ExportResult:
+    """Write, validate and publish (or reject) a new version of ``model`` (see the module docstring).
+
+    Skipped (nothing written, ``result.skipped``) when the newest published version was made from
+    the same weights, transform artifact and precision, unless ``force``. ``checkpoint_dir``: the
+    trainer's checkpoint directory, swept of ``ckpt-N_temp`` leftovers."""
     start = time.perf_counter()
     if keep < 1:
         raise ExportError(f"--keep must be >= 1, got {keep}")
@@ -341,6 +587,18 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
     if FeatureLayout.from_dict(artifact.layout) != layout:
         raise ExportError("the transform artifact's layout differs from the model's (was the model trained on "
                           "another dataset build?)")
+    root = _v.model_root(export_base, model_name)
+    source = source_record(model, artifact, dict(info or {}))
+    swept: list[str] = []
+    if not force:
+        with _v.exclusive(root):
+            swept += sweep(root, checkpoint_dir)
+            found = already_exported(root, source)
+        if found is not None:
+            result = _skipped(found, source, start)
+            result.swept = swept
+            log(str(result))
+            return result
     decoder = RawDecoder(artifact, layout)
     holdout = holdout or default_holdout(data)
     held = read_rows(holdout, layout, decoder, holdout_max_rows) if holdout else None
@@ -356,10 +614,17 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
     if sample is None:
         log("no TFRecords at hand: warming up and self-checking on synthetic rows")
         sample = synthetic_rows(layout, decoder)
-    root = _v.model_root(export_base, model_name)
+    request_rows = sample_request_rows(data, layout, decoder, sample)
     with _v.exclusive(root):
-        _v.clean_stale_staging(root)
+        swept += sweep(root, checkpoint_dir)
+        found = None if force else already_exported(root, source)
+        if found is not None:  # another exporter published it meanwhile
+            result = _skipped(found, source, start)
+            result.swept = swept
+            log(str(result))
+            return result
         version = _v.next_version(root)
+        _v.record_version(root, version)
         staging = _v.staging_path(root, version)
         log(f"writing candidate version {version} of {model_name} to {staging}")
         t0 = time.perf_counter()
@@ -369,6 +634,7 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
         _warmup.write_warmup(staging, warmup_logs(model_name, sample, decoder, warmup_records))
         extra = os.path.join(staging, "assets.extra") if "://" not in staging else _join(staging, "assets.extra")
         _v.write_text(_v.join(extra, ARTIFACT_FILE), artifact.to_json())
+        write_sample_request(staging, request_rows)
         t2 = time.perf_counter()
         decision, details = validate(staging, root, model, decoder, held, sample, gate_metric_threshold)
         log(f"saved in {t1 - t0:.1f}s, warmup {t2 - t1:.1f}s, validated in {time.perf_counter() - t2:.1f}s")
@@ -379,7 +645,8 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
                            PREDICT_MODEL_INPUTS: "transformed ids (infnet_tf.features)"},
             "tasks": list(layout.task_names), "spec_name": artifact.spec_name,
             "spec_fingerprint": artifact.spec_fingerprint, "holdout": holdout, "gate": decision.to_dict(),
-            "validation": details, **dict(info or {}),
+            "validation": details, "source": source, "forced": bool(force),
+            "sample_request": f"assets.extra/{SAMPLE_REQUEST_FILE}", **dict(info or {}),
         }
         _v.write_text(_v.join(extra, INFO_FILE), json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
         removed: list[int] = []
@@ -391,7 +658,8 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
             _v.prune_rejected(root, keep)
         _config.write_serving_config(export_base, serve_versions=serve_versions,
                                      extra_models=[model_name] if decision.publish else [])
-    result = ExportResult(version, path, decision.publish, decision, removed, time.perf_counter() - start)
+    result = ExportResult(version, path, decision.publish, decision, removed, time.perf_counter() - start,
+                          sample_request=_abspath(_v.join(path, "assets.extra", SAMPLE_REQUEST_FILE)), swept=swept)
     log(f"{result} ({result.seconds:.1f}s)" + (f"; removed old versions {removed}" if removed else ""))
     return result
 
@@ -403,15 +671,19 @@ def export_from_checkpoint(model_dir: str, data: str, export_base: str, model_na
     layout = FeatureLayout.from_dict(config["layout"])
     model_config = ModelConfig.from_dict(config["model_config"])
     artifact, where = load_artifact(data)
-    checkpoint = checkpoint or latest_checkpoint(model_dir)
     policy = serving_precision(precision, config.get("precision", "float32"))
-    log(f"model {model_config.model} from {checkpoint} (serving precision {policy}); transform {where}")
     model = build_serving_model(layout, model_config, policy)
-    restore_weights(model, checkpoint)
+    if checkpoint:  # given explicitly: that one or an error
+        restore_weights(model, checkpoint)
+    else:  # the newest readable one (a truncated newest checkpoint falls back, with a warning)
+        checkpoint = restore_newest_readable(model, model_dir)
+    log(f"model {model_config.model} from {checkpoint} (serving precision {policy}); transform {where}")
+    step = re.search(r"-(\d+)$", checkpoint)
     info = {"model_dir": model_dir, "checkpoint": checkpoint, "artifact": where, "precision": policy,
-            "model_config": model_config.to_dict()}
+            "global_step": int(step.group(1)) if step else None, "model_config": model_config.to_dict()}
     return export_model(model, artifact, layout, export_base=export_base, model_name=model_name, data=data,
-                        info={**info, **kwargs.pop("info", {})}, **kwargs)
+                        info={**info, **kwargs.pop("info", {})},
+                        checkpoint_dir=kwargs.pop("checkpoint_dir", _join(model_dir, CHECKPOINT_SUBDIR)), **kwargs)
 
 
 def _trainer_data(trainer) -> str | None:
@@ -435,6 +707,8 @@ def export_from_trainer(trainer, partition_key: str | None = None, *, export_bas
     ``trainer.data``/``trainer.data_dir`` or ``"data"`` in ``trainer_config.json``. ``export_base``
     defaults to ``<model_dir>/export``. The weights are copied into a fresh model built outside the
     distribution strategy, under ``precision`` (``float32`` default; ``trained`` keeps the training policy).
+    When the newest published version already holds these very weights (same transform and precision)
+    nothing is written and the result says so (``result.skipped``); ``force=True`` exports anyway.
     """
     data = data or _trainer_data(trainer)
     if not data:
@@ -450,6 +724,7 @@ def export_from_trainer(trainer, partition_key: str | None = None, *, export_bas
     info = {"model_dir": trainer.model_dir, "checkpoint": trainer.latest_checkpoint, "artifact": where,
             "global_step": trainer.global_step, "partition_key": partition_key, "precision": policy,
             "model_config": trainer.model_config.to_dict()}
+    kwargs.setdefault("checkpoint_dir", getattr(trainer, "checkpoint_dir", None))
     return export_model(model, artifact, trainer.layout, export_base=export_base, model_name=model_name, data=data,
                         keep=keep, gate_metric_threshold=gate_metric_threshold, holdout=holdout, info=info, **kwargs)
 
@@ -481,6 +756,9 @@ def define_flags() -> None:
                          upper_bound=_warmup.MAX_WARMUP_RECORDS)
     flags.DEFINE_integer("serve_versions", 1, "models.config version policy: serve the latest N versions.",
                          lower_bound=1)
+    flags.DEFINE_bool("force", False, "Export even when the newest published version was made from the same "
+                                      "checkpoint (same weights, transform artifact and precision); without it "
+                                      "such a rerun prints which version that is and exits 0 without writing.")
     flags.mark_flags_as_required(["model_dir", "data", "export_base"])
 
 
@@ -494,13 +772,25 @@ def main(argv) -> int:
         result = export_from_checkpoint(
             f.model_dir, f.data, f.export_base, f.model_name, checkpoint=f.checkpoint, precision=f.precision,
             keep=f.keep, gate_metric_threshold=f.gate_metric_threshold, holdout=f.holdout,
-            holdout_max_rows=f.holdout_max_rows, warmup_records=f.warmup_records, serve_versions=f.serve_versions)
+            holdout_max_rows=f.holdout_max_rows, warmup_records=f.warmup_records, serve_versions=f.serve_versions,
+            force=f.force)
+    except PartitionError as exc:  # a partial / inconsistent partition: the data, not the export, is wrong
+        print(f"export: error: {_one_line(exc)}", flush=True)
+        return EXIT_BAD_DATA
     except (ExportError, FileNotFoundError, ValueError) as exc:
-        print(f"export: error: {exc}", flush=True)
+        print(f"export: error: {_one_line(exc)}", flush=True)
         return 1
-    cmds = _config.server_commands(f.export_base, f.model_name)
-    print(f"serve it: {cmds['tensorflow_model_server']}")
+    if result.skipped:
+        return 0 if result.decision.publish else EXIT_REJECTED
+    if result.published:
+        cmds = _config.server_commands(f.export_base, f.model_name)
+        print(f"serve it: {cmds['tensorflow_model_server']}")
+        print(f"query it: {client_command(f.model_name, result.sample_request)}")
     return 0 if result.published else EXIT_REJECTED
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

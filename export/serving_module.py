@@ -3,6 +3,9 @@
 * ``serving_default`` — raw features by name (:func:`infnet_tf.transform_graph.raw_inputs`) ->
   ``{task: float32 probability [B]}``;
 * ``predict_examples`` — ``examples``: string [B] serialized raw ``tf.train.Example``s -> the same;
+  an input that is not a serialized Example fails with INVALID_ARGUMENT naming its row
+  (:func:`check_serialized_examples`; TensorFlow's own parse error would carry the raw bytes, which
+  Python clients cannot even decode);
 * ``predict_model_inputs`` — already-transformed model inputs (the TFRecord features of
   :mod:`infnet_tf.features`: ``cat/*`` int64 [B], ``seq/*/*`` int64 [B, T], ``seq/*/length``) -> the
   same. Used by the export's validation gate on held-out TFRecords and by the latency benchmark; it
@@ -41,6 +44,56 @@ def model_input_signature(layout: FeatureLayout) -> dict[str, tf.TensorSpec]:
     return spec
 
 
+_PROBE_KEY = "__infnet_wire_format_probe__"  # a feature never sent: the probe parses structure only
+
+
+def _data_options() -> tf.data.Options:
+    """No graph rewrites, autotuning or thread pools: a one-element pipeline then costs ~0.1 ms."""
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    options.experimental_optimization.inject_prefetch = False
+    options.autotune.enabled = False
+    options.experimental_warm_start = False
+    options.threading.private_threadpool_size = 0
+    return options
+
+
+def _parses(serialized: tf.Tensor) -> tf.Tensor:
+    """True when every string of ``serialized`` parses as a ``tf.train.Example`` (scalar bool).
+
+    The parse runs inside a one-element ``tf.data`` pipeline whose errors are dropped
+    (``ignore_errors``) and that ends in a ``False`` sentinel, so a malformed input yields ``False``
+    instead of failing the request with a message that embeds its raw bytes."""
+    probe = {_PROBE_KEY: tf.io.VarLenFeature(tf.string)}
+
+    @tf.autograph.experimental.do_not_convert
+    def parse(s):
+        return tf.size(tf.io.parse_example(tf.reshape(s, [-1]), probe)[_PROBE_KEY].values) >= 0
+
+    ds = tf.data.Dataset.from_tensors(serialized).map(parse).ignore_errors()
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(tf.constant(False))).take(1)
+    return ds.with_options(_data_options()).get_single_element()
+
+
+def check_serialized_examples(examples: tf.Tensor) -> tf.Tensor:
+    """``examples`` once each one is known to be a serialized ``tf.train.Example``; otherwise the
+    request fails with INVALID_ARGUMENT "input examples: row(s) [i ...] of [B] are not serialized
+    tf.train.Example protos" (only on failure are the rows probed one by one)."""
+    ok = _parses(examples)
+
+    def bad_rows():
+        per_row = tf.data.Dataset.from_tensor_slices(examples).map(_parses).batch(tf.size(examples, tf.int64))
+        parsed = per_row.with_options(_data_options()).get_single_element()
+        return tf.reshape(tf.where(tf.logical_not(parsed)), [-1])[:16]
+
+    bad = tf.cond(ok, lambda: tf.zeros([0], tf.int64), bad_rows)
+    check = tf.raw_ops.Assert(condition=ok, data=[
+        tf.constant(f"input {EXAMPLES_INPUT}: row(s)"), bad, tf.constant("of"), tf.size(examples, out_type=tf.int64),
+        tf.constant("are not serialized tf.train.Example protos (at most 16 rows shown)")], summarize=16)
+    with tf.control_dependencies([check]):
+        return tf.identity(examples)
+
+
 def _outputs(probs: Mapping[str, tf.Tensor], tasks) -> dict[str, tf.Tensor]:
     return {t: tf.identity(tf.cast(tf.reshape(probs[t], [-1]), tf.float32), name=t) for t in tasks}
 
@@ -71,7 +124,7 @@ class ServingModule(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
         def serve_examples(examples):
-            return transform_and_model(*transform.parse_examples(examples))
+            return transform_and_model(*transform.parse_examples(check_serialized_examples(examples)))
 
         @tf.function(input_signature=[model_input_signature(layout)], autograph=False)
         def serve_model_inputs(inputs):

@@ -14,8 +14,17 @@ safe to poll while exports come and go:
   there ``tf.io.gfile.rename`` copies, so point TF Serving at a local or POSIX-mounted export base.
 * **Keep the last K**: after a publish, the oldest published versions beyond K are deleted (TF
   Serving unloads them on its next poll). Rejected versions are pruned to the last K as well.
+  Deleting is atomic too (:func:`retire`): a version directory is first renamed out of the integer
+  namespace (``.deleting-<version>-<random>``), then removed, so a kill mid-delete can never leave an
+  integer directory without its ``saved_model.pb`` for TF Serving to fail on.
+* **Every export sweeps** (:func:`sweep`, under the lock): integer directories that hold no
+  ``saved_model.pb`` (a kill during an older, non-atomic prune, or a hand copy gone wrong), staging
+  directories (``.tmp-*``) and ``.deleting-*`` directories left by killed exports. Under the lock
+  every one of them predates the current exporter (exports write only while holding it).
 * **One exporter at a time** per model directory: :func:`exclusive` holds an ``fcntl`` lock on
   ``<model dir>/.export.lock`` (local paths) while a version number is chosen and published.
+* **Numbers are never reused**, even after a sweep: the highest number taken is also recorded in
+  ``<model dir>/.last_version`` (TF Serving ignores files and non-integer names).
 """
 from __future__ import annotations
 
@@ -29,6 +38,8 @@ import uuid
 from typing import Iterator
 
 TMP_PREFIX = ".tmp-"
+DELETING_PREFIX = ".deleting-"
+LAST_VERSION_FILE = ".last_version"
 REJECTED_DIR = "_rejected"
 REASON_FILE = "REJECTED.json"
 LOCK_FILE = ".export.lock"
@@ -139,7 +150,18 @@ def next_version(root: str) -> int:
         if match:
             used.append(int(match.group(1)))
     used.extend(rejected_versions(root))
+    last = join(root, LAST_VERSION_FILE)
+    if _exists(last):
+        try:
+            used.append(int(read_text(last).strip() or 0))
+        except ValueError:
+            pass  # a damaged marker: the directories still count
     return max(used) + 1
+
+
+def record_version(root: str, version: int) -> None:
+    """Remember that ``version`` was taken (so a swept or deleted number is never handed out again)."""
+    write_text(join(root, LAST_VERSION_FILE), f"{int(version)}\n")
 
 
 def staging_path(root: str, version: int) -> str:
@@ -174,14 +196,28 @@ def reject(staging: str, root: str, version: int, reason: dict) -> str:
     return final
 
 
+def retire(root: str, name: str) -> str:
+    """Delete ``<root>/<name>`` atomically as TF Serving sees it: rename it to a hidden, non-integer
+    name first (``.deleting-<name>-<random>``), then remove that. Returns the hidden path (gone)."""
+    src = join(root, name)
+    hidden = join(root, f"{DELETING_PREFIX}{name}-{uuid.uuid4().hex[:8]}")
+    if _is_remote(src):  # no atomic rename on object stores: a rename would copy; delete in place
+        rmtree(src)
+        return src
+    os.rename(src, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+    return hidden
+
+
 def prune(root: str, keep: int) -> list[int]:
-    """Delete the oldest published versions beyond the newest ``keep``; returns the removed ones."""
+    """Delete the oldest published versions beyond the newest ``keep`` (atomically, :func:`retire`);
+    returns the removed ones."""
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     versions = published_versions(root)
     removed = versions[:-keep] if len(versions) > keep else []
     for v in removed:
-        rmtree(version_path(root, v))
+        retire(root, str(int(v)))
     return removed
 
 
@@ -204,6 +240,56 @@ def clean_stale_staging(root: str, older_than_s: float = 3600.0) -> list[str]:
         if name.startswith(TMP_PREFIX) and _isdir(path) and now - os.path.getmtime(path) > older_than_s:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+    return removed
+
+
+def sweep(root: str, stale_after_s: float = 3600.0) -> list[tuple[str, str]]:
+    """Remove what killed exports left under ``root``; call it while holding :func:`exclusive`.
+
+    * integer directories without ``saved_model.pb`` (not servable: TF Serving would try and fail to
+      load them) — renamed out of the integer namespace first, like :func:`retire`;
+    * ``.tmp-*`` staging and ``.deleting-*`` directories. Locally the lock guarantees their writers
+      are gone; on object stores (no lock) only those older than ``stale_after_s`` are removed.
+
+    Returns ``(path, why)`` for each removed entry.
+    """
+    removed: list[tuple[str, str]] = []
+    remote = _is_remote(root)
+    now = time.time()
+    names = sorted(_listdir(root))
+    if any(_VERSION_RE.match(n) or n.startswith(TMP_PREFIX) for n in names):
+        # numbers of swept versions stay taken: TF Serving remembers a version it failed to load and
+        # would never load a new directory under that number
+        high = next_version(root) - 1
+        last = join(root, LAST_VERSION_FILE)
+        if not _exists(last) or read_text(last).strip() != str(high):
+            record_version(root, high)
+    for name in names:
+        path = join(root, name)
+        if not _isdir(path):
+            continue
+        if _VERSION_RE.match(name):
+            if not _exists(join(path, SAVED_MODEL_PB)):
+                retire(root, name)
+                removed.append((path, f"version directory without {SAVED_MODEL_PB} (not servable)"))
+            continue
+        if name.startswith(TMP_PREFIX):
+            why = "staging directory of an export that did not finish"
+        elif name.startswith(DELETING_PREFIX):
+            why = "version directory whose deletion did not finish"
+        else:
+            continue
+        if remote:
+            try:
+                mtime = _gfile().stat(path).mtime_nsec / 1e9
+            except Exception:  # noqa: BLE001 - no mtime on this store: leave it
+                continue
+            if now - mtime <= stale_after_s:
+                continue
+            rmtree(path)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        removed.append((path, why))
     return removed
 
 

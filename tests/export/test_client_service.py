@@ -3,6 +3,7 @@ serves the exported SavedModel through TF Serving's protos; bad requests come ba
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -87,3 +88,21 @@ def test_bad_requests_come_back_invalid_argument(sample_export, service):
         assert "seq/like/length" in messages["length beyond T"]
         if protocol == "grpc":
             assert "double" in messages["wrong dtype"] or "int64" in messages["wrong dtype"]
+
+
+def test_the_export_writes_a_sample_request_the_client_sends(sample_export, service):
+    """Issue 14.6: each version carries assets.extra/sample_request.jsonl (raw test rows in the
+    --rows format), and the export prints one serve command and one client command using it."""
+    sample = os.path.join(sample_export["version_dir"], "assets.extra", "sample_request.jsonl")
+    rows = read_rows(sample)
+    assert 1 <= len(rows) <= 10 and "request_time_ms" in rows[0]
+    lines = sample_export["cli_output"].splitlines()
+    serve = [line for line in lines if "tensorflow_model_server " in line]
+    query = [line for line in lines if "python -m export.client " in line]
+    assert len(serve) == 1 and "--batching_parameters_file=" in serve[0] and "--monitoring_config_file=" in serve[0]
+    assert len(query) == 1 and query[0].endswith(f"--rows={sample}") and "--model_name=infnet" in query[0]
+    args = query[0].split("python -m export.client ", 1)[1].split()
+    args = [a for a in args if not a.startswith("--server=")] + [f"--server=127.0.0.1:{service.rest_port}"]
+    proc = run_module("export.client", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("row=")]) == len(rows)

@@ -26,6 +26,7 @@ from export.warmup import read_warmup, request_inputs
 from infnet_tf.features import LENGTH, seq_key
 from infnet_tf.input import parse_batch
 from infnet_tf.transform_graph import EVENT_TIME
+from tests.export.conftest import run_module
 
 TOL = 1e-5
 
@@ -46,9 +47,13 @@ def test_version_directory_and_cli(sample_export):
     assert versions.published_versions(root) == [1]
     assert not [n for n in os.listdir(root) if n.startswith(".tmp-")]
     for rel in ("saved_model.pb", "variables/variables.index", "assets.extra/tf_serving_warmup_requests",
-                "assets.extra/transform_artifact.json", "assets.extra/infnet_export.json"):
+                "assets.extra/transform_artifact.json", "assets.extra/infnet_export.json",
+                "assets.extra/sample_request.jsonl"):
         assert os.path.exists(os.path.join(vdir, rel)), rel
     info = json.load(open(os.path.join(vdir, "assets.extra", "infnet_export.json")))
+    source = info["source"]
+    assert source["checkpoint"].endswith("ckpt-0") and source["global_step"] == 0
+    assert len(source["weights_sha256"]) == 64 and len(source["checkpoint_index_sha256"]) == 64
     assert info["gate"]["publish"] and info["validation"]["raw_vs_model_max_abs_diff"] <= TOL
     assert info["validation"]["examples_vs_raw_max_abs_diff"] <= TOL and info["validation"]["checked_rows"] > 100
     assert "published version 1" in sample_export["cli_output"]
@@ -275,3 +280,117 @@ def test_export_from_trainer_rejected_by_the_gate(sample_export, tmp_path):
     assert reason["gate"]["candidate_metric"] < 0.99 and not reason["gate"]["publish"]
     assert os.path.exists(os.path.join(root, "_rejected", "2", "saved_model.pb"))
     assert not [n for n in os.listdir(root) if n.startswith(".tmp-")]
+
+
+def test_a_malformed_example_is_invalid_argument(sample_export, served):
+    """Bytes that are not a serialized tf.train.Example: INVALID_ARGUMENT naming the row, not a
+    UnicodeDecodeError (TensorFlow's parse error embeds the raw bytes in its message)."""
+    columns = _good_columns(sample_export, served, n=2)
+    from export.export_model import _examples_input
+    from export.raw_inputs import RawDecoder
+    from infnet_tf.transform import TransformArtifact
+
+    artifact = TransformArtifact.load(os.path.join(sample_export["data"], "transform", "transform_artifact.json"))
+    good = to_examples(columns, RawDecoder(artifact).inputs)
+    assert np.all(np.isfinite(served.run("predict_examples", _examples_input(good))["click"]))
+    for bad in (b"\xff\xfe\x00 not an Example", b"\x0a\xff", good[1][:-3]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"input examples: row\(s\)\] \[1\] \[of\] \[3\]"):
+            served.run("predict_examples", _examples_input([good[0], bad, good[1]]))
+
+
+def _copy_model_dir(sample_export, dst: str) -> str:
+    shutil.copytree(sample_export["model_dir"], dst, ignore=shutil.ignore_patterns("tensorboard"))
+    return dst
+
+
+def _add_truncated_newest_checkpoint(model_dir: str) -> tuple[str, str]:
+    """ckpt-0 copied as ckpt-7 (listed as the newest in the state file), its data file cut in half."""
+    ckpt_dir = os.path.join(model_dir, "checkpoints")
+    for name in os.listdir(ckpt_dir):
+        if name.startswith("ckpt-0."):
+            shutil.copy(os.path.join(ckpt_dir, name), os.path.join(ckpt_dir, name.replace("ckpt-0.", "ckpt-7.")))
+    data = os.path.join(ckpt_dir, "ckpt-7.data-00000-of-00001")
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    with open(os.path.join(ckpt_dir, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "ckpt-7"\nall_model_checkpoint_paths: "ckpt-0"\n'
+                'all_model_checkpoint_paths: "ckpt-7"\n')
+    return os.path.join(ckpt_dir, "ckpt-7"), os.path.join(ckpt_dir, "ckpt-0")
+
+
+def test_truncated_newest_checkpoint_falls_back_and_a_rerun_is_skipped(sample_export, tmp_path):
+    """CLI rerun with nothing changed (issue 14.3): the newest checkpoint is unreadable, so the previous
+    one is used with a warning naming both; its weights are already version 1, so nothing is written
+    and the one line says which version (exit 0)."""
+    base = str(tmp_path / "exports")
+    shutil.copytree(sample_export["model_root"], os.path.join(base, "infnet"))
+    model_dir = _copy_model_dir(sample_export, str(tmp_path / "model"))
+    truncated, previous = _add_truncated_newest_checkpoint(model_dir)
+    before = sorted(os.listdir(os.path.join(base, "infnet")))
+    proc = run_module("export.export_model", f"--model_dir={model_dir}", f"--data={sample_export['data']}",
+                      f"--export_base={base}", "--model_name=infnet")
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    warning = [line for line in out.splitlines() if "WARNING" in line]
+    assert len(warning) == 1 and truncated in warning[0] and previous in warning[0], out
+    skipped = [line for line in out.splitlines() if "already published" in line]
+    assert len(skipped) == 1 and "as version 1" in skipped[0] and "--force" in skipped[0], out
+    assert "writing candidate" not in out and "serve it:" not in out
+    assert sorted(os.listdir(os.path.join(base, "infnet"))) == before
+
+
+def test_export_sweeps_leftovers_skips_the_same_weights_and_force_publishes(sample_export, tmp_path):
+    """Issue 13.3: what a kill during pruning / writing / checkpointing left is swept by the next export
+    (also when it is skipped); the streaming hook skips weights already published; --force publishes."""
+    from export.export_model import export_from_checkpoint, export_from_trainer
+
+    base = str(tmp_path / "exports")
+    root = os.path.join(base, "infnet")
+    shutil.copytree(sample_export["model_root"], root)
+    model_dir = _copy_model_dir(sample_export, str(tmp_path / "model"))
+    os.makedirs(os.path.join(root, "2", "variables"))                 # a prune killed mid-delete
+    open(os.path.join(root, "2", "variables", "variables.index"), "w").close()
+    os.makedirs(os.path.join(root, ".tmp-3-999-dead", "variables"))   # an export killed mid-write
+    os.makedirs(os.path.join(root, ".deleting-0-beef"))              # a retire killed mid-delete
+    temp = os.path.join(model_dir, "checkpoints", "ckpt-0_temp")      # a checkpoint save killed mid-write
+    os.makedirs(temp)
+    open(os.path.join(temp, "part-00000-of-00001.data-00000-of-00001"), "w").close()
+
+    trainer, data = sample_export["trainer"], sample_export["data"]
+    hooked = export_from_trainer(trainer, "dt=2026-10-03", export_base=base, data=data)
+    assert hooked.skipped and not hooked.published and hooked.version == 1, str(hooked)
+    assert "already published as version 1" in str(hooked)
+    assert sorted(os.path.basename(p) for p in hooked.swept) == [".deleting-0-beef", ".tmp-3-999-dead", "2"]
+    assert os.path.exists(temp)  # the hook sweeps the trainer's own checkpoint directory, not this copy
+    assert sorted(n for n in os.listdir(root) if not n.startswith(".")) == ["1"]
+
+    result = export_from_checkpoint(model_dir, data, base, "infnet", force=True, keep=5)
+    assert result.published and not result.skipped and result.version == 4, str(result)  # 2 and 3 stay used
+    assert result.swept == [temp] and not os.path.exists(temp)
+    assert versions.published_versions(root) == [1, 4]
+    assert not [n for n in os.listdir(root) if n.startswith((".tmp-", ".deleting-"))]
+    info = json.load(open(os.path.join(root, "4", "assets.extra", "infnet_export.json")))
+    v1 = json.load(open(os.path.join(root, "1", "assets.extra", "infnet_export.json")))
+    assert info["forced"] and info["source"]["fingerprint"] == v1["source"]["fingerprint"]
+
+
+def test_a_partial_holdout_partition_is_refused_with_exit_2(sample_export, tmp_path):
+    """Export reads partitions only through Partition.verified_files(): a file listed in the manifest
+    (_SUCCESS) but missing refuses the export with one line naming the partition and the file."""
+    from infnet_tf.partitions import list_partitions, manifest_text
+
+    newest = list_partitions(os.path.join(sample_export["data"], "valid"))[-1]
+    partial = str(tmp_path / "holdout" / newest.key)
+    shutil.copytree(newest.path, partial)
+    files = {os.path.basename(f): 1 for f in newest.files()}
+    files["part-00099-of-00100.tfrecord.gz"] = 5
+    with open(os.path.join(partial, "_SUCCESS"), "w") as f:
+        f.write(manifest_text(files))
+    proc = run_module("export.export_model", f"--model_dir={sample_export['model_dir']}",
+                      f"--data={sample_export['data']}", f"--export_base={tmp_path / 'exports'}",
+                      "--model_name=infnet", f"--holdout={partial}", "--force")
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("export: error:")]
+    assert len(errors) == 1 and partial in errors[0] and "part-00099-of-00100.tfrecord.gz" in errors[0], proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "exports" / "infnet" / "1")

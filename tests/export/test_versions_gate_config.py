@@ -181,3 +181,36 @@ def test_serving_commands_are_documented():
     doc = open(os.path.join(HERE, "..", "..", "export", "SERVING.md")).read()
     assert "tensorflow_model_server --port=8500 --rest_api_port=8501 --model_config_file=" in doc
     assert "-e MODEL_NAME=infnet tensorflow/serving:2.16.1" in doc
+
+
+# -- pruning and sweeping (issue 13.3: a kill during --keep pruning left a version without saved_model.pb)
+def test_prune_moves_a_version_out_of_the_integer_namespace_before_deleting_it(tmp_path, monkeypatch):
+    root = str(tmp_path / "infnet")
+    for v in (1, 2, 3):
+        _fake_version(os.path.join(root, str(v)))
+
+    def killed(path, *args, **kwargs):  # the process dies while deleting
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(versions.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        versions.prune(root, keep=2)
+    monkeypatch.undo()
+    names = os.listdir(root)
+    assert "1" not in names and [n for n in names if n.startswith(".deleting-1-")]  # never a broken "1/"
+    assert versions.published_versions(root) == [2, 3]
+
+
+def test_sweep_removes_what_killed_exports_left(tmp_path):
+    root = str(tmp_path / "infnet")
+    _fake_version(os.path.join(root, "1"))
+    os.makedirs(os.path.join(root, "2", "variables"))           # killed mid-delete by the old prune
+    os.makedirs(os.path.join(root, ".tmp-5-123-abcd", "variables"))  # killed mid-write
+    os.makedirs(os.path.join(root, ".deleting-0-ffff"))          # killed mid-retire
+    _fake_version(os.path.join(root, versions.REJECTED_DIR, "4"))
+    swept = dict(versions.sweep(root))
+    assert sorted(os.path.basename(p) for p in swept) == [".deleting-0-ffff", ".tmp-5-123-abcd", "2"]
+    assert "saved_model.pb" in swept[os.path.join(root, "2")]
+    assert sorted(n for n in os.listdir(root) if not n.startswith(".last_version")) == ["1", "_rejected"]
+    assert versions.next_version(root) == 6  # swept numbers are never handed out again
+    assert versions.sweep(root) == []
