@@ -130,7 +130,8 @@ def expected_params(case: str) -> int:
     if model == "deepfm":
         return total + _dense(n, n_t) + _mlp(n, o["deep_hidden"]) + towers(o["deep_hidden"][-1])
     if model == "dcnv2":
-        r = o.get("projection_dim")
+        r = o.get("projection_dim", "auto")          # the default: low rank n // 4 (DCN-V2 §5)
+        r = n // 4 if r == "auto" else r
         cross = _dense(n, n) if r is None else _dense(n, r, bias=False) + _dense(r, n)
         deep = _mlp(n, o["deep_hidden"])
         width = n + o["deep_hidden"][-1] if o.get("structure") == "parallel" else o["deep_hidden"][-1]

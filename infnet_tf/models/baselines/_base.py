@@ -67,6 +67,8 @@ def _coerce(model: str, key: str, opt: Option, value: Any) -> Any:
     if opt.kind == "opt_int":
         if value is None or (text is not None and text.lower() in ("", "null", "none")):
             return None
+        if opt.choices and (text or value) in opt.choices:     # named values, e.g. "auto"
+            return text or value
         try:
             out = int(text) if text is not None else value
         except ValueError:

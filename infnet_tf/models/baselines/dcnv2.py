@@ -13,9 +13,8 @@ Deep network: h = MLP_deep(·) (ReLU). Combination (DCN-V2 §3, Fig. 2), ``struc
 
 Then per-task towers (paper §4.1): ŷ_i = σ(tower_i(h)), tower_i = Dense(head_hidden) -> Dense(1).
 
-Defaults (``config.options``): ``cross_layers = 3``, ``projection_dim = None`` (full-rank W; DCN-V2
-reports r = n/4 keeps accuracy -- set it for wide inputs, the full-rank cross costs (F d)^2 weights
-per layer), ``deep_hidden = (256, 128)`` (as the other baselines), ``structure = "stacked"``;
+Defaults (``config.options``): ``cross_layers = 3``, ``projection_dim = "auto"`` (low rank r = n/4, the
+setting DCN-V2 reports keeps accuracy; ``null`` gives the full-rank W of (F d)^2 weights per layer), ``deep_hidden = (256, 128)`` (as the other baselines), ``structure = "stacked"``;
 towers ``config.head_hidden = (64,)``; ``config.dropout``; width ``config.d`` (64).
 
 FLOPs per example (n = F d): per cross layer 2 n^2 (full) or 4 n r (low rank), + MLP_deep + towers
@@ -36,14 +35,22 @@ from infnet_tf.models.registry import register_model
 NAME = "dcnv2"
 OPTIONS = {
     "cross_layers": Option(3, "int0", help="number of Cross layers L_c"),
-    "projection_dim": Option(None, "opt_int", help="low-rank r of W = U V (None: full rank)"),
+    "projection_dim": Option("auto", "opt_int", ("auto",),
+                             help="low-rank r of W = U V; auto: n/4 (DCN-V2 §5: keeps accuracy at half "
+                                  "the full-rank cost); null: full rank"),
     "deep_hidden": Option((256, 128), "ints", help="deep network MLP widths"),
     "structure": Option("stacked", "choice", ("stacked", "parallel"), help="stacked | parallel"),
 }
 
 
+def rank(n: int, projection_dim) -> int | None:
+    """The cross layers' rank r for input width n: None (full rank), an int, or "auto" = n // 4."""
+    return max(1, n // 4) if projection_dim == "auto" else projection_dim
+
+
 def cross_flops(n: int, projection_dim) -> int:
-    return 2 * n * n if projection_dim is None else 2 * 2 * n * projection_dim
+    r = rank(n, projection_dim)
+    return 2 * n * n if r is None else 2 * 2 * n * r
 
 
 def dcnv2_flops(layout, config) -> float:
@@ -64,7 +71,8 @@ class DCNv2(PooledBaseline):
     OPTIONS = OPTIONS
 
     def build_backbone(self):
-        self.cross = [tfrs.layers.dcn.Cross(projection_dim=self.knobs["projection_dim"],
+        n = self.num_fields * self.model_config.d
+        self.cross = [tfrs.layers.dcn.Cross(projection_dim=rank(n, self.knobs["projection_dim"]),
                                             name=f"cross_{i}")
                       for i in range(self.knobs["cross_layers"])]
         self.deep = mlp_or_identity(self.knobs["deep_hidden"], self.model_config.dropout, "deep")
