@@ -2,10 +2,13 @@ r"""The benchmark report: INFNet vs baselines, ablations, hub sweep, scaling, ef
 
     python -m bench.report --spec=feature_specs/kuairand_synthetic.yaml --data=DIR [--smoke]
         [--sections=quality,ablations,hubs,scaling,attention,efficiency] [--seeds=3] [--steps=N] ...
+    python -m bench.report --data=DIR --sections=gbdt     # the LightGBM reference alone
 
 Runs the documented suite (``bench/REPORT.md``) on a prepared dataset (the dataset job's output:
 ``<data>/{train,valid,test}/dt=*`` and ``<data>/transform/transform_artifact.json``) and writes
-``<output_dir>/<run_name>/``:
+``<output_dir>/<run_name>/`` (default ``$INFNET_WORKDIR/bench/<UTC time>/``, i.e.
+``./workdir/bench/...`` — never into the checkout's tracked files):
+
 
 * ``report.md`` — the report (hardware, versions, seeds, the exact command, wall time per section,
   every table; nothing typed by hand);
@@ -19,7 +22,13 @@ Runs the documented suite (``bench/REPORT.md``) on a prepared dataset (the datas
 Every model is trained by the product's batch mode (``Trainer`` + ``run_batch``) with the same
 budget, selected on valid/ and reported on test/. Flags left unset take the defaults of
 :mod:`bench.report_lib.config` (or its ``SMOKE`` preset with ``--smoke``). Re-running with the same
-``--run_name`` re-uses finished model runs. Exit status: 0, 1 if any model run or section failed
+``--run_name`` re-uses finished model runs.
+
+Sections run independently: ``--sections`` picks any of them; ``gbdt`` (not in the default list; its
+row is part of the quality table) runs the LightGBM reference without training any deep model.
+``--width`` (alias ``--d``) is the base width of *every* model: the token/embedding width and, by the
+width rule of :mod:`bench.report_lib.config`, every hidden width (registry default × width/64) —
+unlike ``python -m infnet_tf.train --d``, which sets the token width only. Exit status: 0, 1 if any model run or section failed
 (the report is still written), 2 for bad flags or data.
 """
 from __future__ import annotations
@@ -37,20 +46,22 @@ import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 
 from bench.report_lib import config as cfg_lib
 from bench.report_lib import environment, markdown
-from bench.report_lib.config import SECTIONS, SuiteConfig
+from bench.report_lib.config import ALL_SECTIONS, SuiteConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
-SECTION_ORDER = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")
+SECTION_ORDER = ("gbdt", "quality", "ablations", "hubs", "scaling", "attention", "efficiency")
 
 _HELP = {
     "data": "Dataset job output directory: {train,valid,test}/dt=... partitions + transform/transform_artifact.json.",
     "spec": "Feature spec YAML the data was built from (its fingerprint is checked against the artifact).",
-    "output_dir": "Reports go to <output_dir>/<run_name>/.",
+    "output_dir": "Reports go to <output_dir>/<run_name>/ (default: $INFNET_WORKDIR/bench, INFNET_WORKDIR "
+                  "defaulting to ./workdir of the checkout, git-ignored).",
     "run_name": "Name of this report's directory (default: UTC timestamp, '-smoke' appended with --smoke). "
                 "Re-using a name re-uses its finished model runs.",
-    "sections": f"Comma-separated sections to run, any of {','.join(SECTIONS)}.",
+    "sections": f"Comma-separated sections to run, any of {','.join(ALL_SECTIONS)}; gbdt (the LightGBM "
+                "reference alone, no deep model trained) only when named.",
     "seeds": "Quality table: train every model with seeds 0..N-1 (mean ± std).",
     "sweep_seeds": "Ablations, hub sweep and scaling: seeds 0..N-1 (<= --seeds; those runs are shared).",
     "steps": "Train steps per model run (the same budget for every model).",
@@ -60,7 +71,8 @@ _HELP = {
     "eval_steps": "Evaluate on at most this many batches of valid/ and test/; 0: all.",
     "learning_rate": "Adam learning rate of dense weights.",
     "embedding_learning_rate": "Adagrad learning rate of embedding tables.",
-    "d": "Token / embedding width of every model (hidden widths follow the width rule).",
+    "d": "Base width of EVERY model: the token/embedding width and, by the width rule, every hidden width "
+         "(registry default x width/64). Not the same as python -m infnet_tf.train --d (token width only).",
     "num_blocks": "INFNet / all-to-all blocks L.",
     "num_heads": "Attention heads.",
     "n_cat_hubs": "INFNet categorical hubs n_c (base model).",
@@ -80,6 +92,7 @@ _HELP = {
     "jobs": "Model runs trained at once in worker processes (0: min(2, CPU cores)); 1: in this process.",
 }
 _BOOL_FLAGS = ("smoke", "resume", "gbdt")
+_FLAG_NAMES = {"d": ("--width", "--d")}  # field -> flags (--d kept as an alias of --width)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        p.add_argument(f"--{f.name}", default=None, metavar=f.name.upper(),
+        names = _FLAG_NAMES.get(f.name, (f"--{f.name}",))
+        p.add_argument(*names, dest=f.name, default=None, metavar=names[0][2:].upper(),
                        help=f"{_HELP.get(f.name, '')} (default: {shown}"
                             f"{'; --smoke: ' + _smoke_shown(f.name) if f.name in cfg_lib.SMOKE else ''})")
     return p
@@ -127,6 +141,12 @@ def _coerce(name: str, default: Any, text: str) -> Any:
     return text
 
 
+def default_output_dir() -> str:
+    """``$INFNET_WORKDIR/bench``; INFNET_WORKDIR defaults to the checkout's git-ignored ``workdir/``."""
+    work = os.environ.get("INFNET_WORKDIR") or os.path.join(REPO_ROOT, "workdir")
+    return os.path.join(work, "bench")
+
+
 def suite_from_args(args: argparse.Namespace) -> SuiteConfig:
     """Unset flags take the SMOKE preset (with --smoke) or the defaults; set flags win."""
     values: dict[str, Any] = {}
@@ -140,8 +160,8 @@ def suite_from_args(args: argparse.Namespace) -> SuiteConfig:
         default = f.default if f.default is not dataclasses.MISSING else ""
         values[f.name] = given if f.name in _BOOL_FLAGS else _coerce(f.name, default, given)
     values["smoke"] = smoke
-    if "output_dir" not in values:  # bench/results of this checkout, wherever the command runs from
-        values["output_dir"] = os.path.relpath(os.path.join(REPO_ROOT, "bench", "results"))
+    if not values.get("output_dir"):
+        values["output_dir"] = default_output_dir()
     if not values.get("run_name"):
         values["run_name"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + ("-smoke" if smoke else "")
     return SuiteConfig(**values)
@@ -267,7 +287,7 @@ def main(argv: list[str]) -> int:
         },
         "sections": {}, "figures": ctx.figures, "runs": [],
     }
-    functions = {"quality": sec_lib.quality, "ablations": sec_lib.ablations, "hubs": sec_lib.hubs,
+    functions = {"gbdt": sec_lib.gbdt, "quality": sec_lib.quality, "ablations": sec_lib.ablations, "hubs": sec_lib.hubs,
                  "scaling": sec_lib.scaling, "attention": sec_lib.attention, "efficiency": efficiency}
     planned = runner.plan([run for name in suite.sections for run in sec_lib.planned_runs(suite, name)])
     progress.line(f"{planned} distinct model runs planned, {suite.effective_jobs} at a time")

@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
@@ -64,6 +65,12 @@ _MODEL_HELP = {
     "task_hubs": "Task hub group (eq. 4): hybrid = T + shared, specific = T only, shared only.",
     "broadcast_unit": "Broadcast unit: affine (eq. 9), scale, shift, or the v1 Proxy Gated Unit (pgu).",
     "options": "JSON object of model-specific options of other registered models (baselines).",
+    "token_norm": "Beyond the paper: on|off. on: LayerNorm of every view's tokens before its K/V "
+                  "projections and of the hubs before the Q projection (pre-norm).",
+    "embedding_init_std": "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; "
+                          "> 0: truncated normal with this standard deviation.",
+    "readout": "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or "
+               "task_token_hubs (t_i and the mean of every hub group).",
 }
 _MODEL_FLAG_NAME = {"options": "model_options"}  # field -> flag name where the field name is taken
 
@@ -92,8 +99,12 @@ def _define_model_flags() -> None:
 _define_model_flags()
 
 # -- training (TrainConfig fields) ---------------------------------------------------------------
-_D = TrainConfig()
-flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas; paper: 4096).")
+# The dataclass defaults, read without constructing a TrainConfig: its validation imports
+# TensorFlow, and flags are defined (and --help answered) before TensorFlow loads.
+_D = dataclasses.make_dataclass(
+    "TrainDefaults", [(f.name, object, f.default) for f in dataclasses.fields(TrainConfig)])()
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size (split across replicas; paper: 4096)"
+                     + ("; 0: chosen automatically." if _D.batch_size == 0 else "."))
 flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Evaluation batch size; 0: --batch_size.")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of the dense weights.")
 flags.DEFINE_float("embedding_learning_rate", _D.embedding_learning_rate,
@@ -102,6 +113,10 @@ flags.DEFINE_enum("embedding_optimizer", _D.embedding_optimizer, list(EMBEDDING_
                   "Optimizer of the embedding tables (dense weights always use Adam).")
 flags.DEFINE_float("adagrad_initial_accumulator", _D.adagrad_initial_accumulator,
                    "Initial accumulator value of the embedding Adagrad.")
+flags.DEFINE_integer("warmup_steps", _D.warmup_steps, "Linear learning-rate warm-up over this many "
+                     "steps (both optimizers); 0: none.")
+flags.DEFINE_integer("early_stopping_patience", _D.early_stopping_patience, "Batch mode: stop after this "
+                     "many evaluation rounds without a better mean valid AUC; 0: off.")
 flags.DEFINE_float("clip_norm", _D.clip_norm, "Clip gradients to this global norm; 0 disables clipping.")
 flags.DEFINE_enum("precision", _D.precision, list(_PRECISIONS), "auto: mixed_float16 on GPU, "
                   "float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32.")
@@ -146,6 +161,12 @@ flags.DEFINE_string("kafka_config", "", "Kafka: extra librdkafka consumer settin
 flags.DEFINE_integer("max_partitions", 0, "Streaming: stop after training this many partitions "
                      "(Kafka: chunks) in this run; 0: no limit.")
 
+# -- the model dir ------------------------------------------------------------------------------
+flags.DEFINE_bool("overwrite_model_dir", False, "Start over: delete what an earlier run left in "
+                  "--model_dir (checkpoints, TensorBoard logs, state, metrics, trainer_config.json; "
+                  "<model_dir>/export is kept) before training. Without it, a --model_dir whose "
+                  "trainer_config.json records other model-shaping settings is refused (exit 2).")
+
 flags.mark_flags_as_required(["data", "model_dir"])
 
 STREAMING_FLAGS = ("follow", "poll_interval_s", "export_every", "export_base", "model_name", "source",
@@ -155,6 +176,122 @@ STREAMING_FLAGS = ("follow", "poll_interval_s", "export_every", "export_base", "
 
 class JobError(Exception):
     """A problem with the job's inputs, reported as one clear line."""
+
+
+# -- resuming a model dir ------------------------------------------------------------------------
+# A model dir holds one model: its checkpoints only restore into the same variables. Settings that
+# shape the variables — every ModelConfig field except dropout and embedding_init_std (no variables;
+# initialisation only), the embedding optimizer (its slots), moving to or from mixed_float16 (loss
+# scaling wraps the optimizer, which changes the checkpoint's object graph) and the data's
+# model-input layout — must equal those recorded in <model_dir>/trainer_config.json. Settings that
+# only steer training may change when a run resumes: batch sizes, learning rates, warm-up, clipping,
+# epochs / steps, early stopping, seeds, shuffling, logging, kept checkpoints, the distribution
+# strategy, float32 <-> mixed_bfloat16 (variables stay float32).
+CONFIG_FILE = "trainer_config.json"
+RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std")  # no variables / initialisation only
+SHAPING_TRAIN_FIELDS = ("embedding_optimizer",)
+KEEP_ON_OVERWRITE = ("export",)
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "''"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def config_differences(recorded: dict, layout_dict: dict, model_config: ModelConfig,
+                       train_config: TrainConfig, precision: str | None = None) -> list[str]:
+    """``name: old -> new`` for each model-shaping setting that differs from a recorded
+    ``trainer_config.json`` payload (empty: the model dir can be resumed with these settings).
+    ``precision``: the resolved policy of this run (``auto`` resolved), compared with the recorded one."""
+    diffs = []
+    old_model = recorded.get("model_config") or {}
+    for name, new in model_config.to_dict().items():
+        if name in RESUMABLE_MODEL_FIELDS or name not in old_model:
+            continue
+        old = old_model[name]
+        if _show(old) != _show(new):
+            diffs.append(f"{_MODEL_FLAG_NAME.get(name, name)}: {_show(old)} -> {_show(new)}")
+    old_train = recorded.get("train_config") or {}
+    for name in SHAPING_TRAIN_FIELDS:
+        new = getattr(train_config, name)
+        if name in old_train and _show(old_train[name]) != _show(new):
+            diffs.append(f"{name}: {_show(old_train[name])} -> {_show(new)}")
+    old_precision = recorded.get("precision")
+    if precision and old_precision and (old_precision == "mixed_float16") != (precision == "mixed_float16"):
+        diffs.append(f"precision: {old_precision} -> {precision}")
+    old_layout = recorded.get("layout")
+    layout_dict = json.loads(json.dumps(layout_dict))  # as recorded: tuples become lists
+    if old_layout is not None and old_layout != layout_dict:
+        keys = sorted(k for k in set(old_layout) | set(layout_dict) if old_layout.get(k) != layout_dict.get(k))
+        diffs.append(f"data layout ({', '.join(keys)}): the --data was built differently")
+    return diffs
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+def read_recorded_config(model_dir: str) -> dict | None:
+    """The ``trainer_config.json`` an earlier run left in ``model_dir`` (None: a fresh model dir)."""
+    import tensorflow as tf
+
+    from infnet_tf.partitions import ensure_filesystem
+
+    ensure_filesystem(model_dir)
+    path = _join(model_dir, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return json.loads(f.read())
+        except ValueError as exc:
+            raise JobError(f"{path} is not valid JSON ({exc}); pass --overwrite_model_dir to start over "
+                           f"or use a new --model_dir") from None
+
+
+def check_model_dir(model_dir: str, layout_dict: dict, model_config: ModelConfig,
+                    train_config: TrainConfig) -> None:
+    """Refuse (JobError, before anything is written) a model dir trained with other model-shaping
+    settings: one line naming each difference and what to do."""
+    recorded = read_recorded_config(model_dir)
+    if recorded is None:
+        return
+    from infnet_tf.precision import resolve_precision
+
+    diffs = config_differences(recorded, layout_dict, model_config, train_config,
+                               resolve_precision(train_config.precision))
+    if diffs:
+        raise JobError(f"--model_dir={model_dir} holds a model trained with other settings "
+                       f"({'; '.join(diffs)}); pass the old values to resume it, use a new --model_dir for "
+                       f"the new settings, or add --overwrite_model_dir to delete that model and start over")
+
+
+def clear_model_dir(model_dir: str) -> list[str]:
+    """--overwrite_model_dir: delete an earlier run's files (all but ``export/``); returns their names."""
+    import tensorflow as tf
+
+    from infnet_tf.partitions import ensure_filesystem
+
+    ensure_filesystem(model_dir)
+    if not tf.io.gfile.isdir(model_dir):
+        return []
+    removed = []
+    for name in sorted(tf.io.gfile.listdir(model_dir)):
+        name = name.rstrip("/")
+        if name in KEEP_ON_OVERWRITE:
+            continue
+        path = _join(model_dir, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+        removed.append(name)
+    return removed
 
 
 def model_config_from_flags() -> ModelConfig:
@@ -209,6 +346,13 @@ def main(argv) -> int:
         layout = FeatureLayout.from_dict(artifact["layout"])
         model_config = model_config_from_flags()
         train_config = train_config_from_flags()
+        if FLAGS.overwrite_model_dir:
+            removed = clear_model_dir(FLAGS.model_dir)
+            if removed:
+                print(f"train: --overwrite_model_dir: removed {', '.join(removed)} from {FLAGS.model_dir}",
+                      flush=True)
+        else:
+            check_model_dir(FLAGS.model_dir, layout.to_dict(), model_config, train_config)
     except (JobError, ValueError, FileNotFoundError) as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 2

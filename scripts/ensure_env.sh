@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Create ./.venv with the pinned stack if it is missing or requirements.txt changed. Idempotent.
+# Create ./.venv with the pinned stack if it is missing or a pin in requirements.txt changed. Idempotent.
 # Needs Python 3.11 and pip (reaches PyPI). Prints the venv's python path on the last line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+# The stamp hashes the requirement lines only: editing a comment does not re-install.
+want="$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$root/requirements.txt" | grep -v '^$' | sha256sum | cut -d' ' -f1)"
 
 pick_python() {
   for py in "${PYTHON:-}" python3.11 python3; do

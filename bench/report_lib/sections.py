@@ -129,6 +129,46 @@ def planned_runs(suite, section: str) -> list[tuple[Any, int]]:
     return []
 
 
+# -- 0. the gradient-boosted-trees reference -----------------------------------------------------
+def gbdt_reference(ctx: Context) -> dict:
+    """The LightGBM reference (``{**run_gbdt(...), "row": quality-table row}`` or ``{"error": ...}``),
+    computed once per report: the quality table and the ``gbdt`` section share it."""
+    if "_gbdt_reference" in ctx.results:
+        return ctx.results["_gbdt_reference"]
+    from bench.report_lib.gbdt import run_gbdt
+
+    suite, tasks = ctx.suite, ctx.tasks
+    ctx.progress.line(f"LightGBM reference ({len(tasks)} tasks x {len(suite.seed_list)} seeds)")
+    try:
+        gbdt = run_gbdt(suite, ctx.layout, ctx.progress)
+        row = {
+            "label": "LightGBM (GBDT)", "model": "lightgbm", "params": None, "flops": None,
+            "tasks": {t: {"auc": stat([r["test"][t]["auc"] for r in gbdt["runs"]]),
+                          "gauc": stat([r["test"][t]["gauc"] for r in gbdt["runs"]])} for t in tasks},
+            "mean_auc": stat([np.nanmean([r["test"][t]["auc"] for t in tasks]) for r in gbdt["runs"]]),
+            "mean_gauc": stat([np.nanmean([r["test"][t]["gauc"] for t in tasks]) for r in gbdt["runs"]]),
+            "trees": {t: stat([r["trees"][t] for r in gbdt["runs"]])["mean"] for t in tasks},
+            "leaves": {t: stat([r["leaves"][t] for r in gbdt["runs"]])["mean"] for t in tasks},
+            "seeds": [r["seed"] for r in gbdt["runs"]], "errors": [],
+        }
+        result = {**gbdt, "row": row}
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+
+        ctx.progress.line(f"LightGBM reference FAILED: {type(exc).__name__}: {exc}")
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    ctx.results["_gbdt_reference"] = result
+    return result
+
+
+def gbdt(ctx: Context) -> dict:
+    """``--sections=gbdt``: the LightGBM reference on its own (no deep model is trained)."""
+    ref = gbdt_reference(ctx)
+    if "error" in ref:
+        raise RuntimeError(f"LightGBM reference failed: {ref['error']}")
+    return {"tasks": list(ctx.tasks), "seeds": list(ctx.suite.seed_list), "gbdt": ref}
+
+
 # -- 1. quality ----------------------------------------------------------------------------------
 def quality(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
@@ -141,30 +181,7 @@ def quality(ctx: Context) -> dict:
     rows = [summarize_runs(m, m, by_model[m], tasks) for m in suite.models]
     out: dict[str, Any] = {"tasks": list(tasks), "seeds": list(suite.seed_list), "rows": rows,
                            "model_configs": {m: c.to_dict() for m, c in configs.items()}}
-    if suite.gbdt:
-        from bench.report_lib.gbdt import run_gbdt
-
-        ctx.progress.line(f"quality: LightGBM reference ({len(tasks)} tasks x {len(suite.seed_list)} seeds)")
-        try:
-            gbdt = run_gbdt(suite, ctx.layout, ctx.progress)
-            row = {
-                "label": "LightGBM (GBDT)", "model": "lightgbm", "params": None, "flops": None,
-                "tasks": {t: {"auc": stat([r["test"][t]["auc"] for r in gbdt["runs"]]),
-                              "gauc": stat([r["test"][t]["gauc"] for r in gbdt["runs"]])} for t in tasks},
-                "mean_auc": stat([np.nanmean([r["test"][t]["auc"] for t in tasks]) for r in gbdt["runs"]]),
-                "mean_gauc": stat([np.nanmean([r["test"][t]["gauc"] for t in tasks]) for r in gbdt["runs"]]),
-                "trees": {t: stat([r["trees"][t] for r in gbdt["runs"]])["mean"] for t in tasks},
-                "leaves": {t: stat([r["leaves"][t] for r in gbdt["runs"]])["mean"] for t in tasks},
-                "seeds": [r["seed"] for r in gbdt["runs"]], "errors": [],
-            }
-            out["gbdt"] = {**gbdt, "row": row}
-        except Exception as exc:  # noqa: BLE001
-            import traceback
-
-            ctx.progress.line(f"quality: LightGBM reference FAILED: {type(exc).__name__}: {exc}")
-            out["gbdt"] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    else:
-        out["gbdt"] = {"skipped": "--nogbdt"}
+    out["gbdt"] = gbdt_reference(ctx) if suite.gbdt else {"skipped": "--nogbdt"}
     out["findings"] = quality_findings(out, tasks)
     all_rows = rows + ([out["gbdt"]["row"]] if "row" in out["gbdt"] else [])
     fig = {"models": [r["label"] for r in all_rows], "tasks": list(tasks), "num_seeds": len(suite.seed_list),

@@ -94,3 +94,24 @@ def test_smoke_report_writes_every_section(smoke_report):
     for title in ("Quality", "Ablations", "Hub composition", "Scaling", "Efficiency", "Attention"):
         assert title in text
     assert meta["command"] in text
+
+
+def test_gbdt_section_alone_trains_no_deep_model_and_writes_under_the_workdir(tmp_path):
+    """``--sections=gbdt`` runs the LightGBM reference on its own; without ``--output_dir`` the report
+    goes to ``$INFNET_WORKDIR/bench/<run>/``, not into the checkout; ``--width`` is ``--d``."""
+    data, work = str(tmp_path / "data"), tmp_path / "work"
+    _write_tiny_dataset(data)
+    cmd = [sys.executable, "-m", "bench.report", f"--data={data}", "--run_name=gbdt", "--smoke",
+           "--sections=gbdt", "--width=4"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(_env(), INFNET_WORKDIR=str(work)), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    run_dir = work / "bench" / "gbdt"
+    with open(run_dir / "report.json") as f:
+        report = json.load(f)
+    assert list(report["sections"]) == ["gbdt"] and report["sections"]["gbdt"]["status"] == "ok"
+    assert report["runs"] == []
+    assert report["meta"]["suite"]["d"] == 4
+    row = report["sections"]["gbdt"]["gbdt"]["row"]
+    assert set(row["tasks"]) == {"click", "like"} and row["model"] == "lightgbm"
+    assert "Gradient-boosted trees reference" in (run_dir / "report.md").read_text()

@@ -33,6 +33,17 @@ def test_every_flag_has_help():
         assert f.help and len(f.help) > 10, f.name
 
 
+def test_every_config_field_has_a_flag():
+    import dataclasses
+
+    from infnet_tf.training.config import TrainConfig
+
+    for f in dataclasses.fields(TrainConfig):
+        assert f.name in flags.FLAGS, f"TrainConfig.{f.name} has no --{f.name} flag"
+    for f in dataclasses.fields(ModelConfig):
+        assert train._MODEL_FLAG_NAME.get(f.name, f.name) in flags.FLAGS, f"ModelConfig.{f.name} has no flag"
+
+
 def test_flags_map_onto_configs(parsed_flags):
     parsed_flags("--d=16", "--num_blocks=2", "--hubs=off", "--fusion=sum", "--head_hidden=32,16",
                  "--batch_size=128", "--embedding_optimizer=adam", "--clip_norm=0", "--train_steps=7")
@@ -45,8 +56,10 @@ def test_flags_map_onto_configs(parsed_flags):
 
 def test_defaults_are_the_paper_defaults(parsed_flags):
     parsed_flags()
+    from infnet_tf.training.config import TrainConfig
+
     assert train.model_config_from_flags() == ModelConfig()
-    assert train.train_config_from_flags().batch_size == 4096
+    assert train.train_config_from_flags() == TrainConfig()  # flag defaults = the config's defaults
 
 
 def test_spec_fingerprint_is_checked():
@@ -90,3 +103,63 @@ def test_streaming_cli_run_ends_with_valid_and_test_metrics(tmp_path):
                          text=True, timeout=300)
     assert bad.returncode == 2, bad.stderr[-2000:]
     assert "train: error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _recorded(model_config, train_config, layout=None) -> dict:
+    return {"layout": layout or {"tasks": ["click"]}, "model_config": model_config.to_dict(),
+            "train_config": train_config.to_dict(), "precision": "float32"}
+
+
+def test_config_differences_name_only_model_shaping_settings():
+    """Model shape, the embedding optimizer's slots, float16 loss scaling and the data layout must
+    match a model dir; batch size, steps, learning rates, precision otherwise, dropout may change."""
+    from infnet_tf.training.config import TrainConfig
+
+    old_model, old_train = ModelConfig(d=32, num_blocks=2), TrainConfig(batch_size=1024)
+    recorded = _recorded(old_model, old_train)
+    layout = recorded["layout"]
+    resumable = TrainConfig(batch_size=64, train_steps=9, learning_rate=0.01, embedding_learning_rate=0.1,
+                            precision="mixed_bfloat16", seed=3, epochs=2, clip_norm=0.0)
+    assert train.config_differences(recorded, layout, old_model.replace(dropout=0.1), resumable) == []
+    diffs = train.config_differences(recorded, layout, ModelConfig(hubs=False, head_hidden=(8, 8)),
+                                     TrainConfig(embedding_optimizer="adam"))
+    assert diffs == ["d: 32 -> 64", "num_blocks: 2 -> 4", "head_hidden: 64 -> 8,8", "hubs: on -> off",
+                     "embedding_optimizer: adagrad -> adam"]
+    assert train.config_differences(recorded, layout, old_model, old_train, "mixed_bfloat16") == []
+    assert train.config_differences(recorded, layout, old_model, old_train, "mixed_float16") == \
+        ["precision: float32 -> mixed_float16"]
+    layout_diff = train.config_differences(recorded, {"tasks": ["click", "like"]}, old_model, old_train)
+    assert len(layout_diff) == 1 and layout_diff[0].startswith("data layout (tasks)")
+
+
+def test_model_dir_with_other_settings_is_refused_before_anything_is_written(tmp_path):
+    import json
+
+    from infnet_tf.training.config import TrainConfig
+
+    model_dir = tmp_path / "model"
+    train.check_model_dir(str(model_dir), {}, ModelConfig(), TrainConfig())  # fresh: fine
+    assert not model_dir.exists()
+    model_dir.mkdir()
+    (model_dir / "trainer_config.json").write_text(json.dumps(_recorded(ModelConfig(d=32), TrainConfig())))
+    before = (model_dir / "trainer_config.json").read_text()
+    train.check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=32), TrainConfig(batch_size=8))
+    with pytest.raises(train.JobError) as err:
+        train.check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=64), TrainConfig())
+    message = str(err.value)
+    assert "\n" not in message and "d: 32 -> 64" in message
+    assert "new --model_dir" in message and "--overwrite_model_dir" in message
+    assert (model_dir / "trainer_config.json").read_text() == before
+
+
+def test_overwrite_model_dir_clears_all_but_exports(tmp_path):
+    model_dir = tmp_path / "model"
+    (model_dir / "checkpoints").mkdir(parents=True)
+    (model_dir / "checkpoints" / "ckpt-1.index").write_text("x")
+    (model_dir / "export" / "infnet" / "1").mkdir(parents=True)
+    for name in ("trainer_config.json", "streaming_state.json", "metrics.json"):
+        (model_dir / name).write_text("{}")
+    removed = train.clear_model_dir(str(model_dir))
+    assert removed == ["checkpoints", "metrics.json", "streaming_state.json", "trainer_config.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["export"]
+    assert train.clear_model_dir(str(tmp_path / "missing")) == []
