@@ -24,6 +24,7 @@ import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
 
 from infnet_tf.models.config import CHOICES, ModelConfig
+from infnet_tf.models.presets import PRESET_NAMES, preset_changes
 from infnet_tf.training.config import EMBEDDING_OPTIMIZERS, STRATEGIES, TrainConfig
 
 FLAGS = flags.FLAGS
@@ -97,6 +98,10 @@ def _define_model_flags() -> None:
 
 
 _define_model_flags()
+flags.DEFINE_enum("preset", "default", list(PRESET_NAMES), "Named model settings (infnet_tf/models/presets.py): "
+                  "default = the recommended INFNet; paper = the paper-exact INFNet (token_norm=off, "
+                  "embedding_init_std=0, readout=task_token); or one ablation row of bench.report "
+                  "(e.g. no_hubs, fusion_sum). Model flags given explicitly override the preset.")
 
 # -- training (TrainConfig fields) ---------------------------------------------------------------
 # The dataclass defaults, read without constructing a TrainConfig: its validation imports
@@ -295,7 +300,12 @@ def clear_model_dir(model_dir: str) -> list[str]:
 
 
 def model_config_from_flags() -> ModelConfig:
-    values = {f.name: FLAGS[_MODEL_FLAG_NAME.get(f.name, f.name)].value for f in dataclasses.fields(ModelConfig)}
+    """The ModelConfig of the flags: the ``--preset``'s settings, overridden by flags given explicitly."""
+    preset = preset_changes(FLAGS.preset)
+    values = {}
+    for f in dataclasses.fields(ModelConfig):
+        flag = FLAGS[_MODEL_FLAG_NAME.get(f.name, f.name)]
+        values[f.name] = preset[f.name] if f.name in preset and not flag.present else flag.value
     return ModelConfig.from_flags_dict(values)
 
 
@@ -337,6 +347,8 @@ def main(argv) -> int:
         raise flags.Error(f"unexpected arguments: {' '.join(argv[1:])}")
     from infnet_tf.features import FeatureLayout
     from infnet_tf.input import artifact_path, load_artifact
+    from infnet_tf.partitions import DataError
+    from infnet_tf.training import recipe
     from infnet_tf.training.trainer import NonFiniteLossError, Trainer
 
     try:
@@ -345,7 +357,7 @@ def main(argv) -> int:
             check_spec(FLAGS.spec, artifact, artifact_path(FLAGS.data))
         layout = FeatureLayout.from_dict(artifact["layout"])
         model_config = model_config_from_flags()
-        train_config = train_config_from_flags()
+        train_config = recipe.resolve(train_config_from_flags(), FLAGS.data)
         if FLAGS.overwrite_model_dir:
             removed = clear_model_dir(FLAGS.model_dir)
             if removed:
@@ -371,12 +383,15 @@ def main(argv) -> int:
                                         **{name: FLAGS[name].value for name in STREAMING_FLAGS})
             except JOB_ERRORS as exc:
                 raise JobError(str(exc)) from exc
-            if FLAGS.source == "files" and not FLAGS.follow:
+            if FLAGS.source == "files" and not FLAGS.follow and summary.get("caught_up"):
                 final_streaming_evaluation(trainer, FLAGS.data, summary)
+            elif FLAGS.source == "files" and not FLAGS.follow:
+                print(f"train: stopped before catching up ({summary.get('stop_reason')}); no final "
+                      f"evaluation and no metrics.json - run the same command again to continue", flush=True)
     except NonFiniteLossError as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 3
-    except (JobError, FileNotFoundError) as exc:
+    except (JobError, FileNotFoundError, DataError) as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

@@ -12,7 +12,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 class TrainConfig:
     """How a model is trained (independent of which model and which data)."""
 
-    batch_size: int = 4096                   # global batch size (split across replicas)
+    batch_size: int = 0                      # global batch size (split across replicas); 0: auto (recipe.py)
     eval_batch_size: int = 0                 # 0: same as batch_size
     learning_rate: float = 1e-3              # Adam, dense weights
     embedding_learning_rate: float = 0.05    # embedding tables
@@ -37,11 +37,11 @@ class TrainConfig:
         def fail(name: str, msg: str) -> None:
             raise ValueError(f"train config: {name}: {msg}")
 
-        for name in ("batch_size", "epochs", "log_every", "keep_checkpoints"):
+        for name in ("epochs", "log_every", "keep_checkpoints"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, f"expected a positive int, got {value!r}")
-        for name in ("eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed",
+        for name in ("batch_size", "eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed",
                      "early_stopping_patience", "warmup_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -66,7 +66,7 @@ class TrainConfig:
 
     @property
     def effective_eval_batch_size(self) -> int:
-        return self.eval_batch_size or self.batch_size
+        return self.eval_batch_size or max(self.batch_size, 1024)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

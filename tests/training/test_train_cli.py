@@ -163,3 +163,17 @@ def test_overwrite_model_dir_clears_all_but_exports(tmp_path):
     assert removed == ["checkpoints", "metrics.json", "streaming_state.json", "trainer_config.json"]
     assert sorted(p.name for p in model_dir.iterdir()) == ["export"]
     assert train.clear_model_dir(str(tmp_path / "missing")) == []
+
+
+def test_preset_then_explicit_flags_override_it(parsed_flags):
+    from infnet_tf.models.presets import PAPER_CHOICES
+
+    parsed_flags("--preset=paper")
+    paper = train.model_config_from_flags()
+    assert {k: getattr(paper, k) for k in PAPER_CHOICES} == dict(PAPER_CHOICES)
+    parsed_flags("--preset=paper", "--token_norm=on")                 # an explicit flag wins
+    assert train.model_config_from_flags().token_norm is True
+    parsed_flags("--preset=no_hubs")
+    assert train.model_config_from_flags().hubs is False
+    parsed_flags()
+    assert train.model_config_from_flags() == ModelConfig()            # default preset = the defaults

@@ -1,0 +1,36 @@
+"""The default recipe: batch size from the data's size; presets are valid model configs."""
+import pytest
+
+import infnet_tf  # noqa: F401
+from infnet_tf.models import ModelConfig
+from infnet_tf.models.presets import PRESETS, preset_changes
+from infnet_tf.training.config import TrainConfig
+from infnet_tf.training.recipe import auto_batch_size, resolve
+from tests.training.helpers import write_data_with_artifact
+
+
+@pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (36_000, 256), (100_000, 512),
+                                         (200_000, 1024), (500_000, 2048), (10_000_000, 4096)])
+def test_auto_batch_size(rows, batch):
+    assert auto_batch_size(rows) == batch
+
+
+def test_resolve_reads_the_train_rows_from_the_manifests(tmp_path):
+    write_data_with_artifact(str(tmp_path), days=(3, 1, 1), rows_per_day=256)
+    lines = []
+    resolved = resolve(TrainConfig(), str(tmp_path), log=lines.append)
+    assert resolved.batch_size == 256 and "768 train rows" in lines[0]
+    assert resolve(TrainConfig(batch_size=64), str(tmp_path)).batch_size == 64   # explicit wins
+    assert resolve(TrainConfig(), None, log=lines.append).batch_size == 4096      # unknown size
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_valid_model_config(name):
+    config = ModelConfig(**preset_changes(name))
+    for key, value in preset_changes(name).items():
+        assert getattr(config, key) == value
+
+
+def test_unknown_preset_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown preset 'nope'; expected one of default, paper"):
+        preset_changes("nope")
