@@ -65,7 +65,11 @@ _MODEL_HELP = {
     "fusion": "Fusion of the three attention views (eq. 7).",
     "task_hubs": "Task hub group (eq. 4): hybrid = T + shared, specific = T only, shared only.",
     "broadcast_unit": "Broadcast unit: affine (eq. 9), scale, shift, or the v1 Proxy Gated Unit (pgu).",
-    "options": "JSON object of model-specific options of other registered models (baselines).",
+    "options": "JSON object of baseline-specific options, e.g. '{\"projection_dim\": 64}'. "
+               "shared_bottom: bottom_hidden=256,128. deepfm: deep_hidden=256,128. dcnv2: cross_layers=3, "
+               "projection_dim=auto (low rank n/4; null = full rank), deep_hidden=256,128, "
+               "structure=stacked|parallel. mmoe: num_experts=4, expert_hidden=256,128. ple: num_levels=2, "
+               "num_task_experts=1, num_shared_experts=1, expert_hidden=256,128. (WORKSPACE.md: Model options)",
     "token_norm": "Beyond the paper: on|off. on: LayerNorm of every view's tokens before its K/V "
                   "projections and of the hubs before the Q projection (pre-norm).",
     "embedding_init_std": "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; "
