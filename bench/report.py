@@ -1,7 +1,8 @@
 r"""The benchmark report: INFNet vs baselines, ablations, hub sweep, scaling, efficiency, attention.
 
     python -m bench.report --spec=feature_specs/kuairand_synthetic.yaml --data=DIR [--smoke]
-        [--sections=quality,ablations,hubs,scaling,attention,efficiency] [--seeds=3] [--steps=N] ...
+        [--sections=quality,ablations,hubs,scaling,attention,efficiency] [--seeds=3]
+        [--max_epochs=8 --patience=2 | --steps=N --rounds=R] [--batch_size=0] ...
     python -m bench.report --data=DIR --sections=gbdt     # the LightGBM reference alone
 
 Runs the documented suite (``bench/REPORT.md``) on a prepared dataset (the dataset job's output:
@@ -20,7 +21,14 @@ Runs the documented suite (``bench/REPORT.md``) on a prepared dataset (the datas
   logs, ``bench_run.json``).
 
 Every model is trained by the product's batch mode (``Trainer`` + ``run_batch``) with the same
-budget, selected on valid/ and reported on test/. Flags left unset take the defaults of
+protocol, selected on valid/ and reported on test/. By default that is the product's own recipe
+(equal treatment): up to ``--max_epochs`` full passes over train/, early stopping after
+``--patience`` rounds without a better mean valid AUC, the best round restored, batch size from
+``infnet_tf.training.recipe.auto_batch_size`` of the train rows (``--batch_size=0``; a value
+overrides). ``--steps`` > 0 switches to a fixed budget of ``--steps`` steps in ``--rounds`` rounds
+(what ``--smoke`` uses). The quality table adds "infnet (paper preset)" (the ``paper`` preset of
+``infnet_tf.models.presets`` on the same base INFNet); the ablation rows are that module's
+``ABLATIONS``. Flags left unset take the defaults of
 :mod:`bench.report_lib.config` (or its ``SMOKE`` preset with ``--smoke``). Re-running with the same
 ``--run_name`` re-uses finished model runs.
 
@@ -64,9 +72,14 @@ _HELP = {
                 "reference alone, no deep model trained) only when named.",
     "seeds": "Quality table: train every model with seeds 0..N-1 (mean ± std).",
     "sweep_seeds": "Ablations, hub sweep and scaling: seeds 0..N-1 (<= --seeds; those runs are shared).",
-    "steps": "Train steps per model run (the same budget for every model).",
-    "rounds": "Evaluation rounds on valid/ over the steps (model selection: best mean valid AUC).",
-    "batch_size": "Training batch size.",
+    "steps": "0: the product's recipe for every model (up to --max_epochs full passes over train/, early "
+             "stopping after --patience rounds without a better mean valid AUC, best round restored); "
+             "> 0: a fixed budget of this many train steps per model run instead (no early stopping).",
+    "rounds": "With --steps > 0: evaluation rounds on valid/ over the steps (model selection: best mean valid AUC).",
+    "max_epochs": "With --steps=0: at most this many full passes over train/ per model run.",
+    "patience": "With --steps=0: stop after this many rounds without a better mean valid AUC (0: never).",
+    "batch_size": "Training batch size; 0: the product recipe's (infnet_tf.training.recipe.auto_batch_size "
+                  "of the train rows).",
     "eval_batch_size": "Evaluation batch size.",
     "eval_steps": "Evaluate on at most this many batches of valid/ and test/; 0: all.",
     "learning_rate": "Adam learning rate of dense weights.",
@@ -185,7 +198,9 @@ def describe_data(suite: SuiteConfig, artifact: dict, layout) -> dict:
         "tasks": list(layout.task_names), "num_categorical": len(layout.categorical),
         "categorical": [f.name for f in layout.categorical],
         "sequences": [[s.name, s.max_len] for s in layout.sequences],
-        "epochs_per_run": suite.steps * suite.batch_size / max(examples["train"], 1),
+        # fixed-step protocol: the budget in passes over train/ (the recipe protocol counts epochs itself)
+        "epochs_per_run": (suite.steps * suite.resolved_batch_size / max(examples["train"], 1)
+                           if suite.steps else None),
     }
 
 
@@ -268,9 +283,12 @@ def main(argv: list[str]) -> int:
     progress.line(f"report -> {run_dir} (sections: {','.join(suite.sections)}; "
                   f"{'smoke' if suite.smoke else 'default'} configuration)")
     data = describe_data(suite, artifact, layout)
+    budget = (f"fixed budget {suite.steps} steps x batch {suite.resolved_batch_size} = "
+              f"{data['epochs_per_run']:.2f} epochs per run in {suite.rounds} rounds" if suite.steps else
+              f"recipe: up to {suite.max_epochs} epochs at batch {suite.resolved_batch_size}"
+              f"{'' if suite.batch_size else ' (auto)'}, early stopping patience {suite.patience}")
     progress.line("data: " + ", ".join(f"{s} {n:,}" for s, n in data["examples"].items())
-                  + f" examples; {suite.steps} steps x batch {suite.batch_size} = "
-                    f"{data['epochs_per_run']:.2f} epochs per run")
+                  + f" examples; {budget}")
     runner = Runner(suite, layout, os.path.join(run_dir, "runs"), progress, jobs=suite.effective_jobs)
     ctx = sec_lib.Context(suite=suite, layout=layout, runner=runner, progress=progress, out_dir=run_dir)
     report: dict[str, Any] = {
@@ -284,6 +302,8 @@ def main(argv: list[str]) -> int:
             "jobs": suite.effective_jobs,
             "base_model_config": suite.model_config("infnet").to_dict(),
             "train_config": suite.train_config(0).to_dict(),
+            "protocol": suite.protocol_dict(),
+            "paper_model_config": suite.paper_config().to_dict(),
         },
         "sections": {}, "figures": ctx.figures, "runs": [],
     }

@@ -2,10 +2,13 @@
 
 Two presets fill in whatever the command line leaves unset:
 
-* ``DEFAULTS`` — the documented default run: sized so that the whole suite on the bundled sample
-  data (200k impressions, ~170k train rows) finishes in under 30 minutes on 2 CPU cores;
-* ``SMOKE`` (``--smoke``) — 1 seed, a handful of steps, tiny models and reduced grids; every
-  section is still produced (used by ``tests/bench/test_report.py``).
+* ``DEFAULTS`` — the documented default run. Every deep model is trained with the product's own
+  batch-mode recipe (equal treatment): up to ``--max_epochs`` full passes over train/, early stopping
+  after ``--patience`` rounds without a better mean valid AUC (the best round restored), batch size
+  from :func:`infnet_tf.training.recipe.auto_batch_size` of the train rows (``--batch_size=0``);
+* ``SMOKE`` (``--smoke``) — 1 seed, a fixed handful of steps (``--steps`` > 0: the fixed-step
+  protocol), tiny models and reduced grids; every section is still produced (used by
+  ``tests/bench/test_report.py``).
 
 Width rule (used by every section, so ``--d=64`` reproduces the registry defaults exactly): every
 width-like hyperparameter — INFNet's hub/BGU/head MLP widths and each baseline's ``*_hidden``
@@ -15,9 +18,12 @@ rule, so all models grow together.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 from typing import Any, Mapping
+
+from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, Preset, preset_changes
 
 SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")  # the default run
 # Sections run only when asked for by --sections: "gbdt", the LightGBM reference on its own (the
@@ -28,40 +34,19 @@ ALL_MODELS = ("infnet", "shared_bottom", "deepfm", "dcnv2", "mmoe", "ple", "all_
 REFERENCE_D = 64  # the registry defaults are written for d = 64 (paper §4.4)
 
 
-@dataclasses.dataclass(frozen=True)
-class Ablation:
-    """One row of the ablation study: an id (``--ablations``), its label and the ModelConfig changes."""
-
-    id: str
-    label: str
-    group: str  # "macro" (paper Fig. 3) or a Table 4 design aspect
-    changes: Mapping[str, Any]
-
-
-ABLATIONS: tuple[Ablation, ...] = (
-    Ablation("no_task_tokens", "w/o Task tokens", "macro", {"task_tokens": False}),
-    Ablation("no_hubs", "w/o Hubs (all-to-all)", "macro", {"hubs": False}),
-    Ablation("no_aggregation", "w/o Aggregation (Phase 1)", "macro", {"aggregation": False}),
-    Ablation("no_broadcast", "w/o Broadcast (Phase 2)", "macro", {"broadcast": False}),
-    Ablation("cat_init_mean", "Cat. hub init: mean pooling", "Categorical hub init", {"cat_hub_init": "mean"}),
-    Ablation("cat_init_random", "Cat. hub init: random", "Categorical hub init", {"cat_hub_init": "random"}),
-    Ablation("seq_init_global_mean", "Seq. hub init: global mean", "Sequence hub init",
-             {"seq_hub_init": "global_mean"}),
-    Ablation("seq_init_random", "Seq. hub init: random", "Sequence hub init", {"seq_hub_init": "random"}),
-    Ablation("fusion_sum", "Fusion: summation", "Multi-view fusion", {"fusion": "sum"}),
-    Ablation("task_hubs_specific", "Task hubs: specific only", "Task hub construction",
-             {"task_hubs": "specific"}),
-    Ablation("task_hubs_shared", "Task hubs: shared only", "Task hub construction", {"task_hubs": "shared"}),
-    Ablation("bgu_shift", "Broadcast: shift only (x + β)", "Broadcast unit", {"broadcast_unit": "shift"}),
-    Ablation("bgu_scale", "Broadcast: scale only (x ⊙ σ(α))", "Broadcast unit", {"broadcast_unit": "scale"}),
-    Ablation("bgu_pgu", "Broadcast: v1 Proxy Gated Unit", "Broadcast unit", {"broadcast_unit": "pgu"}),
-)
+# The ablation rows are the presets of :mod:`infnet_tf.models.presets` (defined once there, shared with
+# ``python -m infnet_tf.train --preset``): ``Preset(id, label, group, changes)``.
+ABLATIONS: tuple[Preset, ...] = PRESET_ABLATIONS
 ABLATION_IDS = tuple(a.id for a in ABLATIONS)
-# Default: every switch once — the four macro regressions (Fig. 3) and one alternative per Table 4
-# aspect. ("Task hubs: specific only" is also the n_shared = 0 point of the hub sweep.)
-# ``--ablations=all`` runs every value.
+# Default: every switch once — the four macro regressions (Fig. 3), one alternative per Table 4
+# aspect, and each beyond-the-paper fix turned back to the paper's choice alone. ("Task hubs:
+# specific only" is also the n_shared = 0 point of the hub sweep.) ``--ablations=all`` runs every row.
 DEFAULT_ABLATIONS = ("no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast", "cat_init_mean",
-                     "seq_init_global_mean", "fusion_sum", "task_hubs_shared", "bgu_shift")
+                     "seq_init_global_mean", "fusion_sum", "task_hubs_shared", "bgu_shift",
+                     "no_token_norm", "paper_embedding_init", "readout_task_token")
+# The quality table's extra INFNet row: the paper-exact preset on top of the suite's base INFNet.
+PAPER_PRESET = "paper"
+PAPER_LABEL = "infnet (paper preset)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +64,15 @@ class SuiteConfig:
     # -- protocol ------------------------------------------------------------------------
     seeds: int = 3                 # quality table: seeds 0 .. seeds-1
     sweep_seeds: int = 1           # ablations / hub sweep / scaling: seeds 0 .. sweep_seeds-1
-    steps: int = 100               # train steps per model run (same budget for every model)
-    rounds: int = 2                # evaluation rounds on valid/ (model selection) over the steps
-    batch_size: int = 512
+    # Default protocol ("recipe", --steps=0): the product's batch-mode recipe for every model — up
+    # to max_epochs full passes over train/, early stopping after `patience` rounds without a better
+    # mean valid AUC, the best round restored; batch size from the recipe (batch_size=0).
+    # --steps > 0 ("fixed steps"): the old fixed budget, `steps` steps in `rounds` rounds, no early stop.
+    steps: int = 0                 # 0: recipe protocol (full passes + early stopping); > 0: fixed step budget
+    rounds: int = 2                # fixed-step protocol only: evaluation rounds on valid/ over the steps
+    max_epochs: int = 8            # recipe protocol: at most this many full passes over train/
+    patience: int = 2              # recipe protocol: stop after this many rounds without a better valid AUC
+    batch_size: int = 0            # 0: infnet_tf.training.recipe.auto_batch_size(train rows)
     eval_batch_size: int = 2048
     eval_steps: int = 0            # 0: evaluate on all of valid/ and test/
     learning_rate: float = 1e-3         # the product's TrainConfig default (INFNet is unstable at 5e-3)
@@ -118,17 +109,21 @@ class SuiteConfig:
             fail("sections", f"unknown section(s) {unknown}; expected some of {','.join(ALL_SECTIONS)}")
         if not self.sections:
             fail("sections", "select at least one section")
-        for name in ("seeds", "sweep_seeds", "steps", "rounds", "batch_size", "eval_batch_size", "d",
+        for name in ("seeds", "sweep_seeds", "rounds", "max_epochs", "eval_batch_size", "d",
                      "num_blocks", "num_heads", "n_cat_hubs", "gbdt_rounds", "gbdt_leaves",
                      "efficiency_steps", "efficiency_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, f"expected a positive int, got {value!r}")
-        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 0:
-            fail("jobs", f"expected an int >= 0 (0: automatic), got {self.jobs!r}")
+        for name, what in (("steps", "0: full passes with early stopping"), ("patience", "0: no early stopping"),
+                           ("batch_size", "0: the recipe's automatic batch size"),
+                           ("eval_steps", "0: all"), ("jobs", "0: automatic")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                fail(name, f"expected an int >= 0 ({what}), got {value!r}")
         if self.sweep_seeds > self.seeds:
             fail("sweep_seeds", f"must be <= --seeds ({self.seeds}) so sweeps reuse the quality runs' seeds")
-        if self.rounds > self.steps:
+        if self.steps and self.rounds > self.steps:
             fail("rounds", f"must be <= --steps ({self.steps})")
         if self.d % self.num_heads:
             fail("num_heads", f"must divide --d={self.d}")
@@ -171,16 +166,49 @@ class SuiteConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> "SuiteConfig":
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
+    @property
+    def protocol(self) -> str:
+        """``"recipe"`` (full passes, early stopping; ``--steps=0``) or ``"fixed_steps"`` (``--steps`` > 0)."""
+        return "fixed_steps" if self.steps else "recipe"
+
+    @property
+    def resolved_batch_size(self) -> int:
+        """``--batch_size``, or (0) the product recipe's batch size for the train rows of ``--data``."""
+        return self.batch_size or auto_batch_size(self.data)
+
     def train_config(self, seed: int):
-        """The TrainConfig of every model run (only the seed differs between runs)."""
+        """The TrainConfig of every model run (only the seed differs between runs), batch size resolved.
+
+        Recipe protocol: ``epochs=max_epochs`` full passes (``train_steps=0``) with
+        ``early_stopping_patience=patience``; fixed-step protocol: ``train_steps=steps`` in ``rounds``
+        rounds, no early stopping. Everything else not set here (warm-up, clipping, optimizers) is the
+        product's ``TrainConfig`` default, for every model alike.
+        """
         from infnet_tf.training.config import TrainConfig
 
-        return TrainConfig(batch_size=self.batch_size, eval_batch_size=self.eval_batch_size,
+        if self.steps:
+            budget = dict(epochs=self.rounds, train_steps=self.steps, early_stopping_patience=0,
+                          log_every=max(1, self.steps // 4))
+        else:
+            budget = dict(epochs=self.max_epochs, train_steps=0, early_stopping_patience=self.patience,
+                          log_every=100)
+        return TrainConfig(batch_size=self.resolved_batch_size, eval_batch_size=self.eval_batch_size,
                            learning_rate=self.learning_rate,
                            embedding_learning_rate=self.embedding_learning_rate,
-                           precision="auto", strategy="default",
-                           epochs=self.rounds, train_steps=self.steps, eval_steps=self.eval_steps,
-                           seed=seed, log_every=max(1, self.steps // 4), keep_checkpoints=1)
+                           precision="auto", strategy="default", eval_steps=self.eval_steps,
+                           seed=seed, keep_checkpoints=1, **budget)
+
+    def protocol_dict(self) -> dict[str, Any]:
+        """What the report records about the training protocol (``meta.protocol``)."""
+        tc = self.train_config(0)
+        out: dict[str, Any] = {"name": self.protocol, "batch_size": tc.batch_size,
+                               "batch_size_source": "--batch_size" if self.batch_size else "recipe",
+                               "warmup_steps": tc.warmup_steps}
+        if self.steps:
+            out.update(steps=self.steps, rounds=self.rounds, early_stopping_patience=0)
+        else:
+            out.update(max_epochs=self.max_epochs, early_stopping_patience=self.patience)
+        return out
 
     # -- model configs -------------------------------------------------------------------
     def model_config(self, model: str, d: int | None = None, **changes: Any):
@@ -190,16 +218,30 @@ class SuiteConfig:
         base.update(changes)
         return scaled_model_config(model, d or self.d, **base)
 
+    def paper_config(self):
+        """The quality table's "infnet (paper preset)": the base INFNet with the ``paper`` preset applied."""
+        return self.model_config("infnet", **preset_changes(PAPER_PRESET))
+
 
 # The documented presets. Flags left unset on the command line take these values.
 DEFAULTS: dict[str, Any] = {}  # the dataclass defaults above
 SMOKE: dict[str, Any] = dict(
-    seeds=1, sweep_seeds=1, steps=4, rounds=2, batch_size=64, eval_batch_size=256, eval_steps=4,
+    seeds=1, sweep_seeds=1, steps=4, rounds=2, max_epochs=2, patience=1, batch_size=64, eval_batch_size=256,
+    eval_steps=4,
     d=8, num_blocks=1, num_heads=2, n_cat_hubs=4, n_shared_task_hubs=2,
     gbdt_rounds=10, gbdt_leaves=7,
     ablations=("no_task_tokens",), hub_cat=(1,), hub_shared=(0,),
     scaling_widths=(4, 8), efficiency_seq_lens=(4, 8), efficiency_steps=2, efficiency_batch_size=32,
 )
+
+
+@functools.lru_cache(maxsize=None)
+def auto_batch_size(data_dir: str) -> int:
+    """The product recipe's batch size for ``<data_dir>/train`` (:func:`infnet_tf.training.recipe.resolve`)."""
+    from infnet_tf.training.config import TrainConfig
+    from infnet_tf.training.recipe import resolve
+
+    return resolve(TrainConfig(batch_size=0), data_dir, log=lambda *_: None).batch_size
 
 
 def _scale(width: int, d: int) -> int:
@@ -214,7 +256,11 @@ def _heads_for(d: int, heads: int) -> int:
 
 def scaled_model_config(model: str, d: int, *, num_heads: int, **changes: Any):
     """A :class:`ModelConfig` for ``model`` at width ``d`` under the width rule (module docstring);
-    ``changes`` are further ModelConfig fields (``num_blocks``, ``n_cat_hubs``, ablation switches ...)."""
+    ``changes`` are further ModelConfig fields (``num_blocks``, ``n_cat_hubs``, ablation switches ...).
+
+    Only the width-like fields are scaled; every other ModelConfig field (``token_norm``,
+    ``embedding_init_std``, ``readout``, ...) keeps its ModelConfig default unless ``changes`` (a
+    preset) sets it."""
     from infnet_tf.models import ModelConfig
 
     ref = ModelConfig()

@@ -67,7 +67,7 @@ def train_throughput(ctx) -> dict:
     from infnet_tf.input import make_dataset
     from infnet_tf.training.trainer import Trainer
 
-    steps, warmup, batch = suite.efficiency_steps, 2, suite.batch_size
+    steps, warmup, batch = suite.efficiency_steps, 2, suite.resolved_batch_size  # the runs' batch size
     train_dir = os.path.join(suite.data, "train")
 
     def train_data():
@@ -237,7 +237,7 @@ def efficiency(ctx) -> dict:
         for k, v in (part.get("ratios") or {}).items():
             ratios[k] = v
     out["ratios"] = ratios
-    # examples/s of every model in its quality runs (same process, same budget; input included)
+    # examples/s of every model in its quality runs (same protocol and batch size; input included)
     rows = (ctx.results.get("quality") or {}).get("rows")
     if rows:
         out["quality_run_throughput"] = {r["model"]: r["train_examples_per_sec"]["mean"] for r in rows}

@@ -86,7 +86,7 @@ def header(report: Mapping) -> list[str]:
     gpus = ", ".join(hw["gpus"]) if hw["gpus"] else "none"
     lines = [f"# INFNet benchmark report — `{meta['run_name']}`", ""]
     if suite["smoke"]:
-        lines += ["> **Smoke configuration** (`--smoke`): 1 seed, a handful of steps, tiny models and "
+        lines += ["> **Smoke configuration** (`--smoke`): 1 seed, a fixed handful of steps, tiny models and "
                   "reduced grids. The numbers only show that every section runs; they say nothing "
                   "about model quality.", ""]
     lines += [
@@ -103,12 +103,7 @@ def header(report: Mapping) -> list[str]:
         + f"; tasks {', '.join(data['tasks'])}; {data['num_categorical']} categorical tokens (ids, "
           f"bucketized dense, counters); sequences " + ", ".join(f"{n} (max_len {l})" for n, l in data["sequences"])
         + (f"; spec `{data['spec']}` (fingerprint checked)" if data.get("spec") else "") + ".",
-        f"* **Protocol** (every deep model): {suite['steps']} train steps at batch {suite['batch_size']} "
-        f"(≈{data['epochs_per_run']:.2f} epochs of train/), Adam lr {suite['learning_rate']} (dense) + "
-        f"Adagrad lr {suite['embedding_learning_rate']} (embeddings), {suite['rounds']} evaluation rounds on "
-        f"valid/; the round with the best mean valid AUC is evaluated on test/. Eval batches: "
-        f"{'all' if not suite['eval_steps'] else suite['eval_steps']}. Model runs trained "
-        f"{meta['jobs']} at a time (`--jobs`).",
+        protocol_line(meta, suite, data),
         f"* **Seeds**: quality table {meta['seeds']['quality']}; ablations, hub sweep and scaling "
         f"{meta['seeds']['sweeps']}.",
         f"* **Base model** (width rule: hidden widths = registry default × d/64): d={suite['d']}, "
@@ -125,15 +120,59 @@ def header(report: Mapping) -> list[str]:
     return lines
 
 
+def protocol_line(meta: Mapping, suite: Mapping, data: Mapping) -> str:
+    """The setup's protocol bullet: which protocol ran (recipe with early stopping, or fixed steps)."""
+    p = meta.get("protocol") or {}
+    batch = p.get("batch_size", suite["batch_size"])
+    batch_text = (f"batch {batch} (the recipe's `auto_batch_size` of the train rows; `--batch_size` overrides)"
+                  if p.get("batch_size_source") == "recipe" else f"batch {batch} (`--batch_size`)")
+    if p.get("name", "fixed_steps" if suite.get("steps") else "recipe") == "recipe":
+        budget = (f"**the product's batch-mode recipe** (`--steps=0`): up to {suite['max_epochs']} full passes "
+                  f"over train/ (`--max_epochs`), stopping after {suite['patience']} round(s) without a better "
+                  f"mean valid AUC (`--patience`), at {batch_text}; each model stops on its own (epochs "
+                  f"trained per model in the tables)")
+    else:
+        budget = (f"**fixed steps** (`--steps` > 0): {suite['steps']} train steps at {batch_text} "
+                  f"(≈{data.get('epochs_per_run') or 0:.2f} epochs of train/) in {suite['rounds']} rounds "
+                  f"(`--rounds`), no early stopping")
+    warmup = p.get("warmup_steps")
+    return (f"* **Protocol** (every deep model alike): {budget}; Adam lr {suite['learning_rate']} (dense) + "
+            f"Adagrad lr {suite['embedding_learning_rate']} (embeddings)"
+            + (f", {warmup} warm-up steps" if warmup else "")
+            + "; valid/ is evaluated after every round and the round with the best mean valid AUC is "
+              f"restored and evaluated on test/. Eval batches: "
+              f"{'all' if not suite['eval_steps'] else suite['eval_steps']}. Model runs trained "
+              f"{meta['jobs']} at a time (`--jobs`).")
+
+
+def _trained(r: Mapping) -> str:
+    """``epochs (steps)`` a table row trained, means over its seeds."""
+    e, st = (r.get("epochs_trained") or {}).get("mean"), (r.get("train_steps") or {}).get("mean")
+    if e is None and st is None:
+        return "—"
+    return f"{fmt(e, 1)} ({fmt_count(st, ',')})"
+
+
+def _quality_rows(sec: Mapping) -> list[Mapping]:
+    """infnet, infnet (paper preset), the other models, LightGBM."""
+    out = []
+    for r in sec["rows"]:
+        out.append(r)
+        if r["model"] == "infnet" and sec.get("paper_row"):
+            out.append(sec["paper_row"])
+    if "row" in (sec.get("gbdt") or {}):
+        out.append(sec["gbdt"]["row"])
+    return out
+
+
 # -- sections ------------------------------------------------------------------------------------
 def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
     tasks = sec["tasks"]
-    rows_in = list(sec["rows"])
+    rows_in = _quality_rows(sec)
     gbdt = sec.get("gbdt", {})
-    if "row" in gbdt:
-        rows_in.append(gbdt["row"])
+    recipe = (sec.get("protocol") or {}).get("name") == "recipe"
     header = ["Model", "Params", "FLOPs/ex"] + [f"{t} {m}" for t in tasks for m in ("AUC", "GAUC")] \
-        + ["mean AUC", "mean GAUC", "train ex/s"]
+        + ["mean AUC", "mean GAUC", "train ex/s", "epochs (steps)" if recipe else "rounds (steps)"]
     rows, values = [], []
     for r in rows_in:
         cells = [r["label"], fmt_count(r["params"]), fmt_count(r["flops"])]
@@ -143,14 +182,33 @@ def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
                 cells.append(fmt_stat(r["tasks"][t][m]))
                 vals.append(r["tasks"][t][m]["mean"])
         cells += [fmt_stat(r["mean_auc"]), fmt_stat(r["mean_gauc"]),
-                  fmt_count((r.get("train_examples_per_sec") or {}).get("mean"), ",")]
-        vals += [r["mean_auc"]["mean"], r["mean_gauc"]["mean"], None]
+                  fmt_count((r.get("train_examples_per_sec") or {}).get("mean"), ","), _trained(r)]
+        vals += [r["mean_auc"]["mean"], r["mean_gauc"]["mean"], None, None]
         if r["model"] == "lightgbm":
             cells[1] = f"{fmt_count(sum((r.get('leaves') or {}).values()))} leaves"
         rows.append(cells)
         values.append(vals)
-    _bold_best(rows, values, [None, None, None] + [True] * (2 * len(tasks)) + [True, True, None])
+    _bold_best(rows, values, [None, None, None] + [True] * (2 * len(tasks)) + [True, True, None, None])
     lines = _table(header, rows)
+    paper = sec.get("paper_row")
+    if paper is not None:
+        changes = ", ".join(f"`{k}={v}`" for k, v in (paper.get("changes") or {}).items())
+        lines += ["", f"`{paper['label']}`: the same base INFNet with the `paper` preset "
+                      f"(`infnet_tf.models.presets`) applied — " + (
+                          changes if changes else "no field differs from the recommended defaults here, so it "
+                                                  "is the same model run as `infnet`")
+                  + "; same seeds, same protocol."]
+    p = sec.get("protocol") or {}
+    if recipe:
+        lines += ["", f"Protocol: the product's batch-mode recipe for every model — up to {p.get('max_epochs')} "
+                      f"full passes over train/, early stopping after {p.get('early_stopping_patience')} round(s) "
+                      f"without a better mean valid AUC, the best round restored; batch {p.get('batch_size')}. "
+                      "`epochs (steps)`: passes over train/ each model ran and its train steps, means over seeds "
+                      "(the last `patience` epochs of an early-stopped run are the ones after its best round)."]
+    elif p:
+        lines += ["", f"Protocol: fixed budget — {p.get('steps')} steps at batch {p.get('batch_size')} in "
+                      f"{p.get('rounds')} rounds for every model, no early stopping. `rounds (steps)`: means over "
+                      "seeds."]
     lines += ["", f"Test metrics, mean ± sample std over seeds {sec['seeds']} (best per column in bold). "
                   "Params and FLOPs/example (forward, 2 × multiply-adds, analytical count of "
                   "`infnet_tf.models.cost`) per model; train ex/s: training examples/s of each run's last "
@@ -166,7 +224,7 @@ def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
                   + "); no behaviour sequences; no FLOPs count."]
     elif gbdt.get("error"):
         lines += ["", f"LightGBM reference failed: `{gbdt['error']}`"]
-    for r in sec["rows"]:
+    for r in sec["rows"] + ([paper] if paper is not None else []):
         if r["errors"]:
             lines += ["", f"**{r['label']}: failed runs** — " + "; ".join(r["errors"])]
     f = sec.get("findings") or {}
@@ -191,7 +249,9 @@ def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
                   + (f"; its mean GAUC ranks {f['deep_gauc_rank']} of {f['num_deep']} deep models "
                      f"(Δ {f['delta_mean_gauc_vs_best_deep']:+.4f} vs {f['best_deep_gauc_baseline']})."
                      if "deep_gauc_rank" in f else ("." if "best_deep_baseline" in f else ""))
-                  + (f" vs LightGBM: Δ mean AUC {f['delta_vs_gbdt']:+.4f}." if "delta_vs_gbdt" in f else "")]
+                  + (f" vs LightGBM: Δ mean AUC {f['delta_vs_gbdt']:+.4f}." if "delta_vs_gbdt" in f else "")
+                  + (f" Recommended defaults vs the paper preset: Δ mean AUC {f['delta_vs_paper_preset']:+.4f}."
+                     if "delta_vs_paper_preset" in f else "")]
     lines += ["", "![quality](quality_auc.png)"]
     return lines
 
@@ -216,23 +276,31 @@ def gbdt(sec: Mapping) -> list[str]:
 def ablations(sec: Mapping) -> list[str]:
     ref = sec["reference"]
     rows = [["**INFNet (full)**", "—", fmt_stat(ref["mean_auc"]), "—", "—", fmt_count(ref["params"]),
-             fmt_count(ref["flops"])]]
+             fmt_count(ref["flops"]), _trained(ref)]]
+    same = []
     for r in sec["rows"]:
         if "error" in r:
-            rows.append([r["label"], r["group"], "—", "—", r["error"], "—", "—"])
+            rows.append([r["label"], r["group"], "—", "—", r["error"], "—", "—", "—"])
             continue
         if r["errors"]:
-            rows.append([r["label"], r["group"], "failed: " + "; ".join(r["errors"]), "—", "—", "—", "—"])
+            rows.append([r["label"], r["group"], "failed: " + "; ".join(r["errors"]), "—", "—", "—", "—", "—"])
             continue
         td = ", ".join(f"{t} {v:+.4f}" for t, v in r["task_delta_auc"].items() if v is not None)
-        rows.append([r["label"], r["group"], fmt_stat(r["mean_auc"]), fmt_pct(r["rel_change_pct"]), td,
-                     fmt_count(r["params"]), fmt_count(r["flops"])])
+        label = r["label"] + (" ¹" if r.get("same_as_reference") else "")
+        same += [r["id"]] if r.get("same_as_reference") else []
+        rows.append([label, r["group"], fmt_stat(r["mean_auc"]), fmt_pct(r["rel_change_pct"]), td,
+                     fmt_count(r["params"]), fmt_count(r["flops"]), _trained(r)])
     lines = _table(["Variant", "Design aspect", "mean AUC", "rel. change", "Δ AUC per task", "Params",
-                    "FLOPs/ex"], rows)
+                    "FLOPs/ex", "epochs (steps)"], rows)
+    if same:
+        lines += ["", "¹ " + ", ".join(f"`{i}`" for i in same) + ": the switch already has this value in the "
+                  "recommended defaults, so the variant is the full INFNet's own run (Δ = 0 by construction)."]
     noise = sec.get("seed_std_pct")
     lines += ["", f"Seeds {sec['seeds']}; the relative change is the mean over those seeds of the paired "
                   "difference (variant − full INFNet, same seed) in mean test AUC, divided by the full "
-                  "model's mean AUC. `macro` rows are the paper's Fig. 3 regressions, the others Table 4."]
+                  "model's mean AUC. `macro` rows are the paper's Fig. 3 regressions, `Beyond the paper` rows turn one "
+                  "of the recommended defaults' fixes back to the paper's choice, the others are Table 4. Rows "
+                  "come from `infnet_tf.models.presets.ABLATIONS` (also `python -m infnet_tf.train --preset`)."]
     if noise is not None:
         lines += ["", f"Seed noise: the full INFNet's mean AUC varies by ±{noise:.2f}% (1 sample std over "
                       f"{sec['quality_seed_stat']['n']} quality seeds); changes inside that band are not "
@@ -319,7 +387,7 @@ def efficiency(sec: Mapping) -> list[str]:
         lines += [f"Unavailable: {sl.get('reason', 'not measured')}"]
     q = sec.get("quality_run_throughput")
     if q:
-        lines += ["", "Training examples/s inside the quality runs (input included, same budget): "
+        lines += ["", "Training examples/s inside the quality runs (input included, same batch size): "
                   + ", ".join(f"{m} {fmt_count(v)}" for m, v in q.items()) + "."]
     return lines
 
@@ -367,13 +435,16 @@ def runs_table(runs: list[Mapping]) -> list[str]:
     rows = []
     for r in runs:
         if "error" in r:
-            rows.append([f"`{r['key']}`", r["label"], str(r["seed"]), "FAILED", "—", "—", fmt_seconds(r.get("wall_seconds"))])
+            rows.append([f"`{r['key']}`", r["label"], str(r["seed"]), "FAILED", "—", "—", "—",
+                         fmt_seconds(r.get("wall_seconds"))])
             continue
         best = r.get("best") or {}
+        trained = f"{r.get('epochs_trained', '—')} ({r.get('train_steps', '—')})" \
+            + (" early stop" if r.get("stopped_early") else "")
         rows.append([f"`{r['key']}`", r["label"], str(r["seed"]), fmt(r["test_mean_auc"]), fmt(r["valid_mean_auc"]),
-                     str(best.get("global_step", "—")), fmt_seconds(r.get("wall_seconds"))])
-    return _table(["run", "first needed by", "seed", "test mean AUC", "valid mean AUC", "best step",
-                   "wall time"], rows)
+                     trained, str(best.get("global_step", "—")), fmt_seconds(r.get("wall_seconds"))])
+    return _table(["run", "first needed by", "seed", "test mean AUC", "valid mean AUC", "rounds (steps)",
+                   "best step", "wall time"], rows)
 
 
 def render(report: Mapping) -> str:

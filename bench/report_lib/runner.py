@@ -2,9 +2,13 @@
 
 Every model run of every section goes through :func:`train_one`, a thin wrapper around the product's
 batch mode — ``Trainer(layout, model_config, train_config, model_dir)`` then
-``run_batch(trainer, data)``: train ``--steps`` steps in ``--rounds`` rounds, evaluate on ``valid/``
-after each round, keep the best checkpoint by mean valid AUC, evaluate it on ``test/``. There is no
-second training loop here. The trainer's own output goes to ``<run>/train.log``.
+``run_batch(trainer, data)`` with the TrainConfig of :meth:`SuiteConfig.train_config` — by default
+the product's recipe (up to ``--max_epochs`` full passes over ``train/``, early stopping after
+``--patience`` rounds without a better mean valid AUC, batch size from
+:func:`infnet_tf.training.recipe.auto_batch_size` unless ``--batch_size`` is given), or with
+``--steps`` > 0 a fixed budget of ``--steps`` steps in ``--rounds`` rounds. Either way ``valid/`` is
+evaluated after each round, the best checkpoint by mean valid AUC is restored and evaluated on
+``test/``. There is no second training loop here. The trainer's own output goes to ``<run>/train.log``.
 
 Runs are keyed by (effective model config, train config incl. seed, data directory): a config that
 two sections need (e.g. the full INFNet of the quality table, the ablation reference and the
@@ -159,10 +163,13 @@ def _train(suite, layout, label: str, config, seed: int, key: str, model_dir: st
     from infnet_tf.models.cost import flops_per_example, param_count
     from infnet_tf.training.batch import run_batch
 
-    train_config = suite.train_config(seed)
+    from infnet_tf.training.recipe import resolve
+
+    train_config = resolve(suite.train_config(seed), suite.data)  # already concrete: a no-op guard
     trainer = _bench_trainer_class()(layout, config, train_config, model_dir)
     result = run_batch(trainer, suite.data)
     history = result.get("history") or []
+    best = result.get("best") or {}
     train_examples = sum(h["train"]["examples"] for h in history)
     train_seconds = sum(h["train"]["seconds"] for h in history)
     # throughput of the last round: after the first round's tracing / warm-up (input included)
@@ -179,7 +186,13 @@ def _train(suite, layout, label: str, config, seed: int, key: str, model_dir: st
         "test_mean_gauc": _mean_metric(test, "gauc"),
         "valid_mean_auc": mean_auc(valid) if valid else float("nan"),
         "best": result.get("best"),
+        "batch_size": train_config.batch_size,
         "train_steps": trainer.global_step,
+        # rounds trained (full passes with the recipe protocol) and the one restored
+        "epochs_trained": len(history),
+        "best_epoch": best.get("epoch"),
+        "best_step": best.get("global_step"),
+        "stopped_early": bool(not train_config.train_steps and len(history) < train_config.epochs),
         "train_examples": train_examples,
         "train_seconds": train_seconds,
         "train_examples_per_sec": warm_rate,

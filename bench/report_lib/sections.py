@@ -1,9 +1,11 @@
 """The report's sections. Each takes the :class:`Context`, runs (or re-uses) what it needs through
 the :class:`~bench.report_lib.runner.Runner`, draws its figures, and returns a JSON-able dict.
 
-Protocol shared by every trained number: same data and split, the same budget (``--steps`` train
-steps at ``--batch_size`` in ``--rounds`` rounds), the best round chosen on ``valid/`` by mean AUC,
-metrics on ``test/``. "mean AUC" is the mean over tasks of the test AUC of one run; tables show the
+Protocol shared by every trained number: same data and split, the same training recipe for every
+model (by default the product's batch mode: up to ``--max_epochs`` full passes over ``train/`` with
+early stopping after ``--patience`` rounds without a better mean valid AUC, batch size from the
+recipe; with ``--steps`` > 0 a fixed budget of ``--steps`` steps in ``--rounds`` rounds), the best
+round chosen on ``valid/`` by mean AUC and restored, metrics on ``test/``. "mean AUC" is the mean over tasks of the test AUC of one run; tables show the
 mean ± sample std of that over seeds.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from bench.report_lib import plots
-from bench.report_lib.config import ABLATIONS
+from bench.report_lib.config import ABLATIONS, PAPER_LABEL, PAPER_PRESET
 from bench.report_lib.runner import Progress, Runner, stat
 
 
@@ -76,6 +78,12 @@ def summarize_runs(label: str, model: str, runs: list[dict], tasks) -> dict:
         "mean_gauc": stat([r["test_mean_gauc"] for r in _ok(runs)]),
         "valid_mean_auc": stat([r["valid_mean_auc"] for r in _ok(runs)]),
         "train_examples_per_sec": stat([r.get("train_examples_per_sec") for r in _ok(runs)]),
+        # how long each model trained (the recipe protocol stops each run on its own)
+        "epochs_trained": stat([r.get("epochs_trained") for r in _ok(runs)]),
+        "train_steps": stat([r.get("train_steps") for r in _ok(runs)]),
+        "best_epoch": stat([r.get("best_epoch") for r in _ok(runs)]),
+        "stopped_early": sum(bool(r.get("stopped_early")) for r in _ok(runs)),
+        "batch_size": _first(runs, "batch_size"),
         "seeds": [r["seed"] for r in _ok(runs)],
         "runs": [r["key"] for r in runs],
         "errors": _errors(runs),
@@ -112,10 +120,20 @@ def _scaling_configs(suite):
     return widths, {(m, w): suite.model_config(m, d=w) for m in suite.scaling_models for w in widths}
 
 
+def _quality_configs(suite) -> list[tuple[str, Any]]:
+    """``(row id, model config)`` of the quality table: every ``--models`` model (infnet = the
+    recommended ModelConfig defaults), then the paper preset on top of the same base INFNet."""
+    rows = [(m, suite.model_config(m)) for m in suite.models]
+    return rows + [(PAPER_ROW_ID, suite.paper_config())]
+
+
+PAPER_ROW_ID = "infnet_paper"
+
+
 def planned_runs(suite, section: str) -> list[tuple[Any, int]]:
     """``(model_config, seed)`` of every model run ``section`` needs."""
     if section == "quality":
-        return [(suite.model_config(m), s) for s in suite.seed_list for m in suite.models]
+        return [(cfg, s) for s in suite.seed_list for _, cfg in _quality_configs(suite)]
     if section == "ablations":
         full = suite.model_config("infnet")
         return [(full, s) for s in suite.sweep_seed_list] + \
@@ -172,23 +190,41 @@ def gbdt(ctx: Context) -> dict:
 # -- 1. quality ----------------------------------------------------------------------------------
 def quality(ctx: Context) -> dict:
     suite, tasks = ctx.suite, ctx.tasks
-    configs = {m: suite.model_config(m) for m in suite.models}
-    order = [(m, s) for s in suite.seed_list for m in suite.models]  # seed-major: a full table early
-    results = _run_all(ctx, "quality", [(f"quality: {m}", configs[m], s) for m, s in order])
-    by_model: dict[str, list[dict]] = {m: [] for m in suite.models}
-    for (m, _), r in zip(order, results):
-        by_model[m].append(r)
-    rows = [summarize_runs(m, m, by_model[m], tasks) for m in suite.models]
+    table = _quality_configs(suite)
+    configs = dict(table)
+    order = [(rid, s) for s in suite.seed_list for rid, _ in table]  # seed-major: a full table early
+    results = _run_all(ctx, "quality", [(f"quality: {rid}", configs[rid], s) for rid, s in order])
+    by_row: dict[str, list[dict]] = {rid: [] for rid, _ in table}
+    for (rid, _), r in zip(order, results):
+        by_row[rid].append(r)
+    rows = [summarize_runs(m, m, by_row[m], tasks) for m in suite.models]
+    paper = summarize_runs(PAPER_LABEL, "infnet", by_row[PAPER_ROW_ID], tasks)
+    paper.update(id=PAPER_ROW_ID, preset=PAPER_PRESET,
+                 changes={k: v for k, v in configs[PAPER_ROW_ID].to_dict().items()
+                          if configs["infnet"].to_dict().get(k) != v})
     out: dict[str, Any] = {"tasks": list(tasks), "seeds": list(suite.seed_list), "rows": rows,
-                           "model_configs": {m: c.to_dict() for m, c in configs.items()}}
+                           "paper_row": paper, "protocol": suite.protocol_dict(),
+                           "model_configs": {rid: c.to_dict() for rid, c in configs.items()}}
     out["gbdt"] = gbdt_reference(ctx) if suite.gbdt else {"skipped": "--nogbdt"}
     out["findings"] = quality_findings(out, tasks)
-    all_rows = rows + ([out["gbdt"]["row"]] if "row" in out["gbdt"] else [])
+    all_rows = table_rows(out)
     fig = {"models": [r["label"] for r in all_rows], "tasks": list(tasks), "num_seeds": len(suite.seed_list),
            "auc_mean": {r["label"]: [r["tasks"][t]["auc"]["mean"] for t in tasks] for r in all_rows},
            "auc_std": {r["label"]: [r["tasks"][t]["auc"]["std"] for t in tasks] for r in all_rows},
            "gauc_mean": {r["label"]: [r["tasks"][t]["gauc"]["mean"] for t in tasks] for r in all_rows}}
     ctx.figure("quality", "quality_auc.png", plots.quality, fig, out)
+    return out
+
+
+def table_rows(section: Mapping) -> list[dict]:
+    """The quality table's rows in order: infnet, infnet (paper preset), the other models, LightGBM."""
+    out = []
+    for r in section["rows"]:
+        out.append(r)
+        if r["model"] == "infnet" and section.get("paper_row"):
+            out.append(section["paper_row"])
+    if "row" in (section.get("gbdt") or {}):
+        out.append(section["gbdt"]["row"])
     return out
 
 
@@ -203,6 +239,9 @@ def quality_findings(section: Mapping, tasks) -> dict:
     if gbdt is not None:
         baselines.append(gbdt)
     out: dict[str, Any] = {"infnet_mean_auc": infnet["mean_auc"]["mean"], "infnet_mean_auc_std": infnet["mean_auc"]["std"]}
+    paper = section.get("paper_row")
+    if paper is not None and paper["mean_auc"]["mean"] is not None:  # recommended vs paper-exact INFNet
+        out["delta_vs_paper_preset"] = infnet["mean_auc"]["mean"] - paper["mean_auc"]["mean"]
     if not baselines:
         return out
     best = max(baselines, key=lambda r: r["mean_auc"]["mean"])
@@ -274,6 +313,7 @@ def ablations(ctx: Context) -> dict:
         delta = stat(paired)
         ref_mean = ref["mean_auc"]["mean"]
         row.update(id=ab.id, group=ab.group, changes=dict(ab.changes), delta_mean_auc=delta,
+                   same_as_reference=ctx.runner.key(cfg, seeds[0]) == ctx.runner.key(full, seeds[0]),
                    rel_change_pct=(100.0 * delta["mean"] / ref_mean) if delta["mean"] is not None and ref_mean else None,
                    task_delta_auc={t: (row["tasks"][t]["auc"]["mean"] - ref["tasks"][t]["auc"]["mean"])
                                    if row["tasks"][t]["auc"]["mean"] is not None

@@ -2,9 +2,12 @@
 
 Runs the real CLI in a subprocess (the suite trains through the batch trainer and imports the other
 benches, so a fresh process is the honest test) on ``tests.tiny_data`` partitions plus a transform
-artifact holding the layout. Sizes are cut further than ``--smoke`` alone (two quality models, one
-ablation, one extra point per hub axis, two widths of INFNet and one baseline, 2 steps in one round)
-so the test stays well under 90 s on an idle 2-core machine.
+artifact holding the layout. Sizes are cut further than ``--smoke`` alone (two quality models plus
+the paper-preset INFNet, one ablation, one extra point on the n_c hub axis, two widths of INFNet and
+one baseline), and the smoke run trains with the default *recipe* protocol cut to two epochs of the
+512 tiny train rows at the automatic batch size (256: two steps per epoch, patience 1), so the new
+default path is what runs; the fixed-step protocol of the ``SMOKE`` preset is checked without
+training. The test stays around 90 s on an idle 2-core machine.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import sys
 
 import pytest
 
+from bench.report_lib import config as cfg_lib
 from tests.tiny_data import write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,7 +47,8 @@ def smoke_report(tmp_path_factory):
     _write_tiny_dataset(data)
     cmd = [sys.executable, "-m", "bench.report", f"--data={data}", f"--output_dir={out}", "--run_name=smoke",
            "--smoke", "--models=infnet,shared_bottom", "--scaling_models=infnet,shared_bottom",
-           "--scaling_widths=4,8", "--rounds=1", "--steps=2"]
+           "--scaling_widths=4,8", "--hub_shared=2", "--steps=0", "--max_epochs=2", "--patience=1",
+           "--batch_size=0"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     return proc, os.path.join(out, "smoke"), cmd
 
@@ -72,10 +77,19 @@ def test_smoke_report_writes_every_section(smoke_report):
     quality = report["sections"]["quality"]
     rows = {r["model"]: r for r in quality["rows"]}
     assert set(rows) == {"infnet", "shared_bottom"}
-    for row in rows.values():
+    paper = quality["paper_row"]
+    assert paper["label"] == "infnet (paper preset)" and paper["preset"] == "paper"
+    for row in [*rows.values(), paper]:
         assert row["params"] > 0 and row["flops"] > 0
         assert set(row["tasks"]) == {"click", "like"}
         assert row["mean_auc"]["n"] == 1
+        # the recipe protocol: full passes (2 steps of the automatic batch 256 each), at most 2 epochs
+        assert 1 <= row["epochs_trained"]["mean"] <= 2 and row["batch_size"] == 256
+        assert row["train_steps"]["mean"] == 2 * row["epochs_trained"]["mean"]
+    assert quality["protocol"] == {"name": "recipe", "batch_size": 256, "batch_size_source": "recipe",
+                                   "warmup_steps": quality["protocol"]["warmup_steps"], "max_epochs": 2,
+                                   "early_stopping_patience": 1}
+    assert quality["model_configs"]["infnet_paper"]["model"] == "infnet"
     assert "row" in quality["gbdt"], quality["gbdt"]
     assert report["sections"]["ablations"]["rows"][0]["id"] == "no_task_tokens"
     assert [p["value"] for p in report["sections"]["hubs"]["n_cat_hubs"]] == [1, 4]
@@ -89,10 +103,16 @@ def test_smoke_report_writes_every_section(smoke_report):
     assert meta["versions"]["tensorflow"].startswith("2.16") and meta["versions"]["lightgbm"] != "not installed"
     assert meta["hardware"]["cpu_cores"] >= 1
     assert meta["runs"]["failed"] == 0
+    assert meta["protocol"]["name"] == "recipe" and meta["train_config"]["train_steps"] == 0
+    assert meta["train_config"]["epochs"] == 2 and meta["train_config"]["early_stopping_patience"] == 1
+    for run in report["runs"]:
+        assert run["train_config"]["batch_size"] == 256 and run["epochs_trained"] >= 1
 
     text = open(os.path.join(run_dir, "report.md")).read()
     for title in ("Quality", "Ablations", "Hub composition", "Scaling", "Efficiency", "Attention"):
         assert title in text
+    assert "infnet (paper preset)" in text and "the product's batch-mode recipe" in text
+    assert "epochs (steps)" in text
     assert meta["command"] in text
 
 
@@ -115,3 +135,51 @@ def test_gbdt_section_alone_trains_no_deep_model_and_writes_under_the_workdir(tm
     row = report["sections"]["gbdt"]["gbdt"]["row"]
     assert set(row["tasks"]) == {"click", "like"} and row["model"] == "lightgbm"
     assert "Gradient-boosted trees reference" in (run_dir / "report.md").read_text()
+
+
+def test_protocols_presets_and_width_rule(tmp_path):
+    """Without training: the SMOKE preset keeps the fixed-step protocol, the defaults are the recipe
+    (batch size from ``recipe.auto_batch_size``), ablations come from ``infnet_tf.models.presets``,
+    and the width rule leaves the non-width ModelConfig fields alone."""
+    from bench.report import _parser, suite_from_args
+    from infnet_tf.models import ModelConfig
+    from infnet_tf.models.presets import ABLATIONS, preset_changes
+    from infnet_tf.training.recipe import auto_batch_size
+
+    data = str(tmp_path / "data")
+    write_dataset(data, rows_per_day=64)  # 4 train days: 256 rows
+
+    smoke = suite_from_args(_parser().parse_args([f"--data={data}", "--smoke", "--output_dir=x"]))
+    tc = smoke.train_config(3)
+    assert smoke.protocol == "fixed_steps" and smoke.protocol_dict()["name"] == "fixed_steps"
+    assert (tc.train_steps, tc.epochs, tc.early_stopping_patience, tc.batch_size, tc.seed) == (4, 2, 0, 64, 3)
+
+    suite = suite_from_args(_parser().parse_args([f"--data={data}", "--output_dir=x"]))
+    tc = suite.train_config(0)
+    assert suite.protocol == "recipe" and (suite.steps, suite.batch_size) == (0, 0)
+    assert (tc.train_steps, tc.epochs, tc.early_stopping_patience) == (0, suite.max_epochs, suite.patience)
+    assert tc.batch_size == auto_batch_size(256) == suite.resolved_batch_size
+    assert tc.warmup_steps == type(tc)().warmup_steps  # the product's own default, not the bench's
+    explicit = suite_from_args(_parser().parse_args([f"--data={data}", "--output_dir=x", "--batch_size=96"]))
+    assert explicit.train_config(0).batch_size == 96
+    assert explicit.protocol_dict()["batch_size_source"] == "--batch_size"
+
+    assert cfg_lib.ABLATIONS is ABLATIONS and not hasattr(cfg_lib, "Ablation")
+    assert set(cfg_lib.DEFAULT_ABLATIONS) >= {"no_token_norm", "paper_embedding_init", "readout_task_token"}
+    assert [a for a in cfg_lib.DEFAULT_ABLATIONS if a.startswith("no_") and a != "no_token_norm"] == \
+        ["no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast"]
+    with pytest.raises(ValueError, match="--ablations"):
+        cfg_lib.SuiteConfig(data=data, ablations=("no_such_row",))
+
+    ref = ModelConfig()
+    base = suite.model_config("infnet")
+    for name in ("token_norm", "embedding_init_std", "readout"):
+        assert getattr(base, name) == getattr(ref, name)
+    paper = suite.paper_config()
+    for name, value in preset_changes("paper").items():
+        assert getattr(paper, name) == value
+    assert paper.replace(**{k: getattr(base, k) for k in preset_changes("paper")}) == base
+    changed = suite.model_config("infnet", d=16, token_norm=True, embedding_init_std=0.02,
+                                 readout="task_token_hubs")
+    assert (changed.token_norm, changed.embedding_init_std, changed.readout) == (True, 0.02, "task_token_hubs")
+    assert changed.bgu_hidden == tuple(max(1, round(w * 16 / 64)) for w in ref.bgu_hidden)
