@@ -56,24 +56,36 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
-import tensorflow as tf
-
 from export import gate as _gate
 from export import serving_config as _config
 from export import versions as _v
 from export import warmup as _warmup
-from export.raw_inputs import RawDecoder, slice_columns, to_examples
-from export.session_model import SessionModel
-from export.serving_module import (PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS, SERVING_DEFAULT, EXAMPLES_INPUT,
-                                   ServingModule)
 from infnet_tf.features import EVENT_TIME as META_EVENT_TIME
 from infnet_tf.features import FeatureLayout
-from infnet_tf.input import artifact_path, make_dataset
 from infnet_tf.models import ModelConfig, build_model
 from infnet_tf.partitions import SUCCESS, Partition, PartitionError, ensure_filesystem, list_partitions
-from infnet_tf.precision import precision_scope
-from infnet_tf.transform import TransformArtifact
-from infnet_tf.transform_graph import TransformGraph
+
+# TensorFlow and the modules that import it (or pyarrow) load on first use, inside the functions that
+# need them, so that ``python -m export.export_model --help`` answers before TensorFlow loads. The
+# names below stay importable from this module (``from export.export_model import tf, RawDecoder``)
+# through the module ``__getattr__`` at the end of the file.
+_LAZY = {
+    "tf": ("tensorflow", None),
+    "RawDecoder": ("export.raw_inputs", "RawDecoder"),
+    "slice_columns": ("export.raw_inputs", "slice_columns"),
+    "to_examples": ("export.raw_inputs", "to_examples"),
+    "SessionModel": ("export.session_model", "SessionModel"),
+    "PREDICT_EXAMPLES": ("export.serving_module", "PREDICT_EXAMPLES"),
+    "PREDICT_MODEL_INPUTS": ("export.serving_module", "PREDICT_MODEL_INPUTS"),
+    "SERVING_DEFAULT": ("export.serving_module", "SERVING_DEFAULT"),
+    "EXAMPLES_INPUT": ("export.serving_module", "EXAMPLES_INPUT"),
+    "ServingModule": ("export.serving_module", "ServingModule"),
+    "artifact_path": ("infnet_tf.input", "artifact_path"),
+    "make_dataset": ("infnet_tf.input", "make_dataset"),
+    "precision_scope": ("infnet_tf.precision", "precision_scope"),
+    "TransformArtifact": ("infnet_tf.transform", "TransformArtifact"),
+    "TransformGraph": ("infnet_tf.transform_graph", "TransformGraph"),
+}
 
 TRAINER_CONFIG = "trainer_config.json"
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -122,6 +134,8 @@ def _join(*parts: str) -> str:
 
 # -- 1. what to export ---------------------------------------------------------------------------
 def load_trainer_config(model_dir: str) -> dict:
+    import tensorflow as tf
+
     path = _join(model_dir, TRAINER_CONFIG)
     if not tf.io.gfile.exists(path):
         raise ExportError(f"no {TRAINER_CONFIG} in {model_dir}: --model_dir must be a directory the trainer "
@@ -131,6 +145,11 @@ def load_trainer_config(model_dir: str) -> dict:
 
 
 def load_artifact(data: str) -> tuple[TransformArtifact, str]:
+    import tensorflow as tf
+
+    from infnet_tf.input import artifact_path
+    from infnet_tf.transform import TransformArtifact
+
     path = artifact_path(data)
     if not tf.io.gfile.exists(path):
         raise ExportError(f"no transform artifact at {path}: --data must be the dataset job's output directory "
@@ -146,6 +165,8 @@ def serving_precision(precision: str, trained: str) -> str:
 
 def build_serving_model(layout: FeatureLayout, model_config: ModelConfig, precision: str):
     """A fresh model (variables built) under ``precision``; the global policy is restored after."""
+    from infnet_tf.precision import precision_scope
+
     with precision_scope(precision):
         model = build_model(layout, model_config)
         from infnet_tf.models.example_inputs import dummy_features
@@ -155,6 +176,8 @@ def build_serving_model(layout: FeatureLayout, model_config: ModelConfig, precis
 
 
 def restore_weights(model, checkpoint: str) -> None:
+    import tensorflow as tf
+
     status = tf.train.Checkpoint(model=model).restore(checkpoint)
     status.assert_existing_objects_matched()
     status.expect_partial()  # the optimizer's slots and the step are not needed for serving
@@ -163,6 +186,8 @@ def restore_weights(model, checkpoint: str) -> None:
 def checkpoints_newest_first(model_dir: str) -> list[str]:
     """The checkpoints the trainer's ``checkpoint`` state file lists in ``<model_dir>/checkpoints``,
     newest first."""
+    import tensorflow as tf
+
     ckpt_dir = _join(model_dir, CHECKPOINT_SUBDIR)
     state = tf.train.get_checkpoint_state(ckpt_dir)
     paths = list(state.all_model_checkpoint_paths) if state else []
@@ -173,6 +198,8 @@ def checkpoints_newest_first(model_dir: str) -> list[str]:
 
 
 def latest_checkpoint(model_dir: str) -> str:
+    import tensorflow as tf
+
     path = tf.train.latest_checkpoint(_join(model_dir, CHECKPOINT_SUBDIR))
     if not path:
         raise ExportError(f"no checkpoint in {_join(model_dir, CHECKPOINT_SUBDIR)}")
@@ -210,6 +237,8 @@ def sweep_checkpoint_temps(checkpoint_dir: str) -> list[tuple[str, str]]:
     checkpoint numbered N or later exists: the trainer never writes checkpoint N again then."""
     if "://" in checkpoint_dir or not os.path.isdir(checkpoint_dir):
         return []
+    import tensorflow as tf
+
     state = tf.train.get_checkpoint_state(checkpoint_dir)
     numbers = [int(m.group(1)) for p in (state.all_model_checkpoint_paths if state else [])
                for m in [re.search(r"-(\d+)$", p)] if m]
@@ -241,6 +270,8 @@ def data_files(path: str) -> tuple[list[str], Partition | None]:
     Partitions are read only through :meth:`Partition.verified_files`: a partition whose files do
     not match the manifest in its ``_SUCCESS`` (or that has no ``_SUCCESS``) raises
     :class:`PartitionError`. Returns the files and the partition when ``path`` is exactly one."""
+    import tensorflow as tf
+
     from infnet_tf.input import resolve_files
 
     ensure_filesystem(path)
@@ -284,6 +315,8 @@ def read_rows(path: str, layout: FeatureLayout, decoder: RawDecoder, max_rows: i
 
     Partitions are verified against their manifests (:func:`data_files`); a partition read to its end
     must also hold the rows its manifest records (:meth:`Partition.check_rows`)."""
+    from infnet_tf.input import make_dataset
+
     files, partition = data_files(path)
     ds = make_dataset(files, layout, batch_size=min(1024, max_rows), shuffle=False, repeat=False,
                       deterministic=True, with_meta=True)
@@ -344,6 +377,8 @@ def float32_rounded(columns: Mapping[str, np.ndarray], decoder: RawDecoder) -> d
 
 
 def _examples_input(examples: Sequence[bytes]) -> dict[str, np.ndarray]:
+    from export.serving_module import EXAMPLES_INPUT
+
     array = np.empty(len(examples), dtype=object)
     array[:] = list(examples)
     return {EXAMPLES_INPUT: array}
@@ -351,6 +386,9 @@ def _examples_input(examples: Sequence[bytes]) -> dict[str, np.ndarray]:
 
 def score_published(root: str, rows: Rows, candidate_inputs: Sequence[str]) -> tuple[int | None, float | None, str]:
     """(version, mean AUC of its raw signature on ``rows``, note) of the newest published version."""
+    from export.serving_module import SERVING_DEFAULT
+    from export.session_model import SessionModel
+
     version = _v.latest_version(root)
     if version is None:
         return None, None, "no published version"
@@ -365,6 +403,8 @@ def score_published(root: str, rows: Rows, candidate_inputs: Sequence[str]) -> t
 
 
 def keras_predictions(model, inputs: Mapping[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
     parts: dict[str, list] = {}
     n = len(next(iter(inputs.values())))
     for start in range(0, n, batch_size):
@@ -377,6 +417,10 @@ def keras_predictions(model, inputs: Mapping[str, np.ndarray], batch_size: int =
 def validate(staging: str, root: str, model, decoder: RawDecoder, holdout: Rows | None, sample: Rows,
              threshold: float) -> tuple[_gate.GateDecision, dict]:
     """Load the candidate from disk as TF Serving does, run the self-checks and the gate."""
+    from export.raw_inputs import to_examples
+    from export.serving_module import PREDICT_EXAMPLES, SERVING_DEFAULT
+    from export.session_model import SessionModel
+
     details: dict[str, Any] = {}
     rows = holdout if holdout is not None else sample
     check = slice_rows(rows, 512)
@@ -421,6 +465,8 @@ def validate(staging: str, root: str, model, decoder: RawDecoder, holdout: Rows 
 
 
 def slice_rows(rows: Rows, n: int) -> Rows:
+    from export.raw_inputs import slice_columns
+
     return Rows({k: v[:n] for k, v in rows.inputs.items()}, {k: v[:n] for k, v in rows.labels.items()},
                 rows.request_time_ms[:n], slice_columns(rows.raw, 0, n))
 
@@ -428,6 +474,9 @@ def slice_rows(rows: Rows, n: int) -> Rows:
 # -- warmup -----------------------------------------------------------------------------------------
 def warmup_logs(model_name: str, rows: Rows, decoder: RawDecoder, max_records: int) -> list:
     """PredictionLogs for both raw signatures at several batch sizes, from ``rows``."""
+    from export.raw_inputs import slice_columns, to_examples
+    from export.serving_module import EXAMPLES_INPUT, PREDICT_EXAMPLES, SERVING_DEFAULT
+
     pairs = []
     n = len(rows)
     start = 0
@@ -457,6 +506,8 @@ def weights_fingerprint(model) -> str:
 
 def file_fingerprint(path: str) -> str | None:
     """sha256 of a small file (a checkpoint's ``.index``, which holds every tensor's crc32c), or None."""
+    import tensorflow as tf
+
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
@@ -485,6 +536,8 @@ def source_record(model, artifact: TransformArtifact, info: Mapping[str, Any]) -
 
 def read_info(version_dir: str) -> dict | None:
     """``assets.extra/infnet_export.json`` of a version directory (None when absent or unreadable)."""
+    import tensorflow as tf
+
     try:
         return json.loads(_v.read_text(_v.join(version_dir, "assets.extra", INFO_FILE)))
     except (OSError, ValueError, tf.errors.OpError):
@@ -579,6 +632,11 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
     Skipped (nothing written, ``result.skipped``) when the newest published version was made from
     the same weights, transform artifact and precision, unless ``force``. ``checkpoint_dir``: the
     trainer's checkpoint directory, swept of ``ckpt-N_temp`` leftovers."""
+    from export.raw_inputs import RawDecoder
+    from export.serving_module import (EXAMPLES_INPUT, PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS, SERVING_DEFAULT,
+                                       ServingModule)
+    from infnet_tf.transform_graph import TransformGraph
+
     start = time.perf_counter()
     if keep < 1:
         raise ExportError(f"--keep must be >= 1, got {keep}")
@@ -791,6 +849,19 @@ def main(argv) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+def __getattr__(name: str):
+    """The names this module used to import at load time (TensorFlow and its users), on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    value = importlib.import_module(module)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value
+    return value
 
 
 if __name__ == "__main__":

@@ -40,20 +40,30 @@ Output layout (under ``--output``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import re
 import json
 import logging
+import os
 import sys
+import threading
 import time
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
+
+# Importing apache_beam logs "apitools not found, and bigquery client libraries are not available"
+# (a GCP-only client this job never uses) on the root logger; keep it out of the job's output.
+logging.disable(logging.WARNING)
+try:
+    import apache_beam as beam
+    from apache_beam.metrics import Metrics
+    from apache_beam.options.pipeline_options import PipelineOptions
+finally:
+    logging.disable(logging.NOTSET)
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before any TensorFlow import)
 from infnet_tf.spec import SpecError, load_spec
@@ -385,7 +395,9 @@ def parse_args(argv: list[str] | None) -> tuple[JobOptions, list[str]]:
     parser.add_argument("--fail_on_missing_join", action="store_true",
                         help="exit 2 (nothing committed) when an event's user/item key is missing from the users/items "
                              "table; default: write it with null joined columns and count it (missing_join)")
-    parser.add_argument("--verbose", action="store_true", help="also show Beam's own INFO logs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show Beam's own logs and the worker processes' (INFO and up); default: only "
+                             "this job's progress, results and warnings/errors (INFNET_VERBOSE=1 does the same)")
     args, beam_args = parser.parse_known_args(argv)
     if (args.num_shards != job.AUTO and args.num_shards < 1) or args.batch_rows < 1 or args.chunk_rows < 1:
         parser.error("--num_shards, --batch_rows and --chunk_rows must be positive")
@@ -393,8 +405,15 @@ def parse_args(argv: list[str] | None) -> tuple[JobOptions, list[str]]:
                          num_shards=args.num_shards, batch_rows=args.batch_rows, chunk_rows=args.chunk_rows,
                          compression_level=args.compression_level, fail_on_duplicates=args.fail_on_duplicates,
                          fail_on_missing_join=args.fail_on_missing_join)
-    logging.getLogger("apache_beam").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    return options, with_runner_defaults(beam_args)
+    verbose = args.verbose or _env_verbose()
+    logging.getLogger("apache_beam").setLevel(logging.INFO if verbose else logging.WARNING)
+    return options, with_runner_defaults(beam_args, verbose=verbose)
+
+
+def _env_verbose() -> bool:
+    from infnet_tf.env import verbose
+
+    return verbose()
 
 
 def _shards(value: str):
@@ -406,8 +425,20 @@ def _shards(value: str):
         raise argparse.ArgumentTypeError(f"expected 'auto' or a positive int, got {value!r}") from None
 
 
-def with_runner_defaults(beam_args: list[str]) -> list[str]:
-    """Add the DirectRunner defaults (two worker processes) unless the flags say otherwise."""
+# What the SDK worker processes log (they print to this job's stderr, and relay to the runner, which
+# logs each record again as "Worker: ..."). Quiet by default: the driver already logs the job's
+# progress, so the workers' INFO lines (their "stage ..." lines, one per worker) would only repeat
+# it, and their start-up warnings ("No semi_persistent_directory found", "Discarding unparseable
+# args" for the DirectRunner's own options) are harmless. Errors still show; --verbose shows all.
+QUIET_WORKER_LOG_LEVEL = "WARNING"
+QUIET_WORKER_LOG_OVERRIDES = {"apache_beam.options.pipeline_options": "ERROR",
+                              "apache_beam.runners.worker.sdk_worker_main": "ERROR",
+                              "__main__": "ERROR"}  # the worker's entry point, sdk_worker_main
+
+
+def with_runner_defaults(beam_args: list[str], verbose: bool = False) -> list[str]:
+    """Add the DirectRunner defaults (two worker processes) unless the flags say otherwise, and the
+    SDK workers' log levels (quiet unless ``verbose``; flags given explicitly win)."""
     def given(flag: str) -> bool:
         return any(a == flag or a.startswith(flag + "=") for a in beam_args)
 
@@ -421,9 +452,63 @@ def with_runner_defaults(beam_args: list[str]) -> list[str]:
             out.append("--direct_num_workers=2")
         if not given("--direct_running_mode"):
             out.append("--direct_running_mode=multi_processing")
-    if not given("--sdk_harness_log_level_overrides"):
-        out.append('--sdk_harness_log_level_overrides={"apache_beam":"WARNING","__main__":"WARNING"}')
+    if not verbose:
+        if not given("--default_sdk_harness_log_level"):
+            out.append(f"--default_sdk_harness_log_level={QUIET_WORKER_LOG_LEVEL}")
+        if not given("--sdk_harness_log_level_overrides"):
+            out.append(f"--sdk_harness_log_level_overrides={json.dumps(QUIET_WORKER_LOG_OVERRIDES)}")
     return out
+
+
+# The two lines each SDK worker process prints to this job's stderr while it starts, before it has
+# read the pipeline options (so no log level reaches them): apache_beam's import-time apitools
+# warning, and the log handler's "created" notice (printed because that warning configured the
+# worker's root logger). Dropped while the workers run quiet (not --verbose); everything else the
+# workers print (errors, tracebacks) passes through unchanged.
+WORKER_STARTUP_LINES = (b"WARNING:root:apitools not found, and bigquery client libraries are not available",
+                        b"INFO:__main__:Logging handler created.")
+
+
+def _quiet_workers(beam_args: list[str]) -> bool:
+    levels = [a.split("=", 1)[1] for a in beam_args if a.startswith("--default_sdk_harness_log_level=")]
+    return bool(levels) and levels[-1].upper() in ("WARNING", "WARN", "ERROR", "CRITICAL")
+
+
+@contextlib.contextmanager
+def worker_startup_lines_dropped(enabled: bool = True):
+    """While the pipeline runs, pass this process's stderr (which the worker processes inherit)
+    through a pipe that drops :data:`WORKER_STARTUP_LINES`."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+    except OSError:  # no usable fd 2: nothing to quiet
+        yield
+        return
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not line.startswith(WORKER_STARTUP_LINES):
+                    try:
+                        os.write(saved, line)
+                    except OSError:
+                        pass
+        os.close(saved)
+
+    thread = threading.Thread(target=pump, name="worker-stderr", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe ends (EOF) once the worker processes holding it have exited
+        thread.join(timeout=2)
 
 
 def _metrics_lines(result) -> list[str]:
@@ -450,8 +535,9 @@ def run(options: JobOptions, beam_args: list[str]) -> dict:
     log.info("stage pipeline: staging under %s (runner flags: %s)", staging, " ".join(beam_args))
     try:
         pipeline_options = PipelineOptions(beam_args)
-        with beam.Pipeline(options=pipeline_options) as p:
-            build_pipeline(p, spec, options, files, staging)
+        with worker_startup_lines_dropped(_quiet_workers(beam_args)):
+            with beam.Pipeline(options=pipeline_options) as p:
+                build_pipeline(p, spec, options, files, staging)
         result = p.result if hasattr(p, "result") else None
         log.info("stage pipeline: done in %.1fs", time.time() - started)
         if result is not None:

@@ -61,31 +61,14 @@ raw="$sample/raw"
 data="$sample/dataset"
 model_dir="$sample/model-$(printf '%s\n' "$train_flags" | key)"
 
-# Quiet by default: every infnet entry point keeps TensorFlow's C++ start-up lines ("Unable to
-# register cuFFT factory" ...) and its Python warnings off unless INFNET_VERBOSE=1 (see
-# infnet_tf/env.py); what the Beam job's workers print on their own (duplicated progress, known
-# harmless warnings) is dropped from the child jobs' stderr here. DEMO_VERBOSE=1 shows everything.
-noise='Unable to register cu(FFT|DNN|BLAS) factory|apitools not found|Discarding unparseable args'
-noise+='|No semi_persistent_directory found|Logging handler created|^(INFO|DEBUG):'
-noise+='|local_job_service: Worker: severity: WARN'
+# Quiet by default: every child job prints only its own progress and results. The infnet entry
+# points keep TensorFlow's C++ start-up lines and its Python warnings off, and the Beam dataset job
+# runs its worker processes quiet, unless INFNET_VERBOSE=1 (see infnet_tf/env.py and
+# pipelines/build_dataset.py --verbose). DEMO_VERBOSE=1 sets it: every log line of the child jobs.
 if [ -n "${DEMO_VERBOSE:-}" ] && [ "${DEMO_VERBOSE}" != 0 ]; then
   export INFNET_VERBOSE=1
 fi
-quiet_filter() {  # drop the noise lines and TensorFlow deprecation notices (3 lines each)
-  awk -v noise="$noise" '
-    drop > 0 { drop--; next }
-    /is deprecated and will be removed/ { next }
-    /^Instructions for updating:$/ { drop = 1; next }
-    $0 ~ noise { next }
-    { print; fflush() }'
-}
-run() {  # run a child job; its exit status is kept, its stderr filtered unless DEMO_VERBOSE is set
-  if [ -n "${INFNET_VERBOSE:-}" ]; then
-    "$@"
-  else
-    { "$@" 2>&1 1>&3 3>&- | quiet_filter >&2; } 3>&1
-  fi
-}
+run() { "$@"; }  # run a child job (its exit status is the command's)
 
 stage() { printf '\n==> %s\n' "$*"; }
 have() { [ -f "$root/$1" ]; }

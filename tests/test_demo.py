@@ -12,7 +12,9 @@ One test, four steps (issue 14), each a real subprocess with ``INFNET_WORKDIR`` 
    export's validation gate rejects it as worse than the published one, which the demo reports
    (exit 0, "[demo] not published").
 
-Sized (3 days of 1,500 impressions, an 8-wide one-block INFNet) to stay near 90 s on 2 cores.
+Sized to stay near 90 s on 2 idle cores: 3 days of 1,000 impressions (one train, one valid and one
+test partition: a single streaming unit), an 8-wide one-block INFNet whose batch takes a whole
+partition (one step per unit).
 Marked ``slow`` (runs by default; ``-m "not slow"`` deselects it).
 """
 from __future__ import annotations
@@ -28,13 +30,18 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ("--d=8 --num_blocks=1 --num_heads=2 --n_cat_hubs=4 --n_shared_task_hubs=2 --cat_hub_hidden=16 "
-        "--seq_hub_hidden=8 --bgu_hidden=8 --head_hidden=8 --batch_size=256")
+        "--seq_hub_hidden=8 --bgu_hidden=8 --head_hidden=8 --batch_size=1024")
+DAYS = 3  # the spec's split: 1 valid day, 1 test day -> one train partition
+NUM = 1000
+# What a child job must not print by default (the demo no longer filters its children's output):
+# TensorFlow's C++ start-up lines and deprecation notices, the Beam workers' own log lines.
 NOISE = ("Unable to register cuFFT", "apitools not found", "Discarding unparseable args",
-         "is deprecated and will be removed", "is not a valid tf.function parameter name")
+         "is deprecated and will be removed", "is not a valid tf.function parameter name",
+         "Logging handler created", "No semi_persistent_directory found", "Worker: severity")
 
 
 def _demo(work: str, n: int, train_flags: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, INFNET_WORKDIR=work, NUM_IMPRESSIONS=str(n), DEMO_DAYS="4",
+    env = dict(os.environ, INFNET_WORKDIR=work, NUM_IMPRESSIONS=str(n), DEMO_DAYS=str(DAYS),
                DEMO_TRAIN_FLAGS=train_flags, PYTHON=sys.executable)
     for name in ("TF_CONFIG", "DEMO_VERBOSE", "INFNET_VERBOSE", "TF_CPP_MIN_LOG_LEVEL"):
         env.pop(name, None)
@@ -46,6 +53,8 @@ def _demo(work: str, n: int, train_flags: str, timeout: int = 300) -> subprocess
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     for line in NOISE:
         assert line not in proc.stdout + proc.stderr, line
+    worker_lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith(("INFO:", "DEBUG:"))]
+    assert not worker_lines, worker_lines[:5]
     return proc
 
 
@@ -65,8 +74,8 @@ def _export_skips_published() -> bool:
 def test_demo_rerun_and_changed_settings(tmp_path):
     work = str(tmp_path / "work")
 
-    _demo(work, 1500, TINY)
-    samples = glob.glob(os.path.join(work, "sample-1500-*"))
+    _demo(work, NUM, TINY)
+    samples = glob.glob(os.path.join(work, f"sample-{NUM}-*"))
     assert len(samples) == 1, samples
     (model_dir,) = glob.glob(os.path.join(samples[0], "model-*"))
     assert os.path.isfile(os.path.join(samples[0], "dataset", "_DATASET.json"))
@@ -92,7 +101,7 @@ def test_demo_rerun_and_changed_settings(tmp_path):
         assert f.read() == before
 
     # Unchanged rerun: reuses the sample logs and the dataset, resumes training, exports again.
-    rerun = _demo(work, 1500, TINY)
+    rerun = _demo(work, NUM, TINY)
     assert "reusing existing sample data" in rerun.stdout and "reusing existing dataset" in rerun.stdout
     second = _versions(work)
     print(f"versions after the unchanged rerun: {second}")
@@ -102,9 +111,9 @@ def test_demo_rerun_and_changed_settings(tmp_path):
         assert len(second) >= len(first)
 
     # Another size and other training flags: new directories next to the old ones, a new version.
-    changed = _demo(work, 1200, TINY.replace("--d=8", "--d=4").replace("--batch_size=256", "--batch_size=128"))
-    assert len(glob.glob(os.path.join(work, "sample-1200-*", "model-*"))) == 1
-    assert glob.glob(os.path.join(work, "sample-1500-*", "model-*")) == [model_dir]
+    changed = _demo(work, NUM - 200, TINY.replace("--d=8", "--d=4").replace("--batch_size=1024", "--batch_size=512"))
+    assert len(glob.glob(os.path.join(work, f"sample-{NUM - 200}-*", "model-*"))) == 1
+    assert glob.glob(os.path.join(work, f"sample-{NUM}-*", "model-*")) == [model_dir]
     third = _versions(work)
     rejected = os.listdir(os.path.join(work, "exports", "infnet_kuairand", "_rejected")) \
         if os.path.isdir(os.path.join(work, "exports", "infnet_kuairand", "_rejected")) else []
@@ -113,6 +122,6 @@ def test_demo_rerun_and_changed_settings(tmp_path):
     # than the published one — which the demo reports and survives.
     assert len(third) == len(second) + 1 or (third == second and len(rejected) == 1)
     assert ("[demo] not published" in changed.stdout) == (third == second)
-    with open(os.path.join(glob.glob(os.path.join(work, "sample-1200-*", "model-*"))[0],
+    with open(os.path.join(glob.glob(os.path.join(work, f"sample-{NUM - 200}-*", "model-*"))[0],
                            "trainer_config.json")) as f:
         assert json.load(f)["model_config"]["d"] == 4

@@ -1,5 +1,5 @@
-"""``--help`` answers fast and with exit 0: the training CLI parses its flags before TensorFlow loads,
-and ``scripts/demo.sh --help`` prints the demo's own usage without running anything."""
+"""``--help`` answers fast and with exit 0: the training and export CLIs parse their flags before
+TensorFlow loads, and ``scripts/demo.sh --help`` prints the demo's own usage without running anything."""
 from __future__ import annotations
 
 import os
@@ -40,6 +40,51 @@ def test_train_flags_do_not_import_tensorflow():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+# module -> flags its --help must list
+EXPORT_CLIS = {
+    "export.export_model": ("--model_dir", "--data", "--export_base", "--model_name", "--keep",
+                            "--gate_metric_threshold", "--holdout", "--checkpoint", "--precision", "--force"),
+    "export.client": ("--server", "--protocol", "--model_name", "--rows", "--signature_name", "--batch_size",
+                      "--describe"),
+    "export.serving_config": ("--export_base", "--serve_versions"),
+}
+
+
+@pytest.mark.parametrize("flag", ["--help", "--helpfull"])
+@pytest.mark.parametrize("module", sorted(EXPORT_CLIS))
+def test_export_cli_help_exits_zero(module, flag):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", module, flag], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    print(f"python -m {module} {flag}: exit {proc.returncode} in {time.perf_counter() - start:.2f}s")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in EXPORT_CLIS[module]:
+        assert name in proc.stdout, name
+    if flag == "--helpfull":
+        assert "--flagfile" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_export_help_does_not_import_tensorflow():
+    """``python -m export.export_model --help`` answers before TensorFlow loads (-X importtime lists every
+    module a process imports, on stderr), and importing the module for its functions does not load it
+    either (TensorFlow loads on first use)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "export.export_model", "--help"], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert imported, proc.stderr[-3000:]
+    assert "export.export_model" not in imported  # run as __main__, not imported a second time
+    assert not imported & {"tensorflow", "tf_keras"}, "--help imported TensorFlow"
+    code = ("import sys, export.export_model as m; print(sorted(k for k in ('tensorflow', 'tf_keras') if k in "
+            "sys.modules)); from export.export_model import RawDecoder, export_from_trainer, tf; "
+            "print(tf.__name__, RawDecoder.__module__, callable(export_from_trainer))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[:2] == ["[]", "tensorflow export.raw_inputs True"], proc.stdout
 
 
 def test_train_bad_flag_still_fails():
