@@ -78,7 +78,7 @@ def token_norms(model, features) -> dict[str, float]:
 
 
 def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, seed: int, d: int,
-             num_blocks: int, log=print) -> list[dict]:
+             num_blocks: int, log=print, changes: dict | None = None) -> list[dict]:
     import tensorflow as tf
 
     from infnet_tf.input import load_layout, make_dataset, model_inputs
@@ -92,7 +92,7 @@ def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, se
 
     tf.keras.utils.set_random_seed(seed)
     layout = load_layout(data)
-    config = ModelConfig(d=d, num_blocks=num_blocks, **preset_changes(preset))
+    config = ModelConfig(d=d, num_blocks=num_blocks, **{**preset_changes(preset), **(changes or {})})
     model = build_model(layout, config)
     model(dummy_features(layout))
     train_cfg = TrainConfig(batch_size=batch_size, precision="float32", strategy="default", seed=seed)
@@ -158,6 +158,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("d", 32, "Token width.")
     flags.DEFINE_integer("num_blocks", 2, "INFNet blocks.")
     flags.DEFINE_string("output", None, "Write all records as JSON here.")
+    flags.DEFINE_string("changes", "{}", "JSON object of ModelConfig changes applied on top of every preset, "
+                                         "e.g. '{\"embedding_init_std\": 0.1}'.")
     flags.mark_flag_as_required("data")
 
 
@@ -169,7 +171,8 @@ def main(argv) -> int:
     all_records = []
     for preset in FLAGS.presets:
         records = diagnose(FLAGS.data, preset, FLAGS.steps, FLAGS.every, FLAGS.batch_size, FLAGS.seed, FLAGS.d,
-                           FLAGS.num_blocks, log=lambda line: print(line, flush=True))
+                           FLAGS.num_blocks, log=lambda line: print(line, flush=True),
+                           changes=json.loads(FLAGS.changes))
         print(f"\n## {preset}\n\n{table(records)}\n", flush=True)
         all_records += records
         last = records[-1]

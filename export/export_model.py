@@ -206,6 +206,29 @@ def latest_checkpoint(model_dir: str) -> str:
     return path
 
 
+def best_checkpoint(model_dir: str) -> str | None:
+    """The best-on-valid checkpoint a batch run recorded in ``<model_dir>/metrics.json``, when that run
+    also wrote the newest checkpoint (a later streaming or batch run supersedes it) and it exists."""
+    import tensorflow as tf
+
+    path = _join(model_dir, "metrics.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            metrics = json.load(f)
+    except ValueError:
+        return None
+    best = (metrics.get("best") or {}).get("checkpoint")
+    history = metrics.get("history") or []
+    newest = checkpoints_newest_first(model_dir)
+    last = (history[-1].get("checkpoint") or "") if history else ""
+    if not best or not newest or os.path.basename(last) != os.path.basename(newest[0]):
+        return None
+    best = _join(model_dir, "best", os.path.basename(best))   # wherever the model dir lives now
+    return best if tf.io.gfile.exists(best + ".index") else None
+
+
 def restore_newest_readable(model, model_dir: str) -> str:
     """Restore the newest checkpoint of ``model_dir`` whose files can be read; returns its path.
 
@@ -731,8 +754,13 @@ def export_from_checkpoint(model_dir: str, data: str, export_base: str, model_na
     artifact, where = load_artifact(data)
     policy = serving_precision(precision, config.get("precision", "float32"))
     model = build_serving_model(layout, model_config, policy)
+    best = None if checkpoint else best_checkpoint(model_dir)
     if checkpoint:  # given explicitly: that one or an error
         restore_weights(model, checkpoint)
+    elif best:  # batch mode's best-on-valid round (not its last): what the run's metrics.json reports
+        restore_weights(model, best)
+        checkpoint = best
+        log(f"the best-on-valid checkpoint of the batch run ({best}); --checkpoint exports another")
     else:  # the newest readable one (a truncated newest checkpoint falls back, with a warning)
         checkpoint = restore_newest_readable(model, model_dir)
     log(f"model {model_config.model} from {checkpoint} (serving precision {policy}); transform {where}")

@@ -214,3 +214,25 @@ def test_sweep_removes_what_killed_exports_left(tmp_path):
     assert sorted(n for n in os.listdir(root) if not n.startswith(".last_version")) == ["1", "_rejected"]
     assert versions.next_version(root) == 6  # swept numbers are never handed out again
     assert versions.sweep(root) == []
+
+
+def test_best_checkpoint_is_the_batch_runs_best_round_unless_superseded(tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    from export.export_model import best_checkpoint
+
+    model_dir = str(tmp_path / "model")
+    ckpt = tf.train.Checkpoint(v=tf.Variable(1.0))
+    rounds = tf.train.CheckpointManager(ckpt, f"{model_dir}/checkpoints", max_to_keep=3, checkpoint_name="ckpt")
+    best_dir = tf.train.CheckpointManager(ckpt, f"{model_dir}/best", max_to_keep=1, checkpoint_name="best")
+    first = rounds.save(checkpoint_number=10)
+    best = best_dir.save(checkpoint_number=10)                      # round 1 was the best on valid
+    last = rounds.save(checkpoint_number=20)                        # round 2 was not
+    assert best_checkpoint(model_dir) is None                       # no metrics.json: no batch run
+    with open(f"{model_dir}/metrics.json", "w") as f:
+        json.dump({"best": {"checkpoint": best}, "history": [{"checkpoint": first}, {"checkpoint": last}]}, f)
+    assert best_checkpoint(model_dir) == f"{model_dir}/best/best-10"
+    rounds.save(checkpoint_number=30)                               # a later run trained on
+    assert best_checkpoint(model_dir) is None
