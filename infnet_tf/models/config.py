@@ -30,8 +30,9 @@ token_norm          False | True                           LayerNorm of every vi
                                                            before the Q projection (pre-norm)
 embedding_init_std  0.0 | float > 0                        0: Keras' U(-0.05, 0.05) embedding init;
                                                            else truncated normal with this std
-readout             task_token | task_token_hubs           heads read t_i (eq. 11) | t_i and the
-                                                           mean of every hub group
+readout             task_token | task_token_hubs |         heads read t_i (eq. 11) | t_i and the
+                    task_token_flat_hubs                   mean of every hub group | t_i and every
+                                                           hub, flattened
 ==================  =====================================  ======================================
 
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
@@ -50,7 +51,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "task_hubs": ("hybrid", "specific", "shared"),
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
-    "readout": ("task_token", "task_token_hubs"),
+    "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
@@ -86,7 +87,7 @@ class ModelConfig:
     # -- beyond the paper (issue 11; the paper preset turns them off) ----------------------
     token_norm: bool = False                       # LN of tokens / hubs before the K,V / Q projections
     embedding_init_std: float = 0.0                # >0: truncated-normal embedding init; 0: U(-0.05, 0.05)
-    readout: str = "task_token"                    # heads read t_i (eq. 11) | t_i + mean of every hub group
+    readout: str = "task_token"                    # heads read t_i (eq. 11) | + mean | + all of every hub group
     # -- model-specific knobs of other registered models (JSON-able) ----------------------
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

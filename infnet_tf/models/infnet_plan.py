@@ -9,7 +9,8 @@ Head inputs ("readout"), per task i, the concatenation of:
 * the task piece -- t_i^(L) (eq. 11) when task tokens are on and broadcast is on; with
   ``broadcast=off`` (latent only) the task-specific hub t~_i^(L) when there is one;
 * group summaries: with ``readout=task_token_hubs`` the mean of every hub group after the last
-  block (the last block then aggregates every hub group); otherwise only when an ablation cuts
+  block, with ``task_token_flat_hubs`` all of its hubs concatenated (the last block then aggregates
+  every hub group); otherwise only when an ablation cuts
   the path from the features to t_i:
   ``aggregation=off`` (late fusion: masked means of the refined C and S tokens),
   ``broadcast=off`` (latent only: means of every hub group), ``task_tokens=off`` (shared bottom:
@@ -49,10 +50,13 @@ class INFNetPlan:
     task_piece: Optional[str]            # "token" | "hub" | None
     summaries: tuple[str, ...]           # groups summarised into every head's input
     summary_source: str                  # "hubs" | "tokens"
+    summary_pool: str = "mean"           # "mean" | "flatten" (every hub of the group, concatenated)
 
     @property
     def readout_tokens(self) -> int:
         """Head input width in units of d."""
+        if self.summary_pool == "flatten":
+            return int(self.task_piece is not None) + sum(self.n_hubs[g] for g in self.summaries)
         return int(self.task_piece is not None) + len(self.summaries)
 
 
@@ -86,8 +90,8 @@ def make_plan(layout: FeatureLayout, config: ModelConfig) -> INFNetPlan:
     task_piece = None
     if config.task_tokens:
         task_piece = "token" if config.broadcast else ("hub" if specific else None)
-    if full:   # readout=task_token_hubs: t_i plus the mean of every hub group
-        summaries, source = (hub_groups if config.readout == "task_token_hubs" else ()), "hubs"
+    if full:   # readout=task_token_hubs / _flat_hubs: t_i plus the mean of / all hubs of every group
+        summaries, source = (hub_groups if config.readout != "task_token" else ()), "hubs"
     elif config.aggregation:
         summaries, source = hub_groups, "hubs"
     else:
@@ -101,8 +105,9 @@ def make_plan(layout: FeatureLayout, config: ModelConfig) -> INFNetPlan:
         aggregate=tuple(g for g in inner.aggregate if g in read_hubs | read_tokens),
         broadcast=tuple(g for g in inner.broadcast if g in read_tokens))
     blocks = (inner,) * (config.num_blocks - 1) + (last,)
+    pool = "flatten" if full and config.readout == "task_token_flat_hubs" else "mean"
     return INFNetPlan(token_groups, n_tokens, hub_groups, n_hubs, specific, shared, blocks, task_piece,
-                      summaries, source)
+                      summaries, source, pool)
 
 
 def _all_to_all_plan(layout, config, token_groups, n_tokens, data_groups) -> INFNetPlan:
