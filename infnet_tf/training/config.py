@@ -22,8 +22,8 @@ class TrainConfig:
     clip_norm: float = 10.0                  # global-norm gradient clipping; 0 disables
     precision: str = "auto"                  # auto | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "auto"                   # auto | default | mirrored | multi_worker
-    epochs: int = 1                          # batch mode: (at most) passes over train/
-    early_stopping_patience: int = 0         # batch mode: stop after N rounds without a better valid AUC; 0: off
+    epochs: int = 20                         # batch mode: at most this many passes over train/
+    early_stopping_patience: int = 2         # batch mode: stop after N rounds without a better valid AUC; 0: off
     train_steps: int = 0                     # batch mode: stop after this many steps in total; 0: no cap
     eval_steps: int = 0                      # evaluate on at most this many batches; 0: all
     deterministic: bool = False              # fixed data order and op determinism

@@ -9,8 +9,8 @@ from infnet_tf.training.recipe import auto_batch_size, resolve
 from tests.training.helpers import write_data_with_artifact
 
 
-@pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (36_000, 256), (100_000, 512),
-                                         (200_000, 1024), (500_000, 2048), (10_000_000, 4096)])
+@pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (8_000, 256), (19_746, 1024),
+                                         (36_000, 2048), (70_000, 4096), (10_000_000, 4096)])
 def test_auto_batch_size(rows, batch):
     assert auto_batch_size(rows) == batch
 
