@@ -9,7 +9,10 @@ attention (eq. 6), the views are fused and added to the hub stream (eq. 7)::
 
 Keys and values of a view are projected once per block and shared by all hub groups: the hubs of
 all groups are concatenated into one query set per view, so a block costs
-O(N_hub · N_in · d + N_in · d²). Padded keys get exactly zero weight (``masks``); a view whose
+O(N_hub · N_in · d + N_in · d²). With few queries (e.g. a last block where only the task hubs
+aggregate; the rule is ``attention.use_folded``) a view's keys and values are not projected at
+all: the projections are folded into the queries and the context (``attention.folded_attention``,
+the same function of the same weights), so that view costs O(h · N_hub · N_in · d). Padded keys get exactly zero weight (``masks``); a view whose
 keys are all padding contributes a zero context. The attention output projection is folded into
 the fusion Linear. Softmax and LayerNorm statistics are float32.
 
@@ -26,7 +29,8 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
-from infnet_tf.layers.attention import attention_flops, multi_head_attention
+from infnet_tf.layers.attention import (attention_flops, folded_attention, folded_attention_flops,
+                                        multi_head_attention, use_folded)
 
 FUSIONS = ("concat_linear", "sum")
 
@@ -71,8 +75,17 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         contexts, weights = {}, {}
         for v in self.views:
             kv = self.pre_norm_kv[v](tokens[v]) if self.token_norm else tokens[v]
-            z, w = multi_head_attention(self.q_proj[v](queries), self.k_proj[v](kv),
-                                        self.v_proj[v](kv), masks.get(v), self.num_heads)
+            if use_folded(sum(sizes), kv.shape[1], self.d, self.num_heads):
+                kp, vp = self.k_proj[v], self.v_proj[v]
+                for layer in (kp, vp):
+                    if not layer.built:   # build as a Keras call would (scoped variable names)
+                        layer(kv[:, :1])
+                z, w = folded_attention(self.q_proj[v](queries), kv, kp.kernel, kp.bias, vp.kernel, vp.bias,
+                                        masks.get(v), self.num_heads, return_weights=return_attention)
+            else:
+                z, w = multi_head_attention(self.q_proj[v](queries), self.k_proj[v](kv),
+                                            self.v_proj[v](kv), masks.get(v), self.num_heads,
+                                            return_weights=return_attention)
             contexts[v] = tf.split(z, sizes, axis=1)
             weights[v] = w
         out = {}
@@ -90,12 +103,19 @@ class MultiViewAggregation(tf.keras.layers.Layer):
                 "fusion": self.fusion, "dropout": self.dropout, "token_norm": self.token_norm}
 
 
-def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int], fusion: str) -> int:
-    """FLOPs per example: hubs {group: H_g} querying views {view: N_v}."""
+def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int], fusion: str,
+                      num_heads: int | None = None) -> int:
+    """FLOPs per example: hubs {group: H_g} querying views {view: N_v}. ``num_heads`` decides
+    whether the layer projects or folds the keys/values (:func:`~infnet_tf.layers.attention.use_folded`);
+    None counts the projected form."""
     n_q = sum(hubs.values())
     total = 0
     for n_v in views.values():
-        total += 2 * n_q * d * d + 2 * 2 * n_v * d * d + attention_flops(n_q, n_v, d)
+        total += 2 * n_q * d * d
+        if num_heads is not None and use_folded(n_q, n_v, d, num_heads):
+            total += folded_attention_flops(n_q, n_v, d, num_heads)
+        else:
+            total += 2 * 2 * n_v * d * d + attention_flops(n_q, n_v, d)
     fuse_in = d * len(views) if fusion == "concat_linear" else d
     total += sum(2 * h * fuse_in * d for h in hubs.values())
     return total

@@ -7,6 +7,9 @@
 ``mode`` selects the Table 4 variants: ``affine`` (eq. 9), ``scale`` (beta = 0: the MLP emits only
 alpha) and ``shift`` (no alpha term: x_i <- LN(x_i + beta_g)). Width-preserving: the output has the
 shape of ``x``. The LayerNorm computes its statistics in float32 under mixed precision.
+The residual is folded into the gate on the small [B, 1, d] parameters,
+x + x ⊙ sigmoid(alpha) + beta = x ⊙ (1 + sigmoid(alpha)) + beta, so the large [B, N, d] tokens
+see one multiply and one add before the LayerNorm.
 """
 from __future__ import annotations
 
@@ -46,10 +49,11 @@ class BroadcastGatedUnit(tf.keras.layers.Layer):
     @no_autograph
     def call(self, x, hubs):
         alpha, beta = self.modulation(hubs)
-        update = None if alpha is None else x * tf.sigmoid(alpha)            # eq. 9
+        # x + BGU(x) (eqs. 9-10) = x ⊙ (1 + sigmoid(alpha)) + beta
+        y = x if alpha is None else x * (1.0 + tf.sigmoid(alpha))
         if beta is not None:
-            update = beta if update is None else update + beta
-        return self.norm(x + update)                                         # eq. 10
+            y = y + beta
+        return self.norm(y)                                                  # eq. 10
 
     def get_config(self):
         return {**super().get_config(), "d": self.d, "mode": self.mode, "hidden": list(self.hidden)}

@@ -8,7 +8,10 @@ Categorical hubs [B, n_c, d] (``mode``):
   * ``random``: n_c learned input-independent vectors.
 Sequence hubs [B, n_s, d] (``mode``):
   * ``type_mlp`` (eq. 3): one hub per behaviour type, the masked mean of a type-specific
-    MLP_b^seq over the type's real items (an all-padding type gives a zero hub);
+    MLP_b^seq over the type's real items (an all-padding type gives a zero hub). The MLP's last
+    (linear) layer commutes with the mean, so it is applied once to the mean of the hidden
+    activations instead of to every item: mean_t(W h_t + b) = W mean_t(h_t) + b -- the same hub
+    without the per-item output matmul;
   * ``global_mean``: a single hub, the masked mean of all sequence tokens of all types;
   * ``random``: one learned vector per type.
 Task hubs (eq. 4) are a concatenation of learned tokens, assembled by the model.
@@ -108,10 +111,22 @@ class SequenceHubInit(tf.keras.layers.Layer):
         if len(tokens) != self.n_types or len(masks) != self.n_types:
             raise ValueError(f"seq hub init: expected {self.n_types} behaviour types, got {len(tokens)}")
         if self.mode == "type_mlp":
-            return tf.stack([masked_mean(mlp(s), m) for mlp, s, m in zip(self.mlps, tokens, masks)], axis=1)
+            return tf.stack([self._type_hub(mlp, s, m) for mlp, s, m in zip(self.mlps, tokens, masks)], axis=1)
         if self.mode == "global_mean":
             return masked_mean(tf.concat(tokens, axis=1), tf.concat(masks, axis=1))[:, None, :]
         return self.hubs(tf.shape(tokens[0])[0])
+
+    @staticmethod
+    def _type_hub(mlp, s, mask):
+        """masked_mean(MLP(s), mask) [B, d] with the MLP's linear output layer after the mean (eq. 3)."""
+        with tf.name_scope(mlp.name):
+            h = s
+            for layer in mlp.hidden_layers:
+                h = layer(h)
+            hub = mlp.out_layer(masked_mean(h, mask))
+        if mask is None:
+            return hub
+        return hub * tf.cast(tf.reduce_any(tf.cast(mask, tf.bool), axis=1), hub.dtype)[:, None]
 
     def get_config(self):
         return {**super().get_config(), "n_types": self.n_types, "d": self.d, "mode": self.mode,
@@ -119,6 +134,8 @@ class SequenceHubInit(tf.keras.layers.Layer):
 
 
 def sequence_hub_flops(seq_lens: Sequence[int], d: int, mode: str, hidden: Sequence[int]) -> int:
-    if mode == "type_mlp":
-        return sum(t * mlp_flops(d, hidden, d) for t in seq_lens)
+    if mode == "type_mlp":   # hidden layers per item, the linear output layer once (on the mean)
+        hidden = tuple(hidden)
+        return sum(t * mlp_flops(d, hidden, None) + mlp_flops(hidden[-1] if hidden else d, (), d)
+                   for t in seq_lens)
     return 0

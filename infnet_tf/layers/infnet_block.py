@@ -66,7 +66,9 @@ class INFNetBlock(tf.keras.layers.Layer):
              return_attention: bool = False):
         hubs, weights = dict(hubs), {}
         if self.aggregation is not None:                                       # Phase 1
-            updated, weights = self.aggregation(hubs, tokens, masks, training=training, return_attention=True)
+            updated = self.aggregation(hubs, tokens, masks, training=training, return_attention=return_attention)
+            if return_attention:
+                updated, weights = updated
             hubs.update(updated)
         tokens = dict(tokens)
         for g in self.broadcast_groups:                                        # Phase 2
@@ -82,11 +84,12 @@ class INFNetBlock(tf.keras.layers.Layer):
 
 def infnet_block_flops(d: int, n_tokens: Mapping[str, int], n_hubs: Mapping[str, int],
                        aggregate_groups: Sequence[str], broadcast_groups: Sequence[str], fusion: str,
-                       broadcast_unit: str, bgu_hidden: Sequence[int]) -> int:
-    """FLOPs per example of one block; n_tokens/n_hubs: {group: count}."""
+                       broadcast_unit: str, bgu_hidden: Sequence[int], num_heads: int | None = None) -> int:
+    """FLOPs per example of one block; n_tokens/n_hubs: {group: count}. Pass ``num_heads`` for the
+    exact count (it decides whether Phase 1 folds the K/V projections); None counts them projected."""
     total = 0
     if aggregate_groups:
-        total += aggregation_flops(d, {g: n_hubs[g] for g in aggregate_groups}, n_tokens, fusion)
+        total += aggregation_flops(d, {g: n_hubs[g] for g in aggregate_groups}, n_tokens, fusion, num_heads)
     for g in broadcast_groups:
         total += broadcast_unit_flops(n_tokens[g], n_hubs[g], d, broadcast_unit, bgu_hidden)
     return total

@@ -22,17 +22,18 @@ task_hubs           hybrid | specific | shared             eq. 4 | T only | shar
 broadcast_unit      affine | scale | shift | pgu           eq. 9 | β=0 | no α | v1 Proxy Gated Unit
 ==================  =====================================  ======================================
 
-Beyond the paper (issue 11), each a switch measured by ablation in ``bench/REPORT.md``:
+Beyond the paper (issue 11), each a switch measured by ablation in ``bench/REPORT.md`` (defaults first;
+the paper-exact model is ``infnet_tf.models.presets`` ``paper``):
 
 ==================  =====================================  ======================================
 token_norm          False | True                           LayerNorm of every view's tokens before
                                                            its K/V projections and of the hubs
                                                            before the Q projection (pre-norm)
-embedding_init_std  0.0 | float > 0                        0: Keras' U(-0.05, 0.05) embedding init;
-                                                           else truncated normal with this std
-readout             task_token | task_token_hubs |         heads read t_i (eq. 11) | t_i and the
-                    task_token_flat_hubs                   mean of every hub group | t_i and every
-                                                           hub, flattened
+embedding_init_std  0.1 | 0.0 | float > 0                  0: Keras' U(-0.05, 0.05) embedding init
+                                                           (paper); else truncated normal, this std
+readout             task_token_flat_hubs | task_token |    t_i and every hub, flattened | t_i only
+                    task_token_hubs                        (eq. 11, paper) | t_i and the mean of
+                                                           every hub group
 ==================  =====================================  ======================================
 
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
@@ -86,8 +87,8 @@ class ModelConfig:
     broadcast_unit: str = "affine"
     # -- beyond the paper (issue 11; the paper preset turns them off) ----------------------
     token_norm: bool = False                       # LN of tokens / hubs before the K,V / Q projections
-    embedding_init_std: float = 0.0                # >0: truncated-normal embedding init; 0: U(-0.05, 0.05)
-    readout: str = "task_token"                    # heads read t_i (eq. 11) | + mean | + all of every hub group
+    embedding_init_std: float = 0.1                # >0: truncated-normal embedding init; 0: U(-0.05, 0.05)
+    readout: str = "task_token_flat_hubs"          # heads read t_i (eq. 11) | + mean | + all of every hub group
     # -- model-specific knobs of other registered models (JSON-able) ----------------------
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

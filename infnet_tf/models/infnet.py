@@ -11,6 +11,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.features import FeatureLayout, seq_key
+from infnet_tf.layers.aggregation import aggregation_flops
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.heads import TaskHead
 from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit
@@ -100,8 +101,11 @@ class INFNet(tf.keras.Model):
         if self.model_config.hubs:
             hubs = self._hubs(tokens, seqs, batch)
             for block in self.block_layers:
-                tokens, hubs, weights = block(tokens, hubs, masks, training=training, return_attention=True)
-                attention.append(weights)
+                if return_attention:
+                    tokens, hubs, weights = block(tokens, hubs, masks, training=training, return_attention=True)
+                    attention.append(weights)
+                else:
+                    tokens, hubs = block(tokens, hubs, masks, training=training)
         else:
             hubs = {}
             tokens, attention = self._all_to_all(tokens, masks, training)
@@ -127,7 +131,10 @@ class INFNet(tf.keras.Model):
         """Head inputs, one [B, k·d] tensor per task (see :mod:`infnet_plan`)."""
         plan = self.plan
         source = hubs if plan.summary_source == "hubs" else tokens
-        shared = [masked_mean(source[g], masks.get(g) if source is tokens else None) for g in plan.summaries]
+        if plan.summary_pool == "flatten":
+            shared = [tf.reshape(source[g], [-1, source[g].shape[1] * source[g].shape[2]]) for g in plan.summaries]
+        else:
+            shared = [masked_mean(source[g], masks.get(g) if source is tokens else None) for g in plan.summaries]
         out = []
         for i in range(len(self.task_names)):
             piece = []
@@ -197,6 +204,21 @@ class INFNet(tf.keras.Model):
                    name=config.get("name"))
 
 
-@register_model("infnet", flops=infnet_flops)
+def infnet_model_flops(layout: FeatureLayout, config: ModelConfig) -> float:
+    """:func:`infnet_flops` with Phase 1 counted as computed: blocks whose hubs are few enough fold
+    the key/value projections into the attention (``attention.folded_attention``); the count of
+    :func:`infnet_flops` (projected K/V) is corrected by the difference per block."""
+    total = infnet_flops(layout, config)
+    if config.hubs:
+        plan = make_plan(layout, config)
+        for b in plan.blocks:
+            if b.aggregate:
+                hubs = {g: plan.n_hubs[g] for g in b.aggregate}
+                total += (aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion, config.num_heads)
+                          - aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion))
+    return total
+
+
+@register_model("infnet", flops=infnet_model_flops)
 def build_infnet(layout: FeatureLayout, config: ModelConfig) -> INFNet:
     return INFNet(layout, config, name="infnet")

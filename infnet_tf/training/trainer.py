@@ -209,7 +209,9 @@ class Trainer:
         line is printed and ``train/*`` scalars are written. Raises :class:`NonFiniteLossError` as
         soon as a step's loss is NaN/inf (nothing is saved by this method).
         """
-        inputs = dataset.map(lambda f, l: (model_inputs(self.layout, f), l))
+        # no AutoGraph: the map has no tensor-dependent control flow, and converting model_inputs
+        # costs seconds per pass on our CPUs
+        inputs = dataset.map(tf.autograph.experimental.do_not_convert(lambda f, l: (model_inputs(self.layout, f), l)))
         tasks = self.layout.task_names
         steps = examples = 0
         loss_sum, last_loss = 0.0, float("nan")
@@ -273,7 +275,20 @@ class Trainer:
     def predict_batches(self, dataset: tf.data.Dataset, max_steps: int | None = None):
         """Yields ``(probs, labels, user_hashes)`` as NumPy per replica chunk of every batch."""
         local = self.strategy.experimental_local_results
-        for i, (features, labels, users) in enumerate(self._distribute(dataset.map(self._eval_inputs))):
+        self._first_eval_features = None
+        if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+            # the default strategy: iterate the batches as they come (no distributed iterator, no traced map)
+            # and keep the first one's raw features for the attention image (no second pipeline)
+            def batches():
+                for raw_features, raw_labels in dataset:
+                    if self._first_eval_features is None:
+                        self._first_eval_features = raw_features
+                    yield self._eval_inputs(raw_features, raw_labels)
+            stream = batches()
+        else:
+            inputs = dataset.map(tf.autograph.experimental.do_not_convert(self._eval_inputs))  # see train_on
+            stream = self._distribute(inputs)
+        for i, (features, labels, users) in enumerate(stream):
             if max_steps is not None and i >= max_steps:
                 break
             probs, labels_out, users_out = self._predict_fn(features, labels, users)
@@ -302,9 +317,12 @@ class Trainer:
             log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
                 + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
             self.write_scalars(log_prefix, metrics)
-            first = next(iter(dataset.take(1)), None)
+            first = getattr(self, "_first_eval_features", None)
+            if first is None:
+                batch = next(iter(dataset.take(1)), None)
+                first = None if batch is None else batch[0]
             if first is not None:
-                self.log_attention(f"{log_prefix}/attention", first[0])
+                self.log_attention(f"{log_prefix}/attention", first)
         return metrics
 
     # -- TensorBoard ---------------------------------------------------------------------------

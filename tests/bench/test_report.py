@@ -165,8 +165,9 @@ def test_protocols_presets_and_width_rule(tmp_path):
     assert explicit.protocol_dict()["batch_size_source"] == "--batch_size"
 
     assert cfg_lib.ABLATIONS is ABLATIONS and not hasattr(cfg_lib, "Ablation")
-    assert set(cfg_lib.DEFAULT_ABLATIONS) >= {"no_token_norm", "paper_embedding_init", "readout_task_token"}
-    assert [a for a in cfg_lib.DEFAULT_ABLATIONS if a.startswith("no_") and a != "no_token_norm"] == \
+    assert set(cfg_lib.DEFAULT_ABLATIONS) >= {"paper_embedding_init", "readout_task_token", "readout_mean_hubs",
+                                              "token_norm"}
+    assert [a for a in cfg_lib.DEFAULT_ABLATIONS if a.startswith("no_")] == \
         ["no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast"]
     with pytest.raises(ValueError, match="--ablations"):
         cfg_lib.SuiteConfig(data=data, ablations=("no_such_row",))

@@ -101,3 +101,73 @@ def test_aggregation_shares_key_value_projections_across_hub_groups():
     assert {g: o.shape for g, o in out.items()} == {g: h.shape for g, h in hubs.items()}
     assert weights["a"].shape == (2, 2, 6, 5)           # all 6 hubs in one attention
     assert len(layer.k_proj) == len(layer.v_proj) == 1  # one K/V projection per view
+
+
+@pytest.mark.parametrize("num_heads", [1, 2, 4])
+def test_folded_attention_equals_projected_keys_and_values(num_heads):
+    """folded_attention(q, x, W^k, b^k, W^v, b^v) == multi_head_attention(q, x W^k + b^k, x W^v + b^v)."""
+    from infnet_tf.layers.attention import folded_attention
+
+    rng = np.random.default_rng(2)
+    d = 8
+    q, x = (tf.constant(rng.normal(size=s), tf.float32) for s in ([3, 2, d], [3, 5, d]))
+    wk, wv = (tf.constant(rng.normal(size=(d, d)), tf.float32) for _ in range(2))
+    bk, bv = (tf.constant(rng.normal(size=d), tf.float32) for _ in range(2))
+    mask = tf.constant([[True, True, False, True, False], [False] * 5, [True] * 5])
+    for m in (mask, None):
+        ref, ref_w = multi_head_attention(q, tf.matmul(x, wk) + bk, tf.matmul(x, wv) + bv, m, num_heads)
+        out, w = folded_attention(q, x, wk, bk, wv, bv, m, num_heads)
+        np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5)
+        np.testing.assert_allclose(w.numpy(), ref_w.numpy(), atol=1e-6)
+        _, none = folded_attention(q, x, wk, bk, wv, bv, m, num_heads, return_weights=False)
+        assert none is None
+    assert np.all(w.numpy()[1] == 0.0) or m is None
+
+
+def test_aggregation_folds_small_query_sets_and_projects_large_ones():
+    """Same outputs either way: a layer whose rule picks folding vs the projected reference."""
+    from infnet_tf.layers import attention
+
+    rng = np.random.default_rng(3)
+    hubs = {"g": tf.constant(rng.normal(size=(2, 2, 8)), tf.float32)}
+    tokens = {"a": tf.constant(rng.normal(size=(2, 40, 8)), tf.float32)}
+    masks = {"a": tf.sequence_mask([40, 3], 40)}
+    layer = MultiViewAggregation(8, 2, ["g"], ["a"])
+    assert attention.use_folded(2, 40, 8, 2) and not attention.use_folded(40, 40, 8, 2)
+    folded = layer(hubs, tokens, masks)["g"].numpy()
+    ratio = attention.FOLD_FLOP_RATIO
+    attention.FOLD_FLOP_RATIO = 0.0                           # force the projected path
+    try:
+        projected = layer(hubs, tokens, masks)["g"].numpy()
+    finally:
+        attention.FOLD_FLOP_RATIO = ratio
+    np.testing.assert_allclose(folded, projected, atol=1e-5)
+
+
+def test_fused_attention_gradients_match_autodiff():
+    """attend()'s custom gradient (dC · C row sums) equals TF's softmax gradient, masked and not."""
+    from infnet_tf.layers.attention import folded_attention
+
+    rng = np.random.default_rng(4)
+    d = 8
+    q, x = (tf.constant(rng.normal(size=s), tf.float32) for s in ([3, 4, d], [3, 6, d]))
+    wk, wv = (tf.constant(rng.normal(size=(d, d)), tf.float32) for _ in range(2))
+    bk, bv = (tf.constant(rng.normal(size=d), tf.float32) for _ in range(2))
+    mask = tf.constant([[True] * 3 + [False] * 3, [False] * 6, [True] * 6])
+    target = tf.constant(rng.normal(size=(3, 4, d)), tf.float32)
+
+    def grads(fn, m):
+        with tf.GradientTape() as tape:
+            tape.watch([q, x, wk, bk, wv, bv])
+            out, _ = fn(m)
+            loss = tf.reduce_sum(tf.sin(out) * target)
+        return tape.gradient(loss, [q, x, wk, bk, wv, bv])
+
+    for m in (mask, None):
+        projected = lambda m, w: multi_head_attention(q, tf.matmul(x, wk) + bk, tf.matmul(x, wv) + bv, m, 2,  # noqa: E731
+                                                      return_weights=w)
+        reference = grads(lambda m: projected(m, True), m)          # plain TF ops
+        for fused in (lambda m: projected(m, False),
+                      lambda m: folded_attention(q, x, wk, bk, wv, bv, m, 2, return_weights=False)):
+            for g, r in zip(grads(fused, m), reference):
+                np.testing.assert_allclose(g.numpy(), r.numpy(), atol=2e-5)

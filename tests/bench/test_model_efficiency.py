@@ -1,0 +1,38 @@
+"""``python -m bench.model_efficiency --smoke`` on tiny data: every part runs and the RATIO line parses.
+
+Runs the real CLI in a subprocess (it sets global Keras policies and builds several trainers) on
+``tests.tiny_data`` partitions plus a transform artifact holding the layout.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from tests.tiny_data import write_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_smoke_prints_every_section_and_the_ratio_line(tmp_path):
+    data = str(tmp_path / "data")
+    layout = write_dataset(data, rows_per_day=96)
+    os.makedirs(os.path.join(data, "transform"), exist_ok=True)
+    with open(os.path.join(data, "transform", "transform_artifact.json"), "w") as f:
+        json.dump({"layout": layout.to_dict()}, f)
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    cmd = [sys.executable, "-m", "bench.model_efficiency", "--smoke", f"--data={data}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for part in ("fp32 matmul peak", "train step (fwd+bwd+optimizer)", "infnet d=", "dcnv2 d=",
+                 "top op types", "top layer scopes", "end to end (run_batch"):
+        assert part in out, f"missing {part!r} in:\n{out[-3000:]}"
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("RATIO "), last
+    values = dict(kv.split("=") for kv in last.split()[1:])
+    assert set(values) == {"infnet_over_dcnv2_step", "mfu_infnet", "end_to_end_over_step"}
+    assert all(math.isfinite(float(v)) and float(v) > 0 for v in values.values()), last
