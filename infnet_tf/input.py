@@ -54,26 +54,13 @@ class StorageUnreachableError(DataError):
 
 
 def _check_reachable(path: str) -> None:
-    """For an object-store path: raise :class:`StorageUnreachableError` when its bucket cannot be listed.
+    """For an ``s3://`` path: raise :class:`StorageUnreachableError` when the endpoint does not answer.
 
-    tensorflow-io's filesystems answer "does not exist" for a path they could not reach at all, which
-    would otherwise read as a missing file.
+    tensorflow-io's filesystems answer "does not exist" for a path they could not reach at all (after
+    about a minute of retries), which would otherwise read as a missing file.
     """
-    if "://" not in path or path.startswith("file://"):
-        return
-    scheme, rest = path.split("://", 1)
-    bucket = f"{scheme}://{rest.split('/', 1)[0]}"
-    _probe_endpoint(scheme, path)
-    try:
-        tf.io.gfile.listdir(bucket)
-    except tf.errors.NotFoundError:
-        raise StorageUnreachableError(f"{bucket} does not exist or is not visible with these credentials "
-                                      f"(reading {path})") from None
-    except tf.errors.OpError as exc:
-        endpoint = os.environ.get("S3_ENDPOINT", "the default endpoint") if scheme == "s3" else scheme
-        raise StorageUnreachableError(
-            f"cannot reach {bucket} ({endpoint}): {exc.message.splitlines()[0] if exc.message else exc}; "
-            f"check S3_ENDPOINT (with http:// or https://), AWS_REGION and the credentials") from None
+    if "://" in path and not path.startswith("file://"):
+        _probe_endpoint(path.split("://", 1)[0], path)
 
 
 def _probe_endpoint(scheme: str, path: str, timeout_s: float = 5.0) -> None:
