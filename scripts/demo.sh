@@ -120,9 +120,13 @@ elif [ "$status" != 0 ]; then
 fi
 
 stage "done"
-"$py" - "$model_dir" "$exports/$model_name" <<'PY'
+"$py" - "$model_dir" "$exports" "$model_name" <<'PY'
 import json, os, sys
-model_dir, base = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.getcwd())
+from export.export_model import client_command
+from export.serving_config import server_commands
+model_dir, exports, name = sys.argv[1], sys.argv[2], sys.argv[3]
+base = os.path.join(exports, name)
 versions = sorted((int(v) for v in os.listdir(base) if v.isdigit()), reverse=True)
 print(f"SavedModel (newest published version): {base}/{versions[0]}")
 path = os.path.join(model_dir, "metrics.json")
@@ -131,9 +135,10 @@ if os.path.exists(path):
     metrics = json.load(open(path)).get("test", {})
     for task, m in metrics.items():
         print(f"test {task:>10}: " + "  ".join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float)))
-print("Serve it with TF Serving:")
-print(f"  tensorflow_model_server --rest_api_port=8501 --port=8500 --model_name={os.path.basename(base)} "
-      f"--model_base_path={base}")
-print(f"  docker run -p 8501:8501 -p 8500:8500 -v {base}:/models/{os.path.basename(base)} "
-      f"-e MODEL_NAME={os.path.basename(base)} tensorflow/serving:2.16.1")
+# the same commands the export prints (with the batching and monitoring configs it wrote); the
+# docker form is in export/SERVING.md
+print(f"serve it: {server_commands(exports, name)['tensorflow_model_server']}")
+sample = os.path.join(base, str(versions[0]), "assets.extra", "sample_request.jsonl")
+if os.path.exists(sample):
+    print(f"query it: {client_command(name, sample)}")
 PY
