@@ -55,6 +55,9 @@ def _demo(work: str, n: int, train_flags: str, timeout: int = 300) -> subprocess
         assert line not in proc.stdout + proc.stderr, line
     worker_lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith(("INFO:", "DEBUG:"))]
     assert not worker_lines, worker_lines[:5]
+    serve = {line for line in proc.stdout.splitlines() if line.startswith("serve it: ")}
+    assert len(serve) == 1 and "--batching_parameters_file=" in serve.pop()   # one serve command
+    assert any(line.startswith("query it: ") and "sample_request.jsonl" in line for line in proc.stdout.splitlines())
     return proc
 
 
