@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime
 from typing import Any, Mapping
 
+from bench.report_lib.sections import table_rows
+
 SECTION_TITLES = {
     "gbdt": "0. Gradient-boosted trees reference (LightGBM)",
     "quality": "1. Quality: INFNet vs baselines (paper Table 3)",
@@ -153,22 +155,10 @@ def _trained(r: Mapping) -> str:
     return f"{fmt(e, 1)} ({fmt_count(st, ',')})"
 
 
-def _quality_rows(sec: Mapping) -> list[Mapping]:
-    """infnet, infnet (paper preset), the other models, LightGBM."""
-    out = []
-    for r in sec["rows"]:
-        out.append(r)
-        if r["model"] == "infnet" and sec.get("paper_row"):
-            out.append(sec["paper_row"])
-    if "row" in (sec.get("gbdt") or {}):
-        out.append(sec["gbdt"]["row"])
-    return out
-
-
 # -- sections ------------------------------------------------------------------------------------
 def quality(sec: Mapping, report_jobs: int = 1) -> list[str]:
     tasks = sec["tasks"]
-    rows_in = _quality_rows(sec)
+    rows_in = table_rows(sec)
     gbdt = sec.get("gbdt", {})
     recipe = (sec.get("protocol") or {}).get("name") == "recipe"
     header = ["Model", "Params", "FLOPs/ex"] + [f"{t} {m}" for t in tasks for m in ("AUC", "GAUC")] \
