@@ -78,7 +78,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
                  "checkpoint": checkpoint}
         if has_valid:
-            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid")
+            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid", attention=round_no == 1)
             valid_auc = mean_auc(valid_metrics)
             entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
             trainer.write_scalars("valid", {"mean_auc": valid_auc})

@@ -36,14 +36,14 @@ def eval_dataset(trainer, split_dir: str) -> tf.data.Dataset:
                         repeat=False, deterministic=True)
 
 
-def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None) -> dict:
+def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None, attention: bool = True) -> dict:
     """Metrics of every complete partition of ``split_dir`` (the one evaluation of a directory).
 
     The partitions are checked against their manifests (files before reading, rows after a full
     pass), and a corrupt or truncated file is named (:class:`~infnet_tf.input.DataFileError`).
     """
     with naming_bad_files(split_dir, f"evaluating {log_prefix or split_dir}"):
-        metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=log_prefix)
+        metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=log_prefix, attention=attention)
     if not trainer.config.eval_steps:
         check_rows(split_dir, trainer.last_eval_examples, "evaluation of")
     return metrics

@@ -297,13 +297,15 @@ class Trainer:
                        u.numpy())
 
     def evaluate(self, dataset: tf.data.Dataset, max_steps: int | None = None,
-                 log_prefix: str | None = None) -> dict[str, dict]:
+                 log_prefix: str | None = None, attention: bool = True) -> dict[str, dict]:
         """Exact metrics over ``dataset``: ``{task: {auc, gauc, gauc_impression, logloss, pred_mean,
         label_mean, count}}``.
 
         With ``log_prefix`` the metrics are printed, written as TensorBoard scalars
         ``<log_prefix>/<task>/<metric>`` at the global step, and the attention image of the first
-        batch (when the model exposes ``attention_weights``) is logged as ``<log_prefix>/attention``.
+        batch (when the model exposes ``attention_weights``) is logged as ``<log_prefix>/attention``
+        unless ``attention=False`` (the image costs seconds of matplotlib: batch mode draws it for the
+        first round and the test evaluation only).
         """
         has_users = USER_KEY in dataset.element_spec[0]
         max_steps = max_steps if max_steps is not None else (self.config.eval_steps or None)
@@ -317,6 +319,8 @@ class Trainer:
             log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
                 + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
             self.write_scalars(log_prefix, metrics)
+            if not attention:
+                return metrics
             first = getattr(self, "_first_eval_features", None)
             if first is None:
                 batch = next(iter(dataset.take(1)), None)

@@ -36,3 +36,11 @@ def test_batch_mode_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Epoch 1/3" in out and "Epoch 3/3 - 16 steps" in out and "valid_mean_auc" in out
     assert "test @ step" in out
+
+    images = {}                       # the attention heat map: first round's valid + the test only
+    for event_file in tf.io.gfile.glob(os.path.join(model_dir, "tensorboard", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            for v in event.summary.value:
+                if v.tag.endswith("/attention"):
+                    images.setdefault(v.tag, []).append(event.step)
+    assert images == {"valid/attention": [16], "test/attention": [best["global_step"]]}, images
