@@ -53,24 +53,15 @@ class StorageUnreachableError(DataError):
     """An object store (s3://, hdfs://) did not answer; the message names the endpoint."""
 
 
-def _check_reachable(path: str) -> None:
-    """For an ``s3://`` path: raise :class:`StorageUnreachableError` when the endpoint does not answer.
-
-    tensorflow-io's filesystems answer "does not exist" for a path they could not reach at all (after
-    about a minute of retries), which would otherwise read as a missing file.
-    """
-    if "://" in path and not path.startswith("file://"):
-        _probe_endpoint(path.split("://", 1)[0], path)
-
-
-def _probe_endpoint(scheme: str, path: str, timeout_s: float = 5.0) -> None:
-    """One TCP connect to ``S3_ENDPOINT`` (s3:// only): tensorflow-io retries for about a minute and
-    then answers "not found" for an endpoint nobody listens on; this says so in seconds."""
+def _probe_endpoint(path: str, timeout_s: float = 5.0) -> None:
+    """For an ``s3://`` path: one TCP connect to ``S3_ENDPOINT``, raising :class:`StorageUnreachableError`
+    when nobody answers. tensorflow-io retries for about a minute and then answers "does not exist"
+    for an unreachable endpoint, which would read as a missing file; this says so in seconds."""
     import socket
     import urllib.parse
 
     endpoint = os.environ.get("S3_ENDPOINT", "")
-    if scheme != "s3" or not endpoint:
+    if not path.startswith("s3://") or not endpoint:
         return
     url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -87,10 +78,8 @@ def load_artifact(data_dir_or_artifact: str) -> dict:
     """The dataset job's transform artifact (a JSON object)."""
     path = artifact_path(data_dir_or_artifact)
     ensure_filesystem(path)
-    if "://" in path:
-        _probe_endpoint(path.split("://", 1)[0], path)
+    _probe_endpoint(path)
     if not tf.io.gfile.exists(path):
-        _check_reachable(path)
         raise FileNotFoundError(
             f"no transform artifact at {path}: --data must be the dataset job's output directory "
             f"(holding {ARTIFACT_RELPATH}) or the artifact JSON itself")
@@ -135,7 +124,7 @@ def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
     else:
         files = sorted(tf.io.gfile.glob(path))
     if not files:
-        _check_reachable(path)
+        _probe_endpoint(path)
         raise FileNotFoundError(
             f"no data files at {path} (expected *.tfrecord.gz files, or complete dt=... partitions "
             f"with a _SUCCESS marker)")

@@ -155,7 +155,11 @@ class Partition:
         return None if manifest is None else manifest.rows
 
     def verified_files(self) -> list[str]:
-        """The partition's data files, checked against its manifest.
+        """The partition's data files, checked against its manifest (see :meth:`verify`)."""
+        return self.verify()[0]
+
+    def verify(self) -> tuple[list[str], PartitionManifest | None]:
+        """(data files, manifest or None), the files checked against the manifest (one read of it).
 
         Raises :class:`PartitionError` naming the partition and the file when a listed file is
         missing, a file not listed is present, or the partition holds no data file at all although
@@ -168,7 +172,7 @@ class Partition:
                 raise PartitionError(
                     f"{self.path}: marked complete ({SUCCESS}) but holds no data file; refusing to treat it "
                     f"as trained/evaluated (write the files before the marker)")
-            return [present[k] for k in sorted(present)]
+            return [present[k] for k in sorted(present)], None
         missing = sorted(set(manifest.files) - set(present))
         if missing:
             raise PartitionError(
@@ -179,11 +183,12 @@ class Partition:
             raise PartitionError(
                 f"{self.path}: data file {_join(self.path, extra[0])} is not listed in {manifest.source} "
                 f"({len(extra)} unlisted); refusing to read a partition that does not match its manifest")
-        return [present[k] for k in sorted(manifest.files)]
+        return [present[k] for k in sorted(manifest.files)], manifest
 
-    def check_rows(self, read: int) -> None:
-        """Raise :class:`PartitionError` when ``read`` examples differ from the manifest's rows."""
-        expected = self.expected_rows()
+    def check_rows(self, read: int, expected: int | None = None) -> None:
+        """Raise :class:`PartitionError` when ``read`` examples differ from the manifest's rows
+        (``expected``: the count already read from the manifest; None reads it)."""
+        expected = self.expected_rows() if expected is None else expected
         if expected is not None and expected >= 0 and int(read) != expected:
             raise PartitionError(
                 f"{self.path}: read {int(read):,} examples but its manifest records {expected:,} rows "

@@ -99,8 +99,7 @@ class FileSource:
             return None
         part = self._queue[0]
         try:
-            files = part.verified_files()
-            expected = part.expected_rows()
+            files, manifest = part.verify()
         except PartitionError as exc:
             if not self._wait:
                 raise
@@ -110,10 +109,11 @@ class FileSource:
             self._queue = []          # list again on the next poll; later partitions wait for it
             return None
         self._queue.pop(0)
-        rows = f", {expected:,} rows" if expected is not None and expected >= 0 else ""
+        records = manifest.rows if manifest is not None and manifest.rows >= 0 else None
+        rows = f", {records:,} rows" if records is not None else ""
         return Unit(key=part.key, dataset=lambda training: self._dataset(files, training),
                     description=f"{part.path} ({len(files)} file{'s' if len(files) != 1 else ''}{rows})",
-                    records=expected if expected is not None and expected >= 0 else None, partition=part)
+                    records=records, partition=part)
 
     def _dataset(self, files: list[str], training: bool):
         if not files:

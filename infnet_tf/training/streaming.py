@@ -342,8 +342,8 @@ class StreamingJob:
         train_ds = unit.dataset(True)
         with self._naming_bad_files(unit, "train"):
             train = trainer.train_on(train_ds) if train_ds is not None else {"steps": 0, "examples": 0}
-        if unit.partition is not None:       # before the checkpoint that would mark it consumed
-            unit.partition.check_rows(int(train.get("examples", 0)))
+        if unit.partition is not None and unit.records is not None:   # before the checkpoint marking it consumed
+            unit.partition.check_rows(int(train.get("examples", 0)), unit.records)
         entry = ConsumedEntry(key=unit.key, global_step=trainer.global_step,
                               records=int(train.get("examples", 0)), offsets=unit.offsets)
         state = self.state.with_entry(entry, unit.next_offsets)

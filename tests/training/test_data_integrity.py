@@ -3,7 +3,9 @@ named, a truncated newest checkpoint falls back, a stop says what it does (issue
 from __future__ import annotations
 
 import glob
+import json
 import os
+import shutil
 import signal
 
 import pytest
@@ -69,8 +71,6 @@ def test_marker_without_files_is_not_a_complete_partition(tmp_path):
 
 
 def test_legacy_marker_falls_back_to_the_dataset_summary(data):
-    import json
-
     root, _ = data
     part = _train_parts(root)[0]
     names = sorted(part.manifest().files)
@@ -108,13 +108,13 @@ def test_streaming_refuses_an_empty_partition_then_trains_it_when_its_files_arri
     with pytest.raises(PartitionError, match="dt=2026-09-30.*holds no data file"):
         run_streaming(trainer, root)
     assert "dt=2026-09-30" not in consumed_keys(model_dir)            # never marked done
-    os.rmdir(late) if not os.listdir(late) else __import__("shutil").rmtree(late)
+    shutil.rmtree(late)
     add_partition(train_dir, "dt=2026-09-30", seed=7)                  # now the files are there
     summary = run_streaming(tiny_trainer(layout, model_dir), root)
     assert "dt=2026-09-30" in consumed_keys(model_dir)
     assert summary["caught_up"] is True
-    records = {e["key"]: e["records"] for e in __import__("json").load(
-        open(os.path.join(model_dir, "streaming_state.json")))["consumed"]}
+    with open(os.path.join(model_dir, "streaming_state.json")) as f:
+        records = {e["key"]: e["records"] for e in json.load(f)["consumed"]}
     assert records["dt=2026-09-30"] == ROWS
 
 
