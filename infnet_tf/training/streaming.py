@@ -33,6 +33,7 @@ that would mark it consumed. A corrupt or truncated file is named (:class:`~infn
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -372,8 +373,7 @@ class StreamingJob:
 
     @staticmethod
     def _naming_bad_files(unit: Unit, what: str):
-        import contextlib
-
+        """Name the corrupt file when reading a file unit fails (Kafka units have no files)."""
         if unit.partition is None:
             return contextlib.nullcontext()
         from infnet_tf.input import naming_bad_files
