@@ -187,7 +187,8 @@ def _train(suite, layout, label: str, config, seed: int, key: str, model_dir: st
         "valid_mean_auc": mean_auc(valid) if valid else float("nan"),
         "best": result.get("best"),
         "batch_size": train_config.batch_size,
-        "train_steps": trainer.global_step,
+        # steps trained in all rounds (the trainer's step is the restored best round's afterwards)
+        "train_steps": history[-1]["global_step"] if history else trainer.global_step,
         # rounds trained (full passes with the recipe protocol) and the one restored
         "epochs_trained": len(history),
         "best_epoch": best.get("epoch"),
