@@ -4,7 +4,7 @@
 
 Generates KuaiRand-like sample data (``pipelines.make_sample_data``), then runs, in this one
 process and on the same input, (1) ``pipelines.plain.run`` — a single-process pyarrow/numpy loop
-— and (2) ``pipelines.build_dataset.run`` — the Beam job, by default on the DirectRunner with two
+— and (2) ``pipelines.runner.run`` — the Beam job, by default on the DirectRunner with two
 worker processes. Both call the same per-batch functions (check + join, analyzers, point-in-time
 pass, encoder, writers) and write the same outputs (artifact, TFRecords, rejects, _DATASET.json),
 so the ratio is Beam's overhead (or, with two cores, its gain). Prints rows/second of each and,
@@ -21,7 +21,7 @@ import time
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before any TensorFlow import)
 from infnet_tf.spec import load_spec
-from pipelines import build_dataset, make_sample_data, plain
+from pipelines import make_sample_data, plain, runner
 from pipelines.job import JobOptions
 
 
@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"plain loop (1 process, pyarrow/numpy): {args.num_impressions:,} rows in {plain_s:.1f}s = "
                   f"{args.num_impressions / plain_s:,.0f} rows/s ({_written(plain_summary):,} examples)", flush=True)
 
-        beam_flags = build_dataset.with_runner_defaults(beam_args)
+        beam_flags = runner.with_runner_defaults(beam_args)
         started = time.perf_counter()
-        beam_summary = build_dataset.run(JobOptions(output=os.path.join(work, "beam"), **common), beam_flags)
+        beam_summary = runner.run(JobOptions(output=os.path.join(work, "beam"), **common), beam_flags)
         beam_s = time.perf_counter() - started
         print(f"beam job ({' '.join(beam_flags)}): {args.num_impressions:,} rows in {beam_s:.1f}s = "
               f"{args.num_impressions / beam_s:,.0f} rows/s ({_written(beam_summary):,} examples)", flush=True)

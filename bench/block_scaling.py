@@ -21,114 +21,42 @@ Targets: x <= 24 (linear scaling is 16), z >= 10.
 """
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
+import sys
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import numpy as np
-import tensorflow as tf
+from absl import flags
 
-from infnet_tf.layers.infnet_block import INFNetBlock, infnet_block_flops
-from infnet_tf.layers.self_attention import SelfAttentionBlock, self_attention_flops
+from bench.block_timing import BlockBench, bench_point
+from infnet_tf import config_flags
 
-GROUPS = ("cat", "seq", "task")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.block_scaling", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lengths", default="64,256,1024,4096",
-                   help="comma-separated total sequence lengths N_s (must include 256 and 4096)")
-    p.add_argument("--batch_size", type=int, default=2, help="examples per step (same for both models)")
-    p.add_argument("--steps", type=int, default=5, help="minimum timed steps per point (median reported)")
-    p.add_argument("--min_seconds", type=float, default=1.0,
-                   help="keep timing a cheap point until this many seconds have been measured")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps per point (first one traces)")
-    p.add_argument("--d", type=int, default=64, help="token width")
-    p.add_argument("--heads", type=int, default=4, help="attention heads")
-    p.add_argument("--n_cat", type=int, default=16, help="categorical tokens N_c")
-    p.add_argument("--tasks", type=int, default=3, help="task tokens N_t")
-    p.add_argument("--types", type=int, default=4, help="behaviour types (one sequence hub each)")
-    p.add_argument("--n_cat_hubs", type=int, default=16)
-    p.add_argument("--n_shared_task_hubs", type=int, default=4)
-    args = p.parse_args(argv)
-    args.lengths = [int(x) for x in args.lengths.split(",") if x]
-    if 256 not in args.lengths or 4096 not in args.lengths:
-        p.error("--lengths must include 256 and 4096 (the RATIO line compares them)")
-    if any(n % args.types for n in args.lengths):
-        p.error(f"every length must be a multiple of --types={args.types}")
-    return args
+FLAGS = flags.FLAGS
+flags.DEFINE_string("lengths", "64,256,1024,4096", "Comma-separated total sequence lengths N_s (must include "
+                    "256 and 4096).")
+config_flags.define_flags(BlockBench)
 
 
-def warm(step, warmup: int) -> None:
-    for _ in range(warmup):
-        step().numpy()
+def lengths_or_error(text: str, types: int) -> tuple[list[int], str | None]:
+    """The ``--lengths`` as ints, and what is wrong with them (None: fine)."""
+    try:
+        lengths = [int(x) for x in text.split(",") if x]
+    except ValueError:
+        return [], f"--lengths: expected comma-separated ints, got {text!r}"
+    if 256 not in lengths or 4096 not in lengths:
+        return lengths, "--lengths must include 256 and 4096 (the RATIO line compares them)"
+    if any(n % types for n in lengths):
+        return lengths, f"every length must be a multiple of --types={types}"
+    return lengths, None
 
 
-def sample(step, steps: int, min_seconds: float) -> list[float]:
-    """Wall seconds of at least ``steps`` calls of ``step()`` (results fetched to host), continuing
-    until ``min_seconds`` have been measured."""
-    times: list[float] = []
-    while len(times) < steps or sum(times) < min_seconds:
-        start = time.perf_counter()
-        step().numpy()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def make_step(block, inputs: list, forward):
-    """A tf.function forward+backward step; returns a scalar that depends on every gradient."""
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = forward()
-            loss = tf.add_n([tf.reduce_mean(o) for o in tf.nest.flatten(outputs)])
-        grads = tape.gradient(loss, block.trainable_variables + inputs)
-        return tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g)) for g in grads if g is not None])
-
-    return step
-
-
-def bench_point(args, n_seq: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
-    d, b = args.d, args.batch_size
-    n_tokens = {"cat": args.n_cat, "seq": n_seq, "task": args.tasks}
-    n_hubs = {"cat": args.n_cat_hubs, "seq": args.types, "task": args.tasks + args.n_shared_task_hubs}
-
-    def rand(n):
-        return tf.constant(rng.normal(size=(b, n, d)).astype(np.float32))
-
-    tokens = {g: rand(n) for g, n in n_tokens.items()}
-    hubs = {g: rand(n) for g, n in n_hubs.items()}
-    masks = {"seq": tf.ones([b, n_seq], tf.bool)}
-
-    infnet = INFNetBlock(d, args.heads, GROUPS, GROUPS, GROUPS)
-    infnet_inputs = [tokens[g] for g in GROUPS] + [hubs[g] for g in GROUPS]
-    infnet_step = make_step(infnet, infnet_inputs, lambda: infnet(tokens, hubs, masks, training=True))
-
-    dense = SelfAttentionBlock(d, args.heads)
-    x = tf.concat([tokens[g] for g in GROUPS], axis=1)
-    mask = tf.concat([tf.ones([b, args.n_cat], tf.bool), masks["seq"], tf.ones([b, args.tasks], tf.bool)], 1)
-    dense_step = make_step(dense, [x], lambda: dense(x, mask, training=True))
-
-    warm(infnet_step, args.warmup)
-    warm(dense_step, args.warmup)
-    # INFNet is timed before and after all-to-all so both see the same machine conditions
-    half = max(1, (args.steps + 1) // 2)
-    infnet_times = sample(infnet_step, half, args.min_seconds / 2)
-    t_dense = statistics.median(sample(dense_step, args.steps, args.min_seconds))
-    infnet_times += sample(infnet_step, half, args.min_seconds / 2)
-    t_infnet = statistics.median(infnet_times)
-    f_infnet = infnet_block_flops(d, n_tokens, n_hubs, GROUPS, GROUPS, "concat_linear", "affine", (64,))
-    n_all = sum(n_tokens.values())
-    f_dense = self_attention_flops(n_all, n_all, d, 2)
-    return t_infnet, t_dense, f_infnet, f_dense
-
-
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def main(argv) -> int:
+    if len(argv) > 1:
+        raise flags.Error(f"unexpected arguments: {' '.join(argv[1:])}")
+    args = BlockBench(**config_flags.values(BlockBench))
+    lengths, error = lengths_or_error(FLAGS.lengths, args.types)
+    if error:
+        print(f"block_scaling: error: {error}", file=sys.stderr, flush=True)
+        return 2
     rng = np.random.default_rng(0)
     print(f"one block, forward+backward, d={args.d}, heads={args.heads}, batch={args.batch_size}, "
           f"N_c={args.n_cat}, N_t={args.tasks}, types={args.types}; median of >= {args.steps} steps "
@@ -136,7 +64,7 @@ def main(argv=None) -> None:
     print(f"{'N_s':>6} {'infnet_ms':>10} {'all_to_all_ms':>14} {'a2a/infnet':>10} "
           f"{'infnet_MFLOP/ex':>16} {'a2a_MFLOP/ex':>13}")
     results = {}
-    for n in args.lengths:
+    for n in lengths:
         t_i, t_a, f_i, f_a = bench_point(args, n, rng)
         results[n] = (t_i, t_a)
         print(f"{n:>6} {t_i * 1e3:>10.2f} {t_a * 1e3:>14.2f} {t_a / t_i:>10.1f} {f_i / 1e6:>16.2f} {f_a / 1e6:>13.2f}",
@@ -145,7 +73,10 @@ def main(argv=None) -> None:
     y = results[4096][1] / results[256][1]
     z = results[4096][1] / results[4096][0]
     print(f"RATIO infnet_4096_over_256={x:.2f} all_to_all_4096_over_256={y:.2f} all_to_all_over_infnet_at_4096={z:.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from infnet_tf.env import run_main
+
+    run_main(main)

@@ -81,12 +81,13 @@ def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, se
              num_blocks: int, log=print, changes: dict | None = None) -> list[dict]:
     import tensorflow as tf
 
-    from infnet_tf.input import load_layout, make_dataset, model_inputs
+    from infnet_tf.data.artifact import load_layout
+    from infnet_tf.input import make_dataset, model_inputs
     from infnet_tf.models import ModelConfig, build_model
-    from infnet_tf.models.example_inputs import dummy_features
+    from infnet_tf.data.tensors import placeholder_inputs
     from infnet_tf.models.losses import multitask_loss
     from infnet_tf.models.presets import preset_changes
-    from infnet_tf.partitions import list_partitions
+    from infnet_tf.data.partitions import list_partitions
     from infnet_tf.training.config import TrainConfig
     from infnet_tf.training.optimizers import build_optimizer
 
@@ -94,7 +95,7 @@ def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, se
     layout = load_layout(data)
     config = ModelConfig(d=d, num_blocks=num_blocks, **{**preset_changes(preset), **(changes or {})})
     model = build_model(layout, config)
-    model(dummy_features(layout))
+    model(placeholder_inputs(layout))
     train_cfg = TrainConfig(batch_size=batch_size, precision="float32", strategy="default", seed=seed)
     optimizer = build_optimizer(model, train_cfg)
     weights = {t.name: float(t.weight) for t in layout.tasks}
@@ -148,19 +149,19 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def define_flags() -> None:
-    flags.DEFINE_string("data", None, "Dataset job output directory (train/, valid/, transform artifact).")
-    flags.DEFINE_list("presets", ["paper", "default"], "Model presets to diagnose (infnet_tf.models.presets).")
-    flags.DEFINE_integer("steps", 300, "Training steps per preset.")
-    flags.DEFINE_integer("every", 50, "Record the diagnostics every N steps (and at step 1).")
-    flags.DEFINE_integer("batch_size", 256, "Training batch size.")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.DEFINE_integer("d", 32, "Token width.")
-    flags.DEFINE_integer("num_blocks", 2, "INFNet blocks.")
-    flags.DEFINE_string("output", None, "Write all records as JSON here.")
-    flags.DEFINE_string("changes", "{}", "JSON object of ModelConfig changes applied on top of every preset, "
-                                         "e.g. '{\"embedding_init_std\": 0.1}'.")
-    flags.mark_flag_as_required("data")
+# -- flags (the command's: this module is an entry module, imported by no library code) ---------
+flags.DEFINE_string("data", None, "Dataset job output directory (train/, valid/, transform artifact).")
+flags.DEFINE_list("presets", ["paper", "default"], "Model presets to diagnose (infnet_tf.models.presets).")
+flags.DEFINE_integer("steps", 300, "Training steps per preset.")
+flags.DEFINE_integer("every", 50, "Record the diagnostics every N steps (and at step 1).")
+flags.DEFINE_integer("batch_size", 256, "Training batch size.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("d", 32, "Token width.")
+flags.DEFINE_integer("num_blocks", 2, "INFNet blocks.")
+flags.DEFINE_string("output", None, "Write all records as JSON here.")
+flags.DEFINE_string("changes", "{}", "JSON object of ModelConfig changes applied on top of every preset, "
+                                     "e.g. '{\"embedding_init_std\": 0.1}'.")
+flags.mark_flag_as_required("data")
 
 
 def main(argv) -> int:
@@ -189,5 +190,4 @@ def main(argv) -> int:
 if __name__ == "__main__":
     from infnet_tf.env import run_main
 
-    define_flags()
     sys.exit(run_main(main))

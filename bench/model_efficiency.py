@@ -31,34 +31,35 @@ import time
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
 
+from bench.sample import build_sample
+
 FLAGS = flags.FLAGS
 ALL_MODELS = ("infnet", "dcnv2", "deepfm", "mmoe", "ple", "shared_bottom", "all_to_all")
 
 
-def define_flags() -> None:
-    """The command line's flags (registered only when run as a program)."""
-    flags.DEFINE_string("data", None, "Dataset job output directory (train/, valid/, test/ and the transform "
-                                      "artifact); default: build a small synthetic sample in a temporary directory.")
-    flags.DEFINE_integer("sample_impressions", 40000, "Impressions of the synthetic sample (without --data).")
-    flags.DEFINE_integer("batch_size", 1024, "Batch size of the train step and the end-to-end epoch.")
-    flags.DEFINE_list("models", list(ALL_MODELS), "Registered models to time.")
-    flags.DEFINE_integer("d", 32, "Token width of the 'small' configs (every model).")
-    flags.DEFINE_integer("num_blocks", 2, "INFNet blocks of the small config.")
-    flags.DEFINE_bool("defaults", True, "Also time every model at its ModelConfig defaults.")
-    flags.DEFINE_integer("steps", 8, "Timed train steps per model per round.")
-    flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the best round of each model counts.")
-    flags.DEFINE_integer("warmup", 2, "Untimed steps per model first (tracing).")
-    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-                      "Precision policy of every trainer.")
-    flags.DEFINE_bool("compare_bf16", False, "Also time INFNet (small config) under mixed_bfloat16.")
-    flags.DEFINE_list("peak_sizes", ["1024", "2048"], "Square matmul sizes for the fp32 peak.")
-    flags.DEFINE_integer("peak_reps", 5, "Timed matmuls per size (best counts).")
-    flags.DEFINE_bool("end_to_end", True, "Measure a batch-mode epoch (run_batch) of INFNet (small config).")
-    flags.DEFINE_bool("profile", True, "Profile INFNet (small config) train steps and print the top ops.")
-    flags.DEFINE_integer("profile_steps", 5, "Train steps traced by the profiler.")
-    flags.DEFINE_integer("top_ops", 15, "Ops listed in the profile summary.")
-    flags.DEFINE_bool("smoke", False, "Tiny fast run (tests): batch 128, infnet+dcnv2, 1 round of 2 steps, "
-                                      "small sample, short profile and end-to-end epoch.")
+# -- flags (the command's: this module is an entry module, imported by no library code) ---------
+flags.DEFINE_string("data", None, "Dataset job output directory (train/, valid/, test/ and the transform "
+                                  "artifact); default: build a small synthetic sample in a temporary directory.")
+flags.DEFINE_integer("sample_impressions", 40000, "Impressions of the synthetic sample (without --data).")
+flags.DEFINE_integer("batch_size", 1024, "Batch size of the train step and the end-to-end epoch.")
+flags.DEFINE_list("models", list(ALL_MODELS), "Registered models to time.")
+flags.DEFINE_integer("d", 32, "Token width of the 'small' configs (every model).")
+flags.DEFINE_integer("num_blocks", 2, "INFNet blocks of the small config.")
+flags.DEFINE_bool("defaults", True, "Also time every model at its ModelConfig defaults.")
+flags.DEFINE_integer("steps", 8, "Timed train steps per model per round.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the best round of each model counts.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps per model first (tracing).")
+flags.DEFINE_enum("precision", "float32", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                  "Precision policy of every trainer.")
+flags.DEFINE_bool("compare_bf16", False, "Also time INFNet (small config) under mixed_bfloat16.")
+flags.DEFINE_list("peak_sizes", ["1024", "2048"], "Square matmul sizes for the fp32 peak.")
+flags.DEFINE_integer("peak_reps", 5, "Timed matmuls per size (best counts).")
+flags.DEFINE_bool("end_to_end", True, "Measure a batch-mode epoch (run_batch) of INFNet (small config).")
+flags.DEFINE_bool("profile", True, "Profile INFNet (small config) train steps and print the top ops.")
+flags.DEFINE_integer("profile_steps", 5, "Train steps traced by the profiler.")
+flags.DEFINE_integer("top_ops", 15, "Ops listed in the profile summary.")
+flags.DEFINE_bool("smoke", False, "Tiny fast run (tests): batch 128, infnet+dcnv2, 1 round of 2 steps, "
+                                  "small sample, short profile and end-to-end epoch.")
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -247,18 +248,13 @@ def end_to_end(layout, model_config, data_dir: str, batch_size: int, precision: 
             "train_rate": train["examples_per_sec"]}
 
 
-def build_sample(root: str, impressions: int) -> str:
-    from bench.serving_latency import build_sample as _build
-
-    return _build(root, impressions)
-
-
 # -- the program -------------------------------------------------------------------------------
 def main(argv) -> int:
     del argv
     import tensorflow as tf
 
-    from infnet_tf.input import load_layout, make_dataset
+    from infnet_tf.data.artifact import load_layout
+    from infnet_tf.input import make_dataset
     from infnet_tf.models import ModelConfig
 
     smoke = FLAGS.smoke
@@ -335,5 +331,4 @@ def main(argv) -> int:
 if __name__ == "__main__":
     from infnet_tf.env import run_main
 
-    define_flags()
     run_main(main)

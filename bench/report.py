@@ -193,8 +193,8 @@ def describe_data(suite: SuiteConfig, artifact: dict, layout) -> dict:
         ds = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=4)
         examples[split] = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
     return {
-        "path": os.path.abspath(suite.data), "name": artifact.get("spec_name"), "spec": suite.spec,
-        "spec_fingerprint": artifact.get("spec_fingerprint"), "examples": examples,
+        "path": os.path.abspath(suite.data), "name": artifact.spec_name, "spec": suite.spec,
+        "spec_fingerprint": artifact.spec_fingerprint, "examples": examples,
         "tasks": list(layout.task_names), "num_categorical": len(layout.categorical),
         "categorical": [f.name for f in layout.categorical],
         "sequences": [[s.name, s.max_len] for s in layout.sequences],
@@ -217,11 +217,11 @@ def _dataset_counts(data_dir: str) -> dict[str, int]:
         return {}
 
 
-def check_spec(spec_path: str, artifact: dict) -> None:
+def check_spec(spec_path: str, artifact) -> None:
     from infnet_tf.spec import load_spec
 
     spec = load_spec(spec_path)
-    expected = artifact.get("spec_fingerprint")
+    expected = artifact.spec_fingerprint
     if expected and spec.fingerprint() != expected:
         raise ValueError(f"--spec={spec_path} (fingerprint {spec.fingerprint()[:12]}) is not the spec the data "
                          f"was built from (artifact fingerprint {str(expected)[:12]})")
@@ -261,12 +261,11 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"bench.report: error: {exc}", file=sys.stderr)
         return 2
-    from infnet_tf.features import FeatureLayout
-    from infnet_tf.input import load_artifact
+    from infnet_tf.data import artifact as artifact_lib
 
     try:
-        artifact = load_artifact(suite.data)
-        layout = FeatureLayout.from_dict(artifact["layout"])
+        artifact = artifact_lib.load(suite.data)
+        layout = artifact.feature_layout
         if suite.spec:
             check_spec(suite.spec, artifact)
     except (ValueError, FileNotFoundError) as exc:

@@ -3,7 +3,7 @@ r"""Serving latency: the exported raw-feature signature vs the model without the
   python -m bench.serving_latency [--data=DIR] [--batch_sizes=1,32,256,1024 --iterations=30]
 
 Builds the default model (``ModelConfig()``: d=64, 4 blocks; random weights — latency does not
-depend on them) for the dataset's layout, exports it as ``export.export_model`` does
+depend on them) for the dataset's layout, exports it as ``export.exporter`` does
 (:class:`export.serving_module.ServingModule`: transform artifact baked in) and loads it the way TF
 Serving does (TF1 session loader, signature tensor names, a session callable). Requests are real
 rows: ``<data>/valid`` TFRecords through the one input function, decoded back to raw features
@@ -18,7 +18,17 @@ round-robin so they see the same machine conditions:
   transform, fed the dataset job's ids (same runtime, so the difference is the transform);
 * ``keras`` — the Keras model called in-process through a ``tf.function`` (TF2 runtime), for reference.
 
-Last line: ``RATIO transform_overhead_at_256=<p50 raw / p50 ids at batch 256> p99_ms_at_256=<raw p99>``.
+Then one user x ``--candidates`` (256) candidates per request, for each total sequence length of
+``--seq_lens`` (the behaviour types' ``max_len`` scaled to sum to it; a model and an export per
+length): ``score_candidates`` (the user side transformed and computed once, ``export/candidates.py``)
+vs ``serving_default`` on the same 256 pairs (the user's row repeated), interleaved as above. The user
+is the first real row with every sequence filled to ``max_len`` with the real rows' items; the
+candidates are the real rows' items. Printed: p50/p99 of both and the speed-up (rows/s ratio =
+p50 ratio, equal row counts) per length.
+
+Last line: ``RATIO transform_overhead_at_256=<p50 raw / p50 ids at batch 256> p99_ms_at_256=<raw p99>
+candidates_speedup_at_256=<p50 serving_default / p50 score_candidates, first --seq_lens>
+candidates_speedup_at_256_T<L>=<the same at each length>``.
 """
 from __future__ import annotations
 
@@ -30,6 +40,8 @@ import numpy as np
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
+
+from bench.sample import build_sample
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Dataset job output directory (transform artifact + valid/ partitions); "
@@ -43,19 +55,9 @@ flags.DEFINE_integer("sample_impressions", 20000, "Impressions of the synthetic 
 flags.DEFINE_string("model", "infnet", "Registered model name.")
 flags.DEFINE_integer("d", None, "Token width override (default: the ModelConfig default).")
 flags.DEFINE_integer("num_blocks", None, "Number of blocks override (default: the ModelConfig default).")
-
-
-def build_sample(root: str, impressions: int) -> str:
-    from infnet_tf.spec import load_spec
-    from pipelines import make_sample_data, plain
-    from pipelines.job import JobOptions
-
-    spec_path = os.path.join(os.path.dirname(__file__), "..", "feature_specs", "kuairand_synthetic.yaml")
-    raw, data = os.path.join(root, "raw"), os.path.join(root, "dataset")
-    if make_sample_data.main([f"--output={raw}", f"--num_impressions={impressions}", "--days=4"]) != 0:
-        raise RuntimeError("make_sample_data failed")
-    plain.run(load_spec(spec_path), JobOptions(spec_path=spec_path, output=data, raw=raw, num_shards=2))
-    return data
+flags.DEFINE_integer("candidates", 256, "Candidates per score_candidates request (one user).", lower_bound=1)
+flags.DEFINE_list("seq_lens", ["70", "1000"], "Total behaviour-sequence tokens per user for the one-user x N "
+                                              "candidates comparison (e.g. 50,1000,4000); empty: skip it.")
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -70,6 +72,88 @@ def tile(columns: dict, n: int) -> dict:
     return {k: np.asarray(v)[idx] for k, v in columns.items()}
 
 
+def time_calls(calls: dict) -> tuple[dict, int]:
+    """({name: (p50 ms, p99 ms)}, calls per name): ``--warmup`` untimed calls each, then up to
+    ``--iterations`` rounds (at least 5, until ``--max_seconds``), the calls interleaved."""
+    for fn in calls.values():
+        for _ in range(FLAGS.warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    deadline = time.perf_counter() + FLAGS.max_seconds
+    for i in range(FLAGS.iterations):
+        if i >= 5 and time.perf_counter() > deadline:
+            break
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: percentiles(v) for k, v in times.items()}, len(times[next(iter(calls))])
+
+
+def scaled_layout(layout, total: int):
+    """``layout`` with its behaviour types' ``max_len`` scaled to sum to ``total`` (each >= 1)."""
+    import dataclasses
+
+    native = layout.num_sequence_tokens
+    lens = [max(1, round(total * s.max_len / native)) for s in layout.sequences]
+    lens[0] += total - sum(lens)
+    return dataclasses.replace(layout, sequences=tuple(dataclasses.replace(s, max_len=n)
+                                                       for s, n in zip(layout.sequences, lens)))
+
+
+def full_user(raw: dict, layout) -> dict:
+    """Row 0 of raw columns with every sequence filled to ``max_len`` with the real items of all rows."""
+    from infnet_tf.data.keys import LENGTH, seq_key
+    from infnet_tf.transform_graph import EVENT_TIME
+
+    out = {k: np.asarray(v)[:1] for k, v in raw.items()}
+    for seq in layout.sequences:
+        length = np.asarray(raw[seq_key(seq.name, LENGTH)])
+        for name in [f.name for f in seq.fields] + [EVENT_TIME]:
+            key = seq_key(seq.name, name)
+            items = np.concatenate([row[:n] for row, n in zip(np.asarray(raw[key]), length)])
+            if not items.size:
+                raise ValueError(f"the request rows hold no {seq.name} items to build a long sequence from")
+            out[key] = np.resize(items, seq.max_len)[None, :]
+        out[seq_key(seq.name, LENGTH)] = np.array([seq.max_len], np.int64)
+    return out
+
+
+def candidates_section(artifact, layout, config, rows, root: str) -> dict:
+    """{total sequence tokens: (p50/p99 of score_candidates and serving_default, calls)}; see the docstring."""
+    from export.candidates import SCORE_CANDIDATES, candidate_raw_inputs, candidate_tokens, tiled_request
+    from export.exporter import build_serving_model
+    from export.serving_module import SERVING_DEFAULT, ServingModule
+    from export.session_model import SessionModel
+    from infnet_tf.transform_graph import TransformGraph
+
+    chosen = candidate_tokens(artifact)
+    out = {}
+    for total in [int(t) for t in FLAGS.seq_lens]:
+        long = scaled_layout(layout, total)
+        model = build_serving_model(long, config, "float32")
+        transform = TransformGraph(artifact, long)
+        names = candidate_raw_inputs(transform.inputs, chosen)
+        path = os.path.join(root, f"saved_model_T{total}")
+        ServingModule(model, transform, long, candidates=chosen).save(path)
+        cands = tile({k: rows.raw[k] for k in names}, FLAGS.candidates)
+        request = {**full_user(rows.raw, long), **cands}
+        pairs = tiled_request(request, names)
+        with SessionModel(path) as served:
+            got = served.run(SCORE_CANDIDATES, request)
+            want = served.run(SERVING_DEFAULT, pairs)
+            diff = max(float(np.max(np.abs(got[t] - want[t]))) for t in got)
+            r, n = time_calls({"candidates": lambda: served.run(SCORE_CANDIDATES, request),
+                               "rows": lambda: served.run(SERVING_DEFAULT, pairs)})
+        out[total] = r
+        print(f"1 user x {FLAGS.candidates} candidates, {total:5d} sequence tokens "
+              f"({'+'.join(str(s.max_len) for s in long.sequences)}): score_candidates p50 {r['candidates'][0]:8.2f} "
+              f"ms p99 {r['candidates'][1]:8.2f} ms | serving_default p50 {r['rows'][0]:8.2f} ms p99 "
+              f"{r['rows'][1]:8.2f} ms | speed-up {r['rows'][0] / r['candidates'][0]:.2f}x "
+              f"(max |diff| {diff:.1e}, {n} calls)", flush=True)
+    return out
+
+
 def main(argv) -> int:
     del argv
     import tensorflow as tf
@@ -77,35 +161,35 @@ def main(argv) -> int:
 
     logging.set_verbosity(logging.WARNING)
 
-    from export.export_model import build_serving_model, read_rows
+    from export.exporter import build_serving_model, read_rows
     from export.raw_inputs import RawDecoder
-    from export.serving_module import PREDICT_MODEL_INPUTS, SERVING_DEFAULT, ServingModule, model_input_signature
+    from export.serving_module import PREDICT_MODEL_INPUTS, SERVING_DEFAULT, ServingModule
     from export.session_model import SessionModel
-    from infnet_tf.input import artifact_path
+    from infnet_tf.data import artifact as artifact_lib
+    from infnet_tf.data.tensors import input_signature
     from infnet_tf.models import ModelConfig
-    from infnet_tf.partitions import list_partitions
-    from infnet_tf.transform import TransformArtifact
+    from infnet_tf.data.partitions import list_partitions
     from infnet_tf.transform_graph import TransformGraph
 
     sizes = [int(b) for b in FLAGS.batch_sizes]
     with tempfile.TemporaryDirectory(prefix="serving_latency_") as tmp:
         data = FLAGS.data or build_sample(tmp, FLAGS.sample_impressions)
-        artifact = TransformArtifact.load(artifact_path(data))
+        artifact = artifact_lib.load(data)
         layout = artifact.feature_layout
         overrides = {k: FLAGS[k].value for k in ("d", "num_blocks") if FLAGS[k].value is not None}
         config = ModelConfig(model=FLAGS.model, **overrides)
         model = build_serving_model(layout, config, "float32")
         path = os.path.join(tmp, "saved_model")
         start = time.perf_counter()
-        ServingModule(model, TransformGraph(artifact, layout), layout).save(path)
+        ServingModule(model, TransformGraph(artifact, layout), layout).save(path)   # score_candidates: below
         print(f"exported {config.model} (d={config.d}, {config.num_blocks} blocks) in "
               f"{time.perf_counter() - start:.1f}s; {len(layout.model_input_keys())} model inputs, "
               f"{len(TransformGraph(artifact, layout).inputs)} raw inputs", flush=True)
         parts = list_partitions(os.path.join(data, "valid")) or list_partitions(os.path.join(data, "train"))
-        rows = read_rows(parts[-1].path, layout, RawDecoder(artifact, layout), max(sizes))
+        rows = read_rows(parts[-1].path, layout, RawDecoder(artifact, layout), max(sizes + [FLAGS.candidates]))
         print(f"requests: {len(rows)} real rows of {parts[-1].path} (repeated up to the batch size)", flush=True)
         served = SessionModel(path)
-        keras_fn = tf.function(lambda x: model(x, training=False), input_signature=[model_input_signature(layout)],
+        keras_fn = tf.function(lambda x: model(x, training=False), input_signature=[input_signature(layout)],
                                autograph=False)
         results = {}
         for size in sizes:
@@ -116,28 +200,22 @@ def main(argv) -> int:
                 "ids": lambda: served.run(PREDICT_MODEL_INPUTS, ids),
                 "keras": lambda: {k: v.numpy() for k, v in keras_fn(ids_tensors).items()},
             }
-            for fn in calls.values():
-                for _ in range(FLAGS.warmup):
-                    fn()
-            times: dict[str, list[float]] = {k: [] for k in calls}
-            deadline = time.perf_counter() + FLAGS.max_seconds
-            for i in range(FLAGS.iterations):
-                if i >= 5 and time.perf_counter() > deadline:
-                    break
-                for name, fn in calls.items():
-                    t0 = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t0)
-            results[size] = {k: percentiles(v) for k, v in times.items()}
+            results[size], n_calls = time_calls(calls)
             r = results[size]
             print(f"batch {size:5d}: raw p50 {r['raw'][0]:8.2f} ms p99 {r['raw'][1]:8.2f} ms | "
                   f"ids p50 {r['ids'][0]:8.2f} ms p99 {r['ids'][1]:8.2f} ms | "
                   f"keras p50 {r['keras'][0]:8.2f} ms p99 {r['keras'][1]:8.2f} ms | "
-                  f"raw/ids {r['raw'][0] / r['ids'][0]:.3f} ({len(times['raw'])} calls)", flush=True)
+                  f"raw/ids {r['raw'][0] / r['ids'][0]:.3f} ({n_calls} calls)", flush=True)
         served.close()
+        by_len = candidates_section(artifact, layout, config, rows, tmp) if FLAGS.seq_lens else {}
     ref = 256 if 256 in results else sizes[len(sizes) // 2]
     overhead = results[ref]["raw"][0] / results[ref]["ids"][0]
-    print(f"RATIO transform_overhead_at_{ref}={overhead:.3f} p99_ms_at_{ref}={results[ref]['raw'][1]:.2f}")
+    speedups = {t: r["rows"][0] / r["candidates"][0] for t, r in by_len.items()}
+    extra = ""
+    if speedups:
+        extra = f" candidates_speedup_at_{FLAGS.candidates}={next(iter(speedups.values())):.2f} " + " ".join(
+            f"candidates_speedup_at_{FLAGS.candidates}_T{t}={x:.2f}" for t, x in speedups.items())
+    print(f"RATIO transform_overhead_at_{ref}={overhead:.3f} p99_ms_at_{ref}={results[ref]['raw'][1]:.2f}{extra}")
     return 0
 
 

@@ -14,10 +14,11 @@ the accelerator never waits on input. The last line is ``RATIO input_over_model=
 from __future__ import annotations
 
 import tempfile
-import time
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
+
+from bench.measure import measure_input, measure_training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Dataset job output directory (train/ partitions and the "
@@ -35,34 +36,12 @@ flags.DEFINE_integer("num_blocks", None, "Number of blocks override (default: th
 flags.mark_flag_as_required("data")
 
 
-def _rate(examples: int, seconds: float) -> float:
-    return examples / seconds if seconds > 0 else float("inf")
-
-
-def measure_input(dataset, steps: int, warmup: int) -> float:
-    """Examples/second of iterating ``dataset`` (every batch's tensors materialised)."""
-    it = iter(dataset)
-    for _ in range(warmup):
-        next(it)
-    examples, start = 0, time.perf_counter()
-    for _ in range(steps):
-        _, labels = next(it)
-        examples += int(next(iter(labels.values())).shape[0])
-    return _rate(examples, time.perf_counter() - start)
-
-
-def measure_training(trainer, dataset, steps: int, warmup: int) -> float:
-    """Examples/second of ``trainer.train_on`` over ``dataset`` after ``warmup`` steps."""
-    trainer.train_on(dataset, max_steps=warmup)
-    stats = trainer.train_on(dataset, max_steps=steps)
-    return _rate(stats["examples"], stats["seconds"])
-
-
 def main(argv) -> int:
     del argv
     import tensorflow as tf
 
-    from infnet_tf.input import load_layout, make_dataset
+    from infnet_tf.data.artifact import load_layout
+    from infnet_tf.input import make_dataset
     from infnet_tf.models import ModelConfig
     from infnet_tf.models.cost import flops_per_example
     from infnet_tf.training.config import TrainConfig

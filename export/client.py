@@ -15,6 +15,15 @@ signature's dtypes (sequence lists right-padded to the batch's longest list, at 
 then calls REST ``POST /v1/models/<name>[/versions/<v>]:predict`` (columnar ``inputs``) or gRPC
 ``PredictionService/Predict``. Output: one line per row, ``row=<i> <task>=<p> ...``.
 
+With ``--signature_name=score_candidates`` each record of ``--rows`` is one request for one user and
+N candidate items: ``{"user": {<user-side inputs>}, "candidates": [{<candidate-side inputs>}, ...]}``.
+The inputs named in ``user`` are sent as one row; every other input of the signature is taken from
+each candidate (a candidate lacking one is an error naming it, as for ``--rows``; send nulls as
+null). A user-side input sent per candidate is refused by the server (INVALID_ARGUMENT: it must
+hold one row). Which inputs are candidate side is
+recorded in the version's ``assets.extra/infnet_export.json``; ``assets.extra/sample_candidates_request.jsonl``
+is a ready example. Output: one line per candidate, ``request=<r> candidate=<i> <task>=<p> ...``.
+
 Errors from the server (e.g. INVALID_ARGUMENT for a wrong dtype, a missing feature or a wrong rank)
 are printed and the exit status is 1.
 """
@@ -29,6 +38,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 DEFAULT_SIGNATURE = "serving_default"
+CANDIDATES_SIGNATURE = "score_candidates"  # one user x N candidates per request (export/candidates.py)
 _NP_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32, "DT_INT64": np.int64,
               "DT_STRING": object, "DT_BOOL": np.bool_}
 
@@ -274,10 +284,36 @@ def predict_rows(client, rows: Sequence[Mapping[str, Any]], signature_name: str 
     return {task: np.concatenate(v) for task, v in parts.items()}
 
 
-def format_predictions(predictions: Mapping[str, np.ndarray]) -> list[str]:
+def candidates_inputs(request: Mapping[str, Any], inputs: Mapping[str, InputInfo]) -> dict[str, np.ndarray]:
+    """Tensors of one ``score_candidates`` request ``{"user": {...}, "candidates": [{...}, ...]}``: the
+    inputs named in ``user`` as one row, every other input from the candidates."""
+    if not isinstance(request, Mapping) or not isinstance(request.get("user"), Mapping) \
+            or not isinstance(request.get("candidates"), list) or not request["candidates"]:
+        raise ValueError('a score_candidates request must be {"user": {...}, "candidates": [{...}, ...]} '
+                         "with at least one candidate")
+    user = {n: i for n, i in inputs.items() if n in request["user"]}
+    candidates = {n: i for n, i in inputs.items() if n not in user}
+    for i, row in enumerate(request["candidates"]):
+        missing = sorted(n for n in candidates if n not in row)
+        if missing:
+            raise ValueError(f"candidate {i}: missing input(s) {missing} (an input not in \"user\" is taken from "
+                             f"each candidate)")
+    return {**rows_to_inputs([request["user"]], user), **rows_to_inputs(request["candidates"], candidates)}
+
+
+def predict_candidates(client, requests: Sequence[Mapping[str, Any]],
+                       signature_name: str = CANDIDATES_SIGNATURE) -> list[dict[str, np.ndarray]]:
+    """Per-task probabilities [N] for each one-user request (see :func:`candidates_inputs`)."""
+    inputs = client.signature_inputs(signature_name)
+    return [client.predict(candidates_inputs(r, inputs), signature_name) for r in requests]
+
+
+def format_predictions(predictions: Mapping[str, np.ndarray], prefix: str = "") -> list[str]:
     tasks = sorted(predictions)
     n = len(next(iter(predictions.values()))) if predictions else 0
-    return [f"row={i} " + " ".join(f"{t}={float(predictions[t][i]):.6f}" for t in tasks) for i in range(n)]
+    key = "candidate" if prefix else "row"
+    return [f"{prefix}{key}={i} " + " ".join(f"{t}={float(predictions[t][i]):.6f}" for t in tasks)
+            for i in range(n)]
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -292,7 +328,8 @@ def _define_flags() -> None:
                         required=True)
     flags.DEFINE_string("rows", None, "Parquet (.parquet) or JSON-lines file of raw rows, columns named like the "
                                       "signature's inputs.")
-    flags.DEFINE_string("signature_name", DEFAULT_SIGNATURE, "Signature to call.")
+    flags.DEFINE_string("signature_name", DEFAULT_SIGNATURE, "Signature to call; with score_candidates each --rows "
+                                                             'record is {"user": {...}, "candidates": [...]}.')
     flags.DEFINE_integer("model_version", None, "Ask for this version (default: the latest the server serves).")
     flags.DEFINE_integer("batch_size", 256, "Rows per request.", lower_bound=1)
     flags.DEFINE_float("timeout", 30.0, "Seconds per request before giving up.")
@@ -313,11 +350,15 @@ def main(argv) -> int:
             print("--rows is required (or --describe)", file=sys.stderr)
             return 2
         rows = read_rows(f.rows)
-        predictions = predict_rows(client, rows, f.signature_name, f.batch_size)
+        if f.signature_name == CANDIDATES_SIGNATURE:
+            lines = [line for r, p in enumerate(predict_candidates(client, rows, f.signature_name))
+                     for line in format_predictions(p, prefix=f"request={r} ")]
+        else:
+            lines = format_predictions(predict_rows(client, rows, f.signature_name, f.batch_size))
     except (ClientError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for line in format_predictions(predictions):
+    for line in lines:
         print(line)
     return 0
 

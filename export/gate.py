@@ -21,6 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from infnet_tf import metrics as _metrics
+from infnet_tf.data.keys import MISSING_LABEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,7 @@ def task_aucs(labels: Mapping[str, np.ndarray], predictions: Mapping[str, np.nda
     out = {}
     for task, scores in predictions.items():
         y = np.asarray(labels[task])
-        keep = y != _metrics.MISSING_LABEL
+        keep = y != MISSING_LABEL
         out[task] = float(_metrics.auc(y[keep], np.asarray(scores)[keep])) if np.any(keep) else float("nan")
     return out
 

@@ -13,7 +13,7 @@ transform maps to that very id:
 * id 0 (missing) -> the null of the column (NaN, "", ``INT_NULL``).
 
 So ``transform(decode(inputs)) == inputs`` exactly, and ``serving_default(decode(x))`` must equal
-``predict_model_inputs(x)`` — the export's self-check (:func:`export.export_model.validate`).
+``predict_model_inputs(x)`` — the export's self-check (:func:`export.exporter.validate`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
+from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.transform import TransformArtifact
 from infnet_tf.transform_graph import EVENT_TIME, INT_NULL, REQUEST_TIME, STRING_NULL, RawInput, raw_inputs
 
@@ -82,14 +83,14 @@ class RawDecoder:
 
     def categorical_values(self, token: str, ids: np.ndarray, dtype: str) -> np.ndarray:
         """Raw values (``dtype``: int64 | string) that the transform maps to ``ids`` (vectorised)."""
-        entry = self.artifact.categorical[token]
+        entry = self.artifact.categorical_transform(token)
         ids = np.asarray(ids, dtype=np.int64)
-        if entry["kind"] == "vocabulary":
-            values = list(entry["values"])
-            n, offset = int(entry["oov_buckets"]), 1 + len(values)
+        if not entry.is_hash:
+            values = list(entry.values)
+            n, offset = entry.oov_buckets, 1 + len(values)
             exclude = set(v.encode() if isinstance(v, str) else v for v in values)
         else:
-            values, n, offset, exclude = [], int(entry["hash_buckets"]), 1, set()
+            values, n, offset, exclude = [], entry.hash_buckets, 1, set()
         null = STRING_NULL if dtype == "string" else INT_NULL
         if dtype == "string":
             table = [null] + [v.encode() if isinstance(v, str) else str(v).encode() for v in values]
@@ -107,13 +108,12 @@ class RawDecoder:
         return out[inverse].reshape(ids.shape)
 
     def dense_values(self, token: str, ids: np.ndarray) -> np.ndarray:
-        entry = self.artifact.dense.get(token) or self.artifact.counters[token]
-        b = np.asarray(entry["boundaries"], dtype=np.float64)
+        b = np.asarray(self.artifact.binned_transform(token).boundaries, dtype=np.float64)
         table = np.concatenate([[np.nan, (b[0] - 1.0) if b.size else 0.0], b])
         return table[np.clip(np.asarray(ids, dtype=np.int64), 0, table.size - 1)]
 
     def gap_ms(self, seq: str, ids: np.ndarray) -> np.ndarray:
-        b = np.asarray(self.artifact.time_gap[seq]["boundaries_ms"], dtype=np.int64)
+        b = np.asarray(self.artifact.time_gap_transform(seq).boundaries_ms, dtype=np.int64)
         table = np.concatenate([[0, 0], b]).astype(np.int64)
         return table[np.clip(np.asarray(ids, dtype=np.int64), 0, table.size - 1)]
 

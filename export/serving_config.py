@@ -20,6 +20,7 @@ import os
 from typing import Mapping, Sequence
 
 from export import versions as _v
+from infnet_tf.data import fs
 
 SERVING_CONFIG_DIR = "serving_config"
 MODELS_CONFIG = "models.config"
@@ -48,10 +49,10 @@ BATCHING_DEFAULTS: Mapping[str, tuple[object, str]] = {
 def model_names(export_base: str) -> list[str]:
     """Model directories under ``export_base`` (those holding at least one published version)."""
     names = []
-    for name in sorted(_v._listdir(export_base)):
+    for name in sorted(fs.listdir(export_base)):
         if name == SERVING_CONFIG_DIR or name.startswith((".", "_")):
             continue
-        if _v._isdir(_v.join(export_base, name)) and _v.published_versions(_v.join(export_base, name)):
+        if fs.isdir(fs.join(export_base, name)) and _v.published_versions(fs.join(export_base, name)):
             names.append(name)
     return names
 
@@ -106,28 +107,28 @@ def monitoring_config_text(path: str = PROMETHEUS_PATH) -> str:
 def write_serving_config(export_base: str, *, serve_versions: int = 1, extra_models: Sequence[str] = (),
                          batching_overrides: Mapping[str, object] | None = None) -> dict[str, str]:
     """Write the four files under ``<export_base>/serving_config/``; returns {file name: path}."""
-    if not _v._is_remote(export_base):
+    if not fs.is_remote(export_base):
         export_base = os.path.abspath(export_base)
     names = sorted(set(model_names(export_base)) | set(extra_models))
-    out_dir = _v.join(export_base, SERVING_CONFIG_DIR)
-    _v.makedirs(out_dir)
+    out_dir = fs.join(export_base, SERVING_CONFIG_DIR)
+    fs.makedirs(out_dir)
     files = {
-        MODELS_CONFIG: models_config_text({n: _v.join(export_base, n) for n in names}, serve_versions),
+        MODELS_CONFIG: models_config_text({n: fs.join(export_base, n) for n in names}, serve_versions),
         MODELS_DOCKER_CONFIG: models_config_text({n: f"{DOCKER_MODELS_ROOT}/{n}" for n in names}, serve_versions),
         BATCHING_FILE: batching_parameters_text(batching_overrides),
         MONITORING_FILE: monitoring_config_text(),
     }
     paths = {}
     for name, text in files.items():
-        paths[name] = _v.join(out_dir, name)
-        _v.write_text(paths[name], text)
+        paths[name] = fs.join(out_dir, name)
+        fs.write_text(paths[name], text)
     return paths
 
 
 def server_commands(export_base: str, model_name: str) -> dict[str, str]:
     """The ``tensorflow_model_server`` and ``docker run`` command lines for this export base."""
-    base = export_base if _v._is_remote(export_base) else os.path.abspath(export_base)
-    cfg = _v.join(base, SERVING_CONFIG_DIR)
+    base = export_base if fs.is_remote(export_base) else os.path.abspath(export_base)
+    cfg = fs.join(base, SERVING_CONFIG_DIR)
     return {
         "tensorflow_model_server": (
             f"tensorflow_model_server --port=8500 --rest_api_port=8501 "

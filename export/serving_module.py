@@ -1,4 +1,4 @@
-"""The exported ``tf.Module``: in-graph transform + model, and its three signatures.
+"""The exported ``tf.Module``: in-graph transform + model, and its signatures.
 
 * ``serving_default`` — raw features by name (:func:`infnet_tf.transform_graph.raw_inputs`) ->
   ``{task: float32 probability [B]}``;
@@ -7,9 +7,12 @@
   (:func:`check_serialized_examples`; TensorFlow's own parse error would carry the raw bytes, which
   Python clients cannot even decode);
 * ``predict_model_inputs`` — already-transformed model inputs (the TFRecord features of
-  :mod:`infnet_tf.features`: ``cat/*`` int64 [B], ``seq/*/*`` int64 [B, T], ``seq/*/length``) -> the
+  :mod:`infnet_tf.data.keys`: ``cat/*`` int64 [B], ``seq/*/*`` int64 [B, T], ``seq/*/length``) -> the
   same. Used by the export's validation gate on held-out TFRecords and by the latency benchmark; it
-  is the model without the transform.
+  is the model without the transform;
+* ``score_candidates`` (when the candidate-side tokens are given; every export gives them) — one
+  user's raw features (leading dimension 1) and N candidates' raw item-side features ->
+  ``{task: [N]}``, the user side transformed and computed once (:mod:`export.candidates`).
 
 The Keras model is not attached to the module (so no Keras SavedModel metadata is traced): its
 variables are, and the signature functions close over the model. Everything the graph needs —
@@ -23,25 +26,16 @@ from typing import Mapping
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-from infnet_tf.features import LENGTH, FeatureLayout, cat_key, seq_key, TIME_GAP
+from infnet_tf.data.layout import FeatureLayout
+from infnet_tf.data.tensors import input_signature
 from infnet_tf.transform_graph import TransformGraph
+from export.candidates import SCORE_CANDIDATES, CandidateScorer
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_EXAMPLES = "predict_examples"
 PREDICT_MODEL_INPUTS = "predict_model_inputs"
 EXAMPLES_INPUT = "examples"
-SIGNATURES = (SERVING_DEFAULT, PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS)
-
-
-def model_input_signature(layout: FeatureLayout) -> dict[str, tf.TensorSpec]:
-    spec = {cat_key(f.name): tf.TensorSpec([None], tf.int64, name=cat_key(f.name)) for f in layout.categorical}
-    for seq in layout.sequences:
-        for name in [f.name for f in seq.fields] + [TIME_GAP]:
-            key = seq_key(seq.name, name)
-            spec[key] = tf.TensorSpec([None, None], tf.int64, name=key)
-        key = seq_key(seq.name, LENGTH)
-        spec[key] = tf.TensorSpec([None], tf.int64, name=key)
-    return spec
+SIGNATURES = (SERVING_DEFAULT, PREDICT_EXAMPLES, PREDICT_MODEL_INPUTS, SCORE_CANDIDATES)
 
 
 _PROBE_KEY = "__infnet_wire_format_probe__"  # a feature never sent: the probe parses structure only
@@ -101,7 +95,9 @@ def _outputs(probs: Mapping[str, tf.Tensor], tasks) -> dict[str, tf.Tensor]:
 class ServingModule(tf.Module):
     """``transform`` (a :class:`TransformGraph`) followed by ``model``; see the module docstring."""
 
-    def __init__(self, model, transform: TransformGraph, layout: FeatureLayout):
+    def __init__(self, model, transform: TransformGraph, layout: FeatureLayout, candidates=None):
+        """``candidates``: the candidate-side token names (:func:`export.candidates.candidate_tokens`);
+        None: no ``score_candidates`` signature."""
         super().__init__(name="infnet_serving")
         self.transform = transform
         self.model_variables = list(model.variables)
@@ -109,7 +105,7 @@ class ServingModule(tf.Module):
         self.task_names = tasks
 
         # One trace of the model and one of the transform, shared by the three signatures.
-        @tf.function(input_signature=[model_input_signature(layout)], autograph=False)
+        @tf.function(input_signature=[input_signature(layout)], autograph=False)
         def model_fn(inputs):
             return _outputs(model(inputs, training=False), tasks)
 
@@ -126,14 +122,22 @@ class ServingModule(tf.Module):
         def serve_examples(examples):
             return transform_and_model(*transform.parse_examples(check_serialized_examples(examples)))
 
-        @tf.function(input_signature=[model_input_signature(layout)], autograph=False)
+        @tf.function(input_signature=[input_signature(layout)], autograph=False)
         def serve_model_inputs(inputs):
             return model_fn(inputs)
+
+        serve_candidates = None
+        if candidates is not None:
+            scorer = CandidateScorer(model, transform, layout, candidates)
+
+            @tf.function(input_signature=[scorer.input_signature()], autograph=False)
+            def serve_candidates(features):
+                return _outputs(scorer(features), tasks)
 
         # Held outside the tracked attributes: tf.saved_model.save would otherwise trace each
         # function twice (once as an attribute, once as a signature), doubling the export time.
         self._fns = types.SimpleNamespace(serve_raw=serve_raw, serve_examples=serve_examples,
-                                          serve_model_inputs=serve_model_inputs)
+                                          serve_model_inputs=serve_model_inputs, serve_candidates=serve_candidates)
 
     @property
     def serve_raw(self):
@@ -147,15 +151,22 @@ class ServingModule(tf.Module):
     def serve_model_inputs(self):
         return self._fns.serve_model_inputs
 
+    @property
+    def serve_candidates(self):
+        return self._fns.serve_candidates
+
     def signatures(self) -> dict:
         """The signature functions (traced by ``tf.saved_model.save`` inside its save context)."""
-        return {
+        out = {
             SERVING_DEFAULT: self.serve_raw,
             PREDICT_EXAMPLES: self.serve_examples,
             PREDICT_MODEL_INPUTS: self.serve_model_inputs,
         }
+        if self.serve_candidates is not None:
+            out[SCORE_CANDIDATES] = self.serve_candidates
+        return out
 
     def save(self, path: str) -> None:
-        """``tf.saved_model.save`` with the three signatures (tag ``serve``)."""
+        """``tf.saved_model.save`` with its signatures (tag ``serve``)."""
         tf.saved_model.save(self, path, signatures=self.signatures(),
                             options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))

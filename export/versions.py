@@ -37,6 +37,8 @@ import time
 import uuid
 from typing import Iterator
 
+from infnet_tf.data import fs
+
 TMP_PREFIX = ".tmp-"
 DELETING_PREFIX = ".deleting-"
 LAST_VERSION_FILE = ".last_version"
@@ -48,87 +50,24 @@ _VERSION_RE = re.compile(r"^[0-9]+$")
 _TMP_RE = re.compile(r"^\.tmp-([0-9]+)-")
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
-def _gfile():
-    import tensorflow as tf  # lazily: local paths need no TensorFlow
-
-    return tf.io.gfile
-
-
-def join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts) if _is_remote(parts[0]) else os.path.join(*parts)
-
-
-def _listdir(path: str) -> list[str]:
-    if _is_remote(path):
-        gfile = _gfile()
-        return [n.rstrip("/") for n in gfile.listdir(path)] if gfile.isdir(path) else []
-    return os.listdir(path) if os.path.isdir(path) else []
-
-
-def _isdir(path: str) -> bool:
-    return _gfile().isdir(path) if _is_remote(path) else os.path.isdir(path)
-
-
-def _exists(path: str) -> bool:
-    return _gfile().exists(path) if _is_remote(path) else os.path.exists(path)
-
-
-def makedirs(path: str) -> None:
-    if _is_remote(path):
-        _gfile().makedirs(path)
-    else:
-        os.makedirs(path, exist_ok=True)
-
-
-def rmtree(path: str) -> None:
-    if _is_remote(path):
-        _gfile().rmtree(path)
-    else:
-        shutil.rmtree(path, ignore_errors=False)
-
-
-def write_text(path: str, text: str) -> None:
-    """Write a small file atomically (temp file + rename) — TF Serving may read config files any time."""
-    if _is_remote(path):
-        with _gfile().GFile(path, "w") as f:
-            f.write(text)
-        return
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def read_text(path: str) -> str:
-    if _is_remote(path):
-        with _gfile().GFile(path, "r") as f:
-            return f.read()
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
 def model_root(export_base: str, model_name: str) -> str:
     """``<export_base>/<model_name>``: the ``--model_base_path`` TF Serving polls."""
     if not model_name or "/" in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
-    return join(export_base, model_name)
+    return fs.join(export_base, model_name)
 
 
 def published_versions(root: str) -> list[int]:
     """Published versions under ``root`` (integer-named directories holding a saved_model.pb), ascending."""
     out = []
-    for name in _listdir(root):
-        if _VERSION_RE.match(name) and _exists(join(root, name, SAVED_MODEL_PB)):
+    for name in fs.listdir(root):
+        if _VERSION_RE.match(name) and fs.exists(fs.join(root, name, SAVED_MODEL_PB)):
             out.append(int(name))
     return sorted(out)
 
 
 def rejected_versions(root: str) -> list[int]:
-    return sorted(int(n) for n in _listdir(join(root, REJECTED_DIR)) if _VERSION_RE.match(n))
+    return sorted(int(n) for n in fs.listdir(fs.join(root, REJECTED_DIR)) if _VERSION_RE.match(n))
 
 
 def latest_version(root: str) -> int | None:
@@ -137,23 +76,23 @@ def latest_version(root: str) -> int | None:
 
 
 def version_path(root: str, version: int) -> str:
-    return join(root, str(int(version)))
+    return fs.join(root, str(int(version)))
 
 
 def next_version(root: str) -> int:
     """One more than any version number used under ``root`` (published, rejected, being written)."""
     used = [0]
-    for name in _listdir(root):
+    for name in fs.listdir(root):
         if _VERSION_RE.match(name):
             used.append(int(name))
         match = _TMP_RE.match(name)
         if match:
             used.append(int(match.group(1)))
     used.extend(rejected_versions(root))
-    last = join(root, LAST_VERSION_FILE)
-    if _exists(last):
+    last = fs.join(root, LAST_VERSION_FILE)
+    if fs.exists(last):
         try:
-            used.append(int(read_text(last).strip() or 0))
+            used.append(int(fs.read_text(last).strip() or 0))
         except ValueError:
             pass  # a damaged marker: the directories still count
     return max(used) + 1
@@ -161,26 +100,26 @@ def next_version(root: str) -> int:
 
 def record_version(root: str, version: int) -> None:
     """Remember that ``version`` was taken (so a swept or deleted number is never handed out again)."""
-    write_text(join(root, LAST_VERSION_FILE), f"{int(version)}\n")
+    fs.write_text(fs.join(root, LAST_VERSION_FILE), f"{int(version)}\n")
 
 
 def staging_path(root: str, version: int) -> str:
     """A fresh temporary directory name for writing ``version`` (not created here)."""
-    return join(root, f"{TMP_PREFIX}{int(version)}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return fs.join(root, f"{TMP_PREFIX}{int(version)}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def _rename_dir(src: str, dst: str) -> None:
-    if _exists(dst):
+    if fs.exists(dst):
         raise FileExistsError(f"{dst} already exists; refusing to overwrite a version")
-    if _is_remote(src):
-        _gfile().rename(src, dst, overwrite=False)
+    if fs.is_remote(src):
+        fs.gfile().rename(src, dst, overwrite=False)
     else:
         os.rename(src, dst)  # atomic on one POSIX file system
 
 
 def publish(staging: str, root: str, version: int) -> str:
     """Rename a complete staging directory to ``<root>/<version>``; returns the version path."""
-    if not _exists(join(staging, SAVED_MODEL_PB)):
+    if not fs.exists(fs.join(staging, SAVED_MODEL_PB)):
         raise FileNotFoundError(f"{staging} holds no {SAVED_MODEL_PB}; refusing to publish it")
     final = version_path(root, version)
     _rename_dir(staging, final)
@@ -189,9 +128,9 @@ def publish(staging: str, root: str, version: int) -> str:
 
 def reject(staging: str, root: str, version: int, reason: dict) -> str:
     """Keep a candidate aside as ``<root>/_rejected/<version>/`` with ``REJECTED.json`` (the reason)."""
-    write_text(join(staging, REASON_FILE), json.dumps(reason, indent=2, sort_keys=True, default=str) + "\n")
-    makedirs(join(root, REJECTED_DIR))
-    final = join(root, REJECTED_DIR, str(int(version)))
+    fs.write_text(fs.join(staging, REASON_FILE), json.dumps(reason, indent=2, sort_keys=True, default=str) + "\n")
+    fs.makedirs(fs.join(root, REJECTED_DIR))
+    final = fs.join(root, REJECTED_DIR, str(int(version)))
     _rename_dir(staging, final)
     return final
 
@@ -199,10 +138,10 @@ def reject(staging: str, root: str, version: int, reason: dict) -> str:
 def retire(root: str, name: str) -> str:
     """Delete ``<root>/<name>`` atomically as TF Serving sees it: rename it to a hidden, non-integer
     name first (``.deleting-<name>-<random>``), then remove that. Returns the hidden path (gone)."""
-    src = join(root, name)
-    hidden = join(root, f"{DELETING_PREFIX}{name}-{uuid.uuid4().hex[:8]}")
-    if _is_remote(src):  # no atomic rename on object stores: a rename would copy; delete in place
-        rmtree(src)
+    src = fs.join(root, name)
+    hidden = fs.join(root, f"{DELETING_PREFIX}{name}-{uuid.uuid4().hex[:8]}")
+    if fs.is_remote(src):  # no atomic rename on object stores: a rename would copy; delete in place
+        fs.rmtree(src)
         return src
     os.rename(src, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
@@ -225,19 +164,19 @@ def prune_rejected(root: str, keep: int) -> list[int]:
     versions = rejected_versions(root)
     removed = versions[:-keep] if len(versions) > keep else []
     for v in removed:
-        rmtree(join(root, REJECTED_DIR, str(v)))
+        fs.rmtree(fs.join(root, REJECTED_DIR, str(v)))
     return removed
 
 
 def clean_stale_staging(root: str, older_than_s: float = 3600.0) -> list[str]:
     """Remove ``.tmp-*`` directories left by crashed exports (older than ``older_than_s``)."""
     removed = []
-    if _is_remote(root):
+    if fs.is_remote(root):
         return removed
     now = time.time()
-    for name in _listdir(root):
-        path = join(root, name)
-        if name.startswith(TMP_PREFIX) and _isdir(path) and now - os.path.getmtime(path) > older_than_s:
+    for name in fs.listdir(root):
+        path = fs.join(root, name)
+        if name.startswith(TMP_PREFIX) and fs.isdir(path) and now - os.path.getmtime(path) > older_than_s:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -254,22 +193,22 @@ def sweep(root: str, stale_after_s: float = 3600.0) -> list[tuple[str, str]]:
     Returns ``(path, why)`` for each removed entry.
     """
     removed: list[tuple[str, str]] = []
-    remote = _is_remote(root)
+    remote = fs.is_remote(root)
     now = time.time()
-    names = sorted(_listdir(root))
+    names = sorted(fs.listdir(root))
     if any(_VERSION_RE.match(n) or n.startswith(TMP_PREFIX) for n in names):
         # numbers of swept versions stay taken: TF Serving remembers a version it failed to load and
         # would never load a new directory under that number
         high = next_version(root) - 1
-        last = join(root, LAST_VERSION_FILE)
-        if not _exists(last) or read_text(last).strip() != str(high):
+        last = fs.join(root, LAST_VERSION_FILE)
+        if not fs.exists(last) or fs.read_text(last).strip() != str(high):
             record_version(root, high)
     for name in names:
-        path = join(root, name)
-        if not _isdir(path):
+        path = fs.join(root, name)
+        if not fs.isdir(path):
             continue
         if _VERSION_RE.match(name):
-            if not _exists(join(path, SAVED_MODEL_PB)):
+            if not fs.exists(fs.join(path, SAVED_MODEL_PB)):
                 retire(root, name)
                 removed.append((path, f"version directory without {SAVED_MODEL_PB} (not servable)"))
             continue
@@ -281,12 +220,12 @@ def sweep(root: str, stale_after_s: float = 3600.0) -> list[tuple[str, str]]:
             continue
         if remote:
             try:
-                mtime = _gfile().stat(path).mtime_nsec / 1e9
+                mtime = fs.gfile().stat(path).mtime_nsec / 1e9
             except Exception:  # noqa: BLE001 - no mtime on this store: leave it
                 continue
             if now - mtime <= stale_after_s:
                 continue
-            rmtree(path)
+            fs.rmtree(path)
         else:
             shutil.rmtree(path, ignore_errors=True)
         removed.append((path, why))
@@ -296,8 +235,8 @@ def sweep(root: str, stale_after_s: float = 3600.0) -> list[tuple[str, str]]:
 @contextlib.contextmanager
 def exclusive(root: str, timeout_s: float = 600.0) -> Iterator[None]:
     """Hold ``<root>/.export.lock`` so two exporters never pick the same version (local paths)."""
-    makedirs(root)
-    if _is_remote(root):
+    fs.makedirs(root)
+    if fs.is_remote(root):
         yield
         return
     import fcntl

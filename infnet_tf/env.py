@@ -76,7 +76,8 @@ def _status_of(exc: SystemExit) -> int:
 
 # absl WARNING lines TensorFlow prints for things that are fine (the model-input keys contain "/",
 # so every signature argument gets "Sanitizing to ..." once per trace).
-_HARMLESS = ("is not a valid tf.function parameter name",)
+_HARMLESS = ("is not a valid tf.function parameter name",
+             "Changing the value of option auto_shard_policy")  # a multi-worker's own file share
 
 
 def _drop_known_harmless(record) -> bool:
@@ -105,8 +106,9 @@ def _quiet_main(main):
     return wrapped
 
 
-def run_main(main, argv=None) -> None:
+def run_main(main, argv=None, flags_parser=None) -> None:
     """``absl.app.run(main)`` whose exit status survives tensorflow-io's exit abort.
+    ``flags_parser``: absl's ``flags_parser`` (e.g. one that leaves unknown flags to Beam).
 
     Progress output is the program's own; absl/TensorFlow INFO logging and TensorFlow's Python
     warnings are off by default (``--verbosity=0`` or ``INFNET_VERBOSE=1`` turn them back on).
@@ -121,7 +123,7 @@ def run_main(main, argv=None) -> None:
         argv = [argv[0]] + [("--help" if a == "-h" else a) for a in argv[1:end]] + argv[end:]
     asked_for_help = help_requested(argv)
     try:
-        app.run(_quiet_main(main), argv=argv)
+        app.run(_quiet_main(main), argv=argv, **({"flags_parser": flags_parser} if flags_parser else {}))
         status = 0
     except SystemExit as exc:
         status = _status_of(exc)

@@ -12,90 +12,24 @@ Pipeline: file list -> (shuffle files) -> interleave GZIP TFRecord readers -> (s
 batch -> vectorised ``tf.io.parse_example`` + :func:`densify_sequences` -> prefetch. Parsing a whole
 batch at once is several times faster than parsing Example by Example.
 
-Local paths and ``s3://``/``hdfs://`` (through tensorflow-io, see :func:`ensure_filesystem`).
+Local paths and ``s3://``/``hdfs://`` (through tensorflow-io, see :func:`infnet_tf.data.fs.ensure_filesystem`).
 """
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from typing import Iterator, Sequence
 
-from infnet_tf.features import (EVENT_TIME, USER_KEY, FeatureLayout, densify_sequences, parsing_spec,
-                                split_labels)
-from infnet_tf.partitions import DataError, Partition, ensure_filesystem, list_partitions
+from infnet_tf.data import fs
+from infnet_tf.data.artifact import probe_endpoint
+from infnet_tf.data.dataset_dir import DATA_FILE_PATTERN
+from infnet_tf.data.errors import DataFileError, PartitionError
+from infnet_tf.data.layout import FeatureLayout
+from infnet_tf.data.partitions import Partition, list_partitions
+from infnet_tf.data.tensors import densify_sequences, parsing_spec, split_labels
 
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
-META_KEYS = (USER_KEY, EVENT_TIME)
-ARTIFACT_RELPATH = "transform/transform_artifact.json"
-DATA_FILE_PATTERN = "*.tfrecord.gz"
-
-
-# -- where the data and the layout are --------------------------------------------------------
-def _join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts)
-
-
-def artifact_path(data_dir_or_artifact: str) -> str:
-    """``<data>/transform/transform_artifact.json``, or the path itself when it names a JSON file."""
-    if data_dir_or_artifact.endswith(".json"):
-        return data_dir_or_artifact
-    return _join(data_dir_or_artifact, ARTIFACT_RELPATH)
-
-
-class DataFileError(DataError):
-    """A data file cannot be read (corrupt or truncated GZIP/TFRecord); the message names it."""
-
-
-class StorageUnreachableError(DataError):
-    """An object store (s3://, hdfs://) did not answer; the message names the endpoint."""
-
-
-def _probe_endpoint(path: str, timeout_s: float = 5.0) -> None:
-    """For an ``s3://`` path: one TCP connect to ``S3_ENDPOINT``, raising :class:`StorageUnreachableError`
-    when nobody answers. tensorflow-io retries for about a minute and then answers "does not exist"
-    for an unreachable endpoint, which would read as a missing file; this says so in seconds."""
-    import socket
-    import urllib.parse
-
-    endpoint = os.environ.get("S3_ENDPOINT", "")
-    if not path.startswith("s3://") or not endpoint:
-        return
-    url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname or "localhost", port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        raise StorageUnreachableError(f"cannot reach the S3 endpoint S3_ENDPOINT={endpoint} ({exc}) while "
-                                      f"reading {path}; check that the object store is up and the "
-                                      f"endpoint (with http:// or https://) is right") from None
-
-
-def load_artifact(data_dir_or_artifact: str) -> dict:
-    """The dataset job's transform artifact (a JSON object)."""
-    path = artifact_path(data_dir_or_artifact)
-    ensure_filesystem(path)
-    _probe_endpoint(path)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"no transform artifact at {path}: --data must be the dataset job's output directory "
-            f"(holding {ARTIFACT_RELPATH}) or the artifact JSON itself")
-    with tf.io.gfile.GFile(path) as f:
-        try:
-            artifact = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"transform artifact {path} is not valid JSON: {exc}") from exc
-    if not isinstance(artifact, dict) or "layout" not in artifact:
-        raise ValueError(f"transform artifact {path} has no \"layout\" entry (the model-input layout)")
-    return artifact
-
-
-def load_layout(data_dir_or_artifact: str) -> FeatureLayout:
-    """The :class:`FeatureLayout` stored in the transform artifact under ``"layout"``."""
-    return FeatureLayout.from_dict(load_artifact(data_dir_or_artifact)["layout"])
 
 
 def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
@@ -103,7 +37,7 @@ def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
 
     A directory holding time partitions yields the files of its complete (``_SUCCESS``) partitions
     in time order, each checked against its manifest (:meth:`Partition.verified_files`, which raises
-    :class:`~infnet_tf.partitions.PartitionError` for a partial partition); any other directory
+    :class:`~infnet_tf.data.errors.PartitionError` for a partial partition); any other directory
     yields its ``*.tfrecord.gz`` files. Raises ``FileNotFoundError`` naming the path when nothing is
     found.
     """
@@ -111,20 +45,20 @@ def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
         files = [str(f) for f in files_or_pattern]
         if not files:
             raise FileNotFoundError("make_dataset: the file list is empty (no data files to read)")
-        ensure_filesystem(files[0])
+        fs.ensure_filesystem(files[0])
         return files
     path = str(files_or_pattern)
-    ensure_filesystem(path)
+    fs.ensure_filesystem(path)
     if tf.io.gfile.isdir(path):
         partitions = list_partitions(path)
         if partitions:
             files = [f for p in partitions for f in p.verified_files()]
         else:
-            files = sorted(tf.io.gfile.glob(_join(path, DATA_FILE_PATTERN)))
+            files = sorted(tf.io.gfile.glob(fs.join(path, DATA_FILE_PATTERN)))
     else:
         files = sorted(tf.io.gfile.glob(path))
     if not files:
-        _probe_endpoint(path)
+        probe_endpoint(path)
         raise FileNotFoundError(
             f"no data files at {path} (expected *.tfrecord.gz files, or complete dt=... partitions "
             f"with a _SUCCESS marker)")
@@ -146,10 +80,8 @@ def expected_rows(files_or_pattern: str | Sequence[str]) -> int | None:
 
 
 def check_rows(files_or_pattern: str | Sequence[str], read: int, what: str) -> None:
-    """Raise :class:`~infnet_tf.partitions.PartitionError` when a full pass over a directory read a
+    """Raise :class:`~infnet_tf.data.errors.PartitionError` when a full pass over a directory read a
     different number of examples than its partitions' manifests record."""
-    from infnet_tf.partitions import PartitionError
-
     expected = expected_rows(files_or_pattern)
     if expected is not None and int(read) != expected:
         raise PartitionError(f"{what} {files_or_pattern}: read {int(read):,} examples but the partition "

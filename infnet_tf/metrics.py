@@ -17,7 +17,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-MISSING_LABEL = -1
+from infnet_tf.data.keys import MISSING_LABEL
+
 EPS = 1e-7
 METRIC_NAMES = ("auc", "gauc", "gauc_impression", "logloss", "pred_mean", "label_mean", "count")
 

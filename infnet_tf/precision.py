@@ -13,7 +13,7 @@ from typing import Iterator, Union
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from infnet_tf.training.config import PRECISIONS
 
 
 def resolve_precision(name: str) -> str:

@@ -30,7 +30,7 @@ import yaml
 
 __all__ = [
     "BinningSpec", "CategoricalField", "CounterFeature", "CounterSpec", "DenseField", "FeatureSpec",
-    "Source", "SequenceSpec", "SpecError", "SplitSpec", "TaskSpec", "TimeSpec", "VocabularySpec",
+    "SIDES", "Source", "SequenceSpec", "SpecError", "SplitSpec", "TaskSpec", "TimeSpec", "VocabularySpec",
     "load_spec", "main", "parse_spec", "parse_spec_text",
 ]
 
@@ -42,6 +42,9 @@ TIME_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001}
 BINNING_TYPES = ("quantile", "log")
 TIME_GAP_BINNING_TYPES = ("log",)
 PARTITIONS = ("daily", "hourly")
+USER_SIDE, CANDIDATE_SIDE = "user", "candidate"
+SIDES = (USER_SIDE, CANDIDATE_SIDE)
+SOURCE_SIDES = {"users": USER_SIDE, "items": CANDIDATE_SIDE}  # the side a joined table's columns are on
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_MIN_TIME = "2000-01-01"
 DEFAULT_MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -122,22 +125,27 @@ class BinningSpec:
 
 @dataclasses.dataclass(frozen=True)
 class CategoricalField:
-    """One categorical token; exactly one of ``vocabulary`` / ``hash_buckets`` is set."""
+    """One categorical token; exactly one of ``vocabulary`` / ``hash_buckets`` is set.
+
+    ``side``: ``user`` (known once per request: the user, the context) or ``candidate`` (one value
+    per candidate item); see :meth:`FeatureSpec.token_sides`."""
 
     name: str
     source: str
     vocabulary: VocabularySpec | None
     hash_buckets: int | None
     embedding_dim: int | None
+    side: str = USER_SIDE
 
 
 @dataclasses.dataclass(frozen=True)
 class DenseField:
-    """A numeric column bucketized into one categorical token."""
+    """A numeric column bucketized into one categorical token (``side`` as for categorical fields)."""
 
     name: str
     source: str
     binning: BinningSpec
+    side: str = USER_SIDE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +265,18 @@ class FeatureSpec:
             + tuple(f.name for f in self.counter_features())
         )
 
+    def token_sides(self) -> dict[str, str]:
+        """Token name -> ``user`` | ``candidate``, for every token of :meth:`token_names`.
+
+        A field's side is its declared ``side``; a counter token is on the side of its ``key`` (the
+        user key: user; the item key: candidate; a categorical field: that field's side). Behaviour
+        sequences are always user side (they are the user's history), whatever their fields' sides.
+        """
+        sides = {f.name: f.side for f in (*self.categorical, *self.dense)}
+        key_side = {**sides, self.user_key: USER_SIDE, self.item_key: CANDIDATE_SIDE}
+        sides.update({c.name: key_side[c.key] for c in self.counter_features()})
+        return {name: sides[name] for name in self.token_names()}
+
     def field(self, name: str) -> CategoricalField | DenseField:
         """The categorical or dense field called ``name``; KeyError if there is none."""
         for f in (*self.categorical, *self.dense):
@@ -283,7 +303,8 @@ class FeatureSpec:
             "user_key": self.user_key,
             "item_key": self.item_key,
             "categorical": [_categorical_dict(f) for f in self.categorical],
-            "dense": [{"name": f.name, "source": f.source, "binning": _asdict(f.binning)} for f in self.dense],
+            "dense": [{"name": f.name, "source": f.source, "binning": _asdict(f.binning), "side": f.side}
+                      for f in self.dense],
             "sequences": [_sequence_dict(s) for s in self.sequences],
             "counters": [
                 {"key": c.key, "windows": list(c.windows), "positives": list(c.positives),
@@ -327,6 +348,7 @@ def _categorical_dict(f: CategoricalField) -> dict[str, Any]:
     else:
         out["hash_buckets"] = f.hash_buckets
     out["embedding_dim"] = f.embedding_dim
+    out["side"] = f.side
     return out
 
 
@@ -605,8 +627,9 @@ def parse_spec(data: Any, source_name: str = "<dict>") -> FeatureSpec:
 
     tasks = [(p, _parse_task(reader, p, v)) for p, v in top.items("tasks", nonempty=True)]
     _check_unique(reader, ((_join(p, "name"), t.name) for p, t in tasks), "task name")
-    categorical = [(p, _parse_categorical(reader, p, v, sources)) for p, v in top.items("categorical")]
-    dense = [(p, _parse_dense(reader, p, v, sources)) for p, v in top.items("dense")]
+    keys = {user_key: USER_SIDE, item_key: CANDIDATE_SIDE}
+    categorical = [(p, _parse_categorical(reader, p, v, sources, keys)) for p, v in top.items("categorical")]
+    dense = [(p, _parse_dense(reader, p, v, sources, keys)) for p, v in top.items("dense")]
     fields = [(_join(p, "name"), f.name) for p, f in (*categorical, *dense)]
     _check_unique(reader, fields, "token name")
     inputs = {time.column: "time.column", user_key: "user_key", item_key: "item_key"}
@@ -658,8 +681,29 @@ def _parse_source_ref(reader: _Reader, m: _Map, sources: Mapping[str, Source]) -
     return source
 
 
-def _parse_categorical(reader: _Reader, path: str, value: Any, sources: Mapping[str, Source]) -> CategoricalField:
-    m = reader.mapping(path, value, ("name", "source", "vocabulary", "hash_buckets", "embedding_dim"), ("name",))
+def _parse_side(reader: _Reader, m: _Map, name: str, source: str, keys: Mapping[str, str]) -> str:
+    """A field's side: declared ``side``, else fixed by its source (users: user, items: candidate) or
+    by being the user_key / item_key column; an events column that is neither must declare it.
+    A declared side that contradicts the source or key is an error."""
+    fixed, why = SOURCE_SIDES.get(source), f"source {source!r}"
+    if name in keys and source == "events":
+        fixed, why = keys[name], ("the user_key" if keys[name] == USER_SIDE else "the item_key")
+    if not m.has("side"):
+        if fixed is None:
+            reader.fail(m.at("side"), f"{name!r} (source 'events') needs side: user or side: candidate "
+                                          f"(user: one value per request, e.g. the device; candidate: one value "
+                                          f"per candidate item, e.g. its position)")
+        return fixed
+    side = m.get("side", one_of(*SIDES))
+    if fixed is not None and side != fixed:
+        reader.fail(m.at("side"), f"{name!r} is {why}, so its side is {fixed!r}, got {side!r}")
+    return side
+
+
+def _parse_categorical(reader: _Reader, path: str, value: Any, sources: Mapping[str, Source],
+                       keys: Mapping[str, str]) -> CategoricalField:
+    m = reader.mapping(path, value, ("name", "source", "vocabulary", "hash_buckets", "embedding_dim", "side"),
+                       ("name",))
     name = m.get("name", identifier)
     source = _parse_source_ref(reader, m, sources)
     if m.has("vocabulary") == m.has("hash_buckets"):
@@ -670,13 +714,15 @@ def _parse_categorical(reader: _Reader, path: str, value: Any, sources: Mapping[
         v = m.sub("vocabulary", ("min_count", "oov_buckets"))
         vocabulary = VocabularySpec(v.get("min_count", positive_int, 1), v.get("oov_buckets", positive_int, 1))
     return CategoricalField(name, source, vocabulary, m.get("hash_buckets", positive_int, None),
-                            m.get("embedding_dim", positive_int, None))
+                            m.get("embedding_dim", positive_int, None), _parse_side(reader, m, name, source, keys))
 
 
-def _parse_dense(reader: _Reader, path: str, value: Any, sources: Mapping[str, Source]) -> DenseField:
-    m = reader.mapping(path, value, ("name", "source", "binning"), ("name", "binning"))
-    return DenseField(m.get("name", identifier), _parse_source_ref(reader, m, sources),
-                      _parse_binning(m, "binning", BINNING_TYPES))
+def _parse_dense(reader: _Reader, path: str, value: Any, sources: Mapping[str, Source],
+                 keys: Mapping[str, str]) -> DenseField:
+    m = reader.mapping(path, value, ("name", "source", "binning", "side"), ("name", "binning"))
+    name, source = m.get("name", identifier), _parse_source_ref(reader, m, sources)
+    return DenseField(name, source, _parse_binning(m, "binning", BINNING_TYPES),
+                      _parse_side(reader, m, name, source, keys))
 
 
 def _parse_task(reader: _Reader, path: str, value: Any) -> TaskSpec:

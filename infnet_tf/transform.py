@@ -53,14 +53,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from infnet_tf.features import FeatureLayout, SequenceInput, TaskInput, TokenInput
+from infnet_tf.data.artifact import BinnedTransform, CategoricalTransform, TimeGapTransform
+from infnet_tf.data.layout import FeatureLayout, SequenceInput, TaskInput, TokenInput
 from infnet_tf.fingerprint import hash_buckets
 
 ARTIFACT_FORMAT = "infnet.transform_artifact"
@@ -297,6 +297,8 @@ class TransformArtifact:
     * ``dense[name]`` and ``counters[name]``: ``{"binning": "quantile"|"log", "num_buckets",
       "boundaries": [...], "log_range": [lo, hi] | null, "vocab_size", ...}`` (counters also carry
       ``key``, ``what``, ``window``, ``window_ms``)
+    * every categorical, dense and counter entry also carries ``"side"``: ``user`` | ``candidate``
+      (:meth:`infnet_tf.spec.FeatureSpec.token_sides`; read by the ``score_candidates`` export)
     * ``time_gap[seq]``: ``{"unit_ms", "num_buckets", "boundaries_ms": [...]}``
     * ``split``: ``{"valid_start_ms", "test_start_ms", "partition", ...}``
     * ``stats``: row counts per day, label rates, sequence length percentiles, ... (train only)
@@ -350,31 +352,17 @@ class TransformArtifact:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str) -> None:
-        """Write atomically (temporary name, then rename) for local paths; gfile otherwise."""
-        text = self.to_json()
-        if "://" in path:
-            import infnet_tf.env  # noqa: F401
-            import tensorflow as tf
+        """Write the JSON whole (atomically on local disks; :func:`infnet_tf.data.fs.write_text`)."""
+        from infnet_tf.data import fs
 
-            with tf.io.gfile.GFile(path, "w") as f:
-                f.write(text)
-            return
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        fs.write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "TransformArtifact":
-        if "://" in path:
-            import infnet_tf.env  # noqa: F401
-            import tensorflow as tf
+        """:func:`infnet_tf.data.artifact.load` (``path``: the data directory or the artifact JSON)."""
+        from infnet_tf.data import artifact
 
-            with tf.io.gfile.GFile(path, "r") as f:
-                return cls.from_json(f.read())
-        with open(path, encoding="utf-8") as f:
-            return cls.from_json(f.read())
+        return artifact.load(path)
 
     def check_spec(self, spec: Any) -> None:
         """Raise ValueError when ``spec`` is not the spec this artifact was fitted for."""
@@ -387,33 +375,43 @@ class TransformArtifact:
     def feature_layout(self) -> FeatureLayout:
         return FeatureLayout.from_dict(self.layout)
 
+    def categorical_transform(self, token: str) -> CategoricalTransform:
+        """The typed entry of a categorical token (KeyError for another token)."""
+        return CategoricalTransform.from_entry(self.categorical[token])
+
+    def binned_transform(self, token: str) -> BinnedTransform:
+        """The typed entry of a dense field or counter feature (KeyError for another token)."""
+        entry = self.dense.get(token) or self.counters.get(token)
+        if entry is None:
+            raise KeyError(f"unknown token {token!r}")
+        return BinnedTransform.from_entry(entry)
+
+    def time_gap_transform(self, seq: str) -> TimeGapTransform:
+        return TimeGapTransform.from_entry(self.time_gap[seq])
+
     def vocab_size(self, token: str) -> int:
-        for group in (self.categorical, self.dense, self.counters):
-            if token in group:
-                return int(group[token]["vocab_size"])
-        raise KeyError(token)
+        if token in self.categorical:
+            return self.categorical_transform(token).vocab_size
+        return self.binned_transform(token).vocab_size
 
     def _vocab(self, name: str) -> pa.Array:
         if name not in self._vocab_cache:
-            entry = self.categorical[name]
-            self._vocab_cache[name] = _vocab_array(entry["values"], entry["dtype"])
+            entry = self.categorical_transform(name)
+            self._vocab_cache[name] = _vocab_array(entry.values, entry.dtype)
         return self._vocab_cache[name]
 
     # -- the transform --------------------------------------------------------------------
     def token_ids(self, token: str, values: Any) -> np.ndarray:
         """Ids of one token (categorical field, dense field or counter feature) for raw values."""
         if token in self.categorical:
-            entry = self.categorical[token]
-            if entry["kind"] == "hash":
-                return hash_ids(values, int(entry["hash_buckets"]))
-            return vocabulary_ids(values, self._vocab(token), int(entry["oov_buckets"]))
-        entry = self.dense.get(token) or self.counters.get(token)
-        if entry is None:
-            raise KeyError(f"unknown token {token!r}")
-        return bucketize(values, entry["boundaries"])
+            entry = self.categorical_transform(token)
+            if entry.is_hash:
+                return hash_ids(values, entry.hash_buckets)
+            return vocabulary_ids(values, self._vocab(token), entry.oov_buckets)
+        return bucketize(values, self.binned_transform(token).boundaries)
 
     def time_gap_ids(self, seq: str, gap_ms: Any) -> np.ndarray:
-        return time_gap_ids(gap_ms, self.time_gap[seq]["boundaries_ms"])
+        return time_gap_ids(gap_ms, self.time_gap_transform(seq).boundaries_ms)
 
     def transform_batch(self, columns: Mapping[str, Any], tokens: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Token ids for a batch: ``{token: int64 ids}`` for ``tokens`` (default: every token).
@@ -446,20 +444,19 @@ class TransformArtifact:
             if name in self.categorical:
                 cases[name] = self._categorical_cases(name, max_vocab_values)
             else:
-                entry = self.dense.get(name) or self.counters[name]
-                cases[name] = _dense_cases(entry["boundaries"])
-        for seq, entry in self.time_gap.items():
-            b = np.asarray(entry["boundaries_ms"], dtype=np.int64)
+                cases[name] = _dense_cases(self.binned_transform(name).boundaries)
+        for seq in self.time_gap:
+            b = np.asarray(self.time_gap_transform(seq).boundaries_ms, dtype=np.int64)
             gaps = np.concatenate([[0, 1, 999, 1000], b - 1, b, b + 1, [b[-1] * 4 if len(b) else 10**9, 10**12]])
             cases[f"{TIME_GAP_PREFIX}{seq}"] = np.unique(gaps[gaps >= 0]).astype(np.int64)
         return cases
 
     def _categorical_cases(self, name: str, k: int) -> np.ndarray:
-        entry = self.categorical[name]
-        if entry["kind"] == "vocabulary":
-            values = list(entry["values"])
+        entry = self.categorical_transform(name)
+        if not entry.is_hash:
+            values = list(entry.values)
             seen = values if len(values) <= 2 * k else values[:k] + values[-k:]
-            is_int = entry["dtype"] == "int64"
+            is_int = entry.dtype == "int64"
         else:
             seen, is_int = [], True
         if is_int:

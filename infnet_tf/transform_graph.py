@@ -14,7 +14,7 @@ numpy transform (see that module's docstring), held together by
   gap_ms, side="right")``; padding positions 0;
 * sequences: positions ``>= length`` are padding whatever they hold; of the ``length`` real items
   (most recent last) the most recent ``max_len`` are kept, right-padded with 0 to ``max_len``,
-  exactly as :func:`infnet_tf.features.densify_sequences` does for TFRecords.
+  exactly as :func:`infnet_tf.data.tensors.densify_sequences` does for TFRecords.
 
 The raw serving contract (:func:`raw_inputs`) — one tensor per raw feature, by name:
 
@@ -49,7 +49,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
+from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.transform import TIME_GAP_PREFIX, TransformArtifact
 
 import tensorflow as tf
@@ -102,8 +103,8 @@ def raw_dtype(artifact: TransformArtifact, token: str) -> str:
     the string form anyway, so an integer id sent as its decimal string gives the same id).
     """
     if token in artifact.categorical:
-        entry = artifact.categorical[token]
-        dtype = entry.get("raw_dtype") or entry.get("dtype") or "string"
+        entry = artifact.categorical_transform(token)
+        dtype = entry.raw_dtype or entry.dtype
         if dtype not in ("int64", "string"):
             raise ValueError(f"transform artifact: categorical[{token}]: unsupported dtype {dtype!r}")
         return dtype
@@ -143,22 +144,32 @@ def raw_inputs(artifact: TransformArtifact, layout: FeatureLayout | None = None)
 class TransformGraph(tf.Module):
     """Raw features -> model inputs, in TensorFlow, from a transform artifact (see module docstring)."""
 
-    def __init__(self, artifact: TransformArtifact, layout: FeatureLayout | None = None, name: str = "transform"):
+    def __init__(self, artifact: TransformArtifact, layout: FeatureLayout | None = None, name: str = "transform",
+                 tables: Mapping[str, Any] | None = None):
         super().__init__(name=name)
         self._artifact = artifact
         self.layout = layout or artifact.feature_layout
         self.inputs = raw_inputs(artifact, self.layout)
         self.input_by_name = {r.name: r for r in self.inputs}
         self._dtype = {t: raw_dtype(artifact, t) for t in artifact.categorical}
+        if tables is not None:   # another TransformGraph's vocabulary tables (see :meth:`restricted`)
+            self.tables = dict(tables)
+            return
         tables = {}
-        for token, entry in sorted(artifact.categorical.items()):
-            if entry["kind"] == "vocabulary" and entry["values"]:
-                key_dtype = tf.int64 if entry["dtype"] == "int64" else tf.string
-                keys = tf.constant(list(entry["values"]), dtype=key_dtype)
-                ids = tf.range(1, len(entry["values"]) + 1, dtype=tf.int64)
+        for token in sorted(artifact.categorical):
+            entry = artifact.categorical_transform(token)
+            if not entry.is_hash and entry.values:
+                key_dtype = tf.int64 if entry.dtype == "int64" else tf.string
+                keys = tf.constant(list(entry.values), dtype=key_dtype)
+                ids = tf.range(1, len(entry.values) + 1, dtype=tf.int64)
                 tables[token] = tf.lookup.StaticHashTable(
                     tf.lookup.KeyValueTensorInitializer(keys, ids), default_value=0, name=f"vocab_{token}")
         self.tables = tables
+
+    def restricted(self, layout: FeatureLayout, name: str) -> "TransformGraph":
+        """The same transform for a part of the layout (e.g. one side of a ranking request: its raw
+        inputs, checks and model inputs only), sharing this graph's vocabulary tables."""
+        return TransformGraph(self._artifact, layout, name=name, tables=self.tables)
 
     # -- signature specs ----------------------------------------------------------------------
     def input_signature(self) -> dict[str, tf.TensorSpec]:
@@ -167,9 +178,9 @@ class TransformGraph(tf.Module):
     # -- per-token id functions (the exact twins of infnet_tf.transform) --------------------------
     def dense_ids(self, token: str, values: tf.Tensor) -> tf.Tensor:
         """Bucket ids of a dense or counter token; ``values`` float64 (NaN = null), any shape."""
-        entry = self._artifact.dense.get(token) or self._artifact.counters[token]
         x = tf.cast(values, tf.float64)
-        b = tf.constant(np.asarray(entry["boundaries"], dtype=np.float64), dtype=tf.float64)
+        b = tf.constant(np.asarray(self._artifact.binned_transform(token).boundaries, dtype=np.float64),
+                        dtype=tf.float64)
         flat = tf.reshape(x, [-1])
         ids = 1 + tf.searchsorted(b, flat, side="right", out_type=tf.int64)
         ids = tf.where(tf.math.is_nan(flat), tf.zeros_like(ids), ids)
@@ -180,11 +191,11 @@ class TransformGraph(tf.Module):
 
     def categorical_ids(self, token: str, values: tf.Tensor, is_null: tf.Tensor | None = None) -> tf.Tensor:
         """Ids of a categorical token for raw ``values`` (its raw dtype), 0 where ``is_null``."""
-        entry = self._artifact.categorical[token]
-        if entry["kind"] == "hash":
-            ids = 1 + tf.strings.to_hash_bucket_fast(self._string_form(values), int(entry["hash_buckets"]))
+        entry = self._artifact.categorical_transform(token)
+        if entry.is_hash:
+            ids = 1 + tf.strings.to_hash_bucket_fast(self._string_form(values), entry.hash_buckets)
         else:
-            vocab_dtype = tf.int64 if entry["dtype"] == "int64" else tf.string
+            vocab_dtype = tf.int64 if entry.dtype == "int64" else tf.string
             if values.dtype != vocab_dtype:
                 raise TypeError(f"{token}: raw values of dtype {values.dtype.name}, but the vocabulary holds "
                                 f"{vocab_dtype.name}")
@@ -192,7 +203,7 @@ class TransformGraph(tf.Module):
                 found = self.tables[token].lookup(values)
             else:
                 found = tf.zeros_like(values, dtype=tf.int64)
-            ids = self._with_oov(found, values, len(entry["values"]), int(entry["oov_buckets"]))
+            ids = self._with_oov(found, values, len(entry.values), entry.oov_buckets)
         if is_null is not None:
             ids = tf.where(is_null, tf.zeros_like(ids), ids)
         return ids
@@ -209,7 +220,8 @@ class TransformGraph(tf.Module):
 
     def time_gap_ids(self, seq: str, gap_ms: tf.Tensor) -> tf.Tensor:
         """Time-gap bucket ids (>= 1) for int64 gaps in ms, any shape."""
-        b = tf.constant(np.asarray(self._artifact.time_gap[seq]["boundaries_ms"], dtype=np.int64), dtype=tf.int64)
+        b = tf.constant(np.asarray(self._artifact.time_gap_transform(seq).boundaries_ms, dtype=np.int64),
+                        dtype=tf.int64)
         gap = tf.cast(gap_ms, tf.int64)
         ids = 1 + tf.searchsorted(b, tf.reshape(gap, [-1]), side="right", out_type=tf.int64)
         return tf.reshape(ids, tf.shape(gap, out_type=tf.int64))

@@ -249,6 +249,8 @@ def assemble_artifact(spec: Any, cuts: Cuts, acc: dict, quantiles: Mapping[str, 
         counters[f.name] = entry
     for name, entry in (*dense.items(), *counters.items()):
         vocab_sizes[name] = entry["vocab_size"]
+    for name, side in spec.token_sides().items():   # user | candidate: which request part serves it
+        (categorical.get(name) or dense.get(name) or counters[name])["side"] = side
     time_gap = {s.name: {"unit_ms": time_gap_unit_ms, "num_buckets": s.time_gap.num_buckets,
                          "boundaries_ms": time_gap_boundaries(s.time_gap.num_buckets, time_gap_unit_ms)}
                 for s in spec.sequences}

@@ -47,6 +47,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from infnet_tf.data.keys import MISSING_LABEL
+
 TIME = "__time_ms"
 MIN_TIME_MS = 0
 MAX_TIME_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
@@ -387,7 +389,7 @@ def check_events(table: pa.Table, plan: ColumnPlan) -> Checked:
     columns[plan.item_key] = _key(table[plan.item_key]).filter(keep)
     for task, column in plan.labels:
         values, null = parsed[column]
-        columns[label_column(task)] = np.where(null, -1, np.nan_to_num(values)).astype(np.int64)[good]
+        columns[label_column(task)] = np.where(null, MISSING_LABEL, np.nan_to_num(values)).astype(np.int64)[good]
     for seq, column, equals in plan.filters:
         if isinstance(equals, int):
             values, _ = parsed[column]

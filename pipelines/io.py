@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from infnet_tf.data.fs import join  # noqa: F401  (the one path join; pipelines use io.join)
 from pipelines import columns as cols
 
 DEFAULT_BATCH_ROWS = 65_536
@@ -37,13 +38,6 @@ MALFORMED = "malformed"
 # ---------------------------------------------------------------------------------------------
 def is_remote(path: str) -> bool:
     return "://" in path
-
-
-def join(*parts: str) -> str:
-    first = parts[0]
-    if is_remote(first):
-        return "/".join([first.rstrip("/")] + [p.strip("/") for p in parts[1:]])
-    return os.path.join(*parts)
 
 
 def resolve(path: str, raw_dir: str | None) -> str:

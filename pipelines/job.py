@@ -32,17 +32,17 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
-from infnet_tf.partitions import SUCCESS, manifest_text
+from infnet_tf.config_flags import setting
+from infnet_tf.data.dataset_dir import ARTIFACT_RELPATH, DATASET_FILE, REJECTS_DIR, SPLITS, SUCCESS
+from infnet_tf.data.partitions import manifest_text
 from pipelines import io
 from pipelines.columns import ColumnPlan, InputError, parse_time_ms
-from pipelines.split import SPLITS, UNASSIGNED, Cuts, split_counts
+from pipelines.split import UNASSIGNED, Cuts, split_counts
 
 log = logging.getLogger("pipelines.build_dataset")
 
-DATASET_FILE = "_DATASET.json"
 MANIFEST_FILE = "_manifest.json"
 COUNTS_FILE = "_counts.json"
-ARTIFACT_FILE = "transform/transform_artifact.json"
 DATASET_FORMAT = "infnet.dataset"
 DATASET_VERSION = 1
 ALL_SPLITS = (*SPLITS, UNASSIGNED)
@@ -82,19 +82,29 @@ def resolve_options(options: "JobOptions", event_rows: int) -> "JobOptions":
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
-    """The job's own flags (everything else goes to Beam)."""
+    """The job's own flags of ``python -m pipelines.build_dataset`` (everything else goes to Beam)."""
 
-    spec_path: str
-    output: str
-    raw: str | None = None
-    overwrite: bool = False
-    num_shards: int | str = AUTO  # an int, or "auto" (see auto_num_shards)
-    batch_rows: int = 65_536
-    chunk_rows: int = 4_096
-    compression_level: int = 3
-    fail_on_duplicates: bool = False    # exit 2 instead of writing rows repeating (user, time, item)
-    fail_on_missing_join: bool = False  # exit 2 instead of writing events whose key a users/items table lacks
-    now_ms: int | None = None           # the job's wall clock (anchors split.max_time_after_now)
+    spec_path: str = setting(help="Feature spec YAML (see feature_specs/README.md).", flag="spec")
+    output: str = setting(help="Output directory (local or gs://, s3://, hdfs://).")
+    raw: str | None = setting(None, "Directory the spec's relative source paths resolve against (default: the "
+                                    "working dir).")
+    overwrite: bool = setting(False, "Replace an existing output atomically (default: refuse when --output is not "
+                                     "empty).")
+    num_shards: int | str = setting(AUTO, help=(  # an int, or "auto" (see auto_num_shards)
+        "User shards of the point-in-time pass, and the most files per partition; memory per worker ~ "
+        f"rows/num_shards. 'auto' (default): ceil(input event rows / {ROWS_PER_SHARD:,}), at least 1, at most "
+        f"{MAX_AUTO_SHARDS} (rows from the Parquet footers; CSV: file size / {io.CSV_BYTES_PER_ROW} bytes); or a "
+        "positive int. The value used is recorded in _DATASET.json (job.num_shards)."))
+    batch_rows: int = setting(65_536, "Rows per Arrow batch read from the sources.")
+    chunk_rows: int = setting(4_096, "Examples encoded at a time while writing.")
+    compression_level: int = setting(3, "GZIP level of the TFRecord files, 0..9.")
+    fail_on_duplicates: bool = setting(False, help=(
+        "Exit 2 (nothing committed) when events repeat a (user, time, item); default: write them, count them in "
+        "the output and in _DATASET.json (duplicates)."))
+    fail_on_missing_join: bool = setting(False, help=(
+        "Exit 2 (nothing committed) when an event's user/item key is missing from the users/items table; "
+        "default: write it with null joined columns and count it (missing_join)."))
+    now_ms: int | None = setting(None, cli=False)  # the job's wall clock (anchors split.max_time_after_now)
 
 
 def preflight(spec: Any, options: "JobOptions") -> tuple["JobOptions", ColumnPlan, dict[str, list[str]]]:
@@ -221,7 +231,7 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
     ``duplicates`` (rows repeating an earlier (user, time, item)) and ``missing_join`` (per table,
     events whose key it lacks). Raises ReconcileError (after deleting the staging tree) when counts
     do not balance, InputError when duplicates / missing joins were found and the options say fail.
-    Every ``_SUCCESS`` marker holds the partition's manifest (``infnet_tf.partitions.manifest_text``).
+    Every ``_SUCCESS`` marker holds the partition's manifest (``infnet_tf.data.partitions.manifest_text``).
     """
     data_files = [e for e in manifest if "split" in e]
     written: dict[str, int] = {}
@@ -262,12 +272,12 @@ def finalize(staging: str, options: JobOptions, spec: Any, manifest: list[dict],
         for name in parts:
             io.write_text(io.join(staging, split, name, SUCCESS), manifest_text(part_files[(split, name)]))
     if not io.is_remote(staging):  # the docs promise rejects/ (empty when nothing was rejected)
-        os.makedirs(os.path.join(staging, "rejects"), exist_ok=True)
+        os.makedirs(os.path.join(staging, REJECTS_DIR), exist_ok=True)
     summary = {
         "format": DATASET_FORMAT, "version": DATASET_VERSION,
         "spec_name": spec.name, "spec_fingerprint": spec.fingerprint(), "spec_path": options.spec_path,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "artifact": ARTIFACT_FILE,
+        "artifact": ARTIFACT_RELPATH,
         "split": counts.get("cuts"),
         "counts": {s: {"read": int(counts["read"].get(s, 0)), "written": int(written.get(s, 0)),
                        "rejected": int(counts["rejected"].get(s, 0))} for s in ALL_SPLITS},

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from infnet_tf.data.dataset_dir import ARTIFACT_RELPATH
 from pipelines import analyze, io, job
 from pipelines.columns import TIME, ColumnPlan, canonical_dimension, check_events, join_all
 from pipelines.job import JobOptions
@@ -86,7 +87,7 @@ def _run(spec: Any, options: JobOptions, plan: ColumnPlan, files: dict, staging:
     acc = analyze.merge_accumulators(p[0] for p in partials)
     quantile_inputs = [q for p in partials for q in p[1]]
     artifact = analyze.assemble_artifact(spec, cuts, acc, _quantiles(quantile_inputs, analyze.quantile_fields(spec)))
-    io.write_text(io.join(staging, job.ARTIFACT_FILE), artifact.to_json())
+    io.write_text(io.join(staging, ARTIFACT_RELPATH), artifact.to_json())
 
     log.info("stage write: %d blocks", len(blocks))
     encoder = BlockEncoder(spec, artifact)

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from infnet_tf.data.dataset_dir import SPLITS, partition_key
+
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-SPLITS = ("train", "valid", "test")
 TRAIN, VALID, TEST = 0, 1, 2
 UNASSIGNED = "unassigned"  # rows whose time is unusable (they are all rejects)
 
@@ -108,8 +109,7 @@ def partition_name(pid: int, partition: str) -> str:
     """``dt=YYYY-MM-DD`` or ``dt=YYYY-MM-DD/hr=HH`` for a partition id (already local)."""
     size = DAY_MS if partition == "daily" else HOUR_MS
     when = dt.datetime.fromtimestamp(int(pid) * size / 1000, tz=dt.timezone.utc)
-    name = f"dt={when:%Y-%m-%d}"
-    return name if partition == "daily" else f"{name}/hr={when:%H}"
+    return partition_key(when, hourly=partition != "daily")
 
 
 def day_name(time_ms: int) -> str:

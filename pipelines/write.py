@@ -1,11 +1,11 @@
 """Build: a shard block + the transform artifact -> GZIP TFRecord files of tf.train.Examples.
 
-Every Example follows :mod:`infnet_tf.features` (keys in this order)::
+Every Example follows :mod:`infnet_tf.data.keys` (:func:`~infnet_tf.data.keys.record_keys`, in this order)::
 
     cat/<token>            int64      every token of spec.token_names(): categorical, dense, counters
     seq/<type>/<field>     int64 list item field, then side fields; most recent last
     seq/<type>/time_gap    int64 list time-gap bucket ids (>= 1)
-    label/<task>           int64      0/1, -1 when the raw label is null
+    label/<task>           int64      0/1, MISSING_LABEL (-1) when the raw label is null
     user_key               bytes      the user key's string form
     event_time_ms          int64      epoch milliseconds (UTC)
 
@@ -22,26 +22,23 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 
-from infnet_tf.features import EVENT_TIME, TIME_GAP, USER_KEY, FeatureLayout, cat_key, label_key, seq_key
+from infnet_tf.data import dataset_dir, keys
+from infnet_tf.data.keys import EVENT_TIME, TIME_GAP, USER_KEY, cat_key, label_key, seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.transform import TransformArtifact, string_form
 from pipelines import io
 from pipelines.columns import TIME, label_column
 from pipelines.examples import BYTES, INT, INTS, ExampleEncoder, gzip_compressor
 from pipelines.sequences import Block
-from pipelines.split import SPLITS, partition_ids, partition_name
+from pipelines.split import partition_ids, partition_name
 
 DEFAULT_CHUNK_ROWS = 4096
+_ENCODER_KIND = {keys.ID: INT, keys.IDS: INTS, keys.STRING: BYTES}
 
 
 def example_features(layout: FeatureLayout) -> list[tuple[str, str]]:
-    """The ordered (key, kind) list of every Example."""
-    out = [(cat_key(t.name), INT) for t in layout.categorical]
-    for seq in layout.sequences:
-        out += [(seq_key(seq.name, f.name), INTS) for f in seq.fields]
-        out.append((seq_key(seq.name, TIME_GAP), INTS))
-    out += [(label_key(t.name), INT) for t in layout.tasks]
-    out += [(USER_KEY, BYTES), (EVENT_TIME, INT)]
-    return out
+    """The ordered (key, encoder kind) list of every Example (:func:`infnet_tf.data.keys.record_keys`)."""
+    return [(k.name, _ENCODER_KIND[k.kind]) for k in keys.record_keys(layout)]
 
 
 def _strings(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +96,7 @@ def partition_rows(block: Block, partition: str, timezone: str = "UTC") -> Itera
     bounds = np.flatnonzero(np.any(np.diff(keys, axis=0) != 0, axis=1)) + 1
     for rows in np.split(order, bounds):
         if rows.size:
-            yield SPLITS[int(block.split[rows[0]])], partition_name(int(pids[rows[0]]), partition), rows
+            yield dataset_dir.SPLITS[int(block.split[rows[0]])], partition_name(int(pids[rows[0]]), partition), rows
 
 
 def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int, partition: str,
@@ -121,7 +118,7 @@ def write_block(block: Block, encoder: BlockEncoder, root: str, num_shards: int,
 
     def open_file(i: int) -> None:
         split, part, r = files[i]
-        relative = f"{split}/{part}/part-{block.shard:05d}-of-{num_shards:05d}.tfrecord.gz"
+        relative = dataset_dir.data_file_relpath(split, part, block.shard, num_shards)
         current.update(index=i, relative=relative, gz=gzip_compressor(compression_level),
                        handle=io.create(io.join(root, relative)), size=0, rows=r.size, split=split, part=part)
 
@@ -162,7 +159,7 @@ def write_rejects(records: list[dict], root: str, name: str) -> dict | None:
     from pipelines.columns import reject_line
 
     text = "".join(reject_line(r) + "\n" for r in records)
-    relative = f"rejects/{name}.jsonl"
+    relative = dataset_dir.rejects_relpath(name)
     io.write_text(io.join(root, relative), text)
     return {"file": relative, "rows": len(records)}
 

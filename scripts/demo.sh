@@ -123,7 +123,7 @@ stage "done"
 "$py" - "$model_dir" "$exports" "$model_name" <<'PY'
 import json, os, sys
 sys.path.insert(0, os.getcwd())
-from export.export_model import client_command
+from export.exporter import client_command
 from export.serving_config import server_commands
 model_dir, exports, name = sys.argv[1], sys.argv[2], sys.argv[3]
 base = os.path.join(exports, name)

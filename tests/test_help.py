@@ -69,8 +69,8 @@ def test_export_cli_help_exits_zero(module, flag):
 
 def test_export_help_does_not_import_tensorflow():
     """``python -m export.export_model --help`` answers before TensorFlow loads (-X importtime lists every
-    module a process imports, on stderr), and importing the module for its functions does not load it
-    either (TensorFlow loads on first use)."""
+    module a process imports, on stderr), and importing the library (:mod:`export.exporter`) for its
+    functions does not load it either (TensorFlow loads on first use)."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "export.export_model", "--help"], cwd=ROOT,
                           env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -78,8 +78,8 @@ def test_export_help_does_not_import_tensorflow():
     assert imported, proc.stderr[-3000:]
     assert "export.export_model" not in imported  # run as __main__, not imported a second time
     assert not imported & {"tensorflow", "tf_keras"}, "--help imported TensorFlow"
-    code = ("import sys, export.export_model as m; print(sorted(k for k in ('tensorflow', 'tf_keras') if k in "
-            "sys.modules)); from export.export_model import RawDecoder, export_from_trainer, tf; "
+    code = ("import sys, export.exporter as m; print(sorted(k for k in ('tensorflow', 'tf_keras') if k in "
+            "sys.modules)); from export.exporter import RawDecoder, export_from_trainer, tf; "
             "print(tf.__name__, RawDecoder.__module__, callable(export_from_trainer))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
                           timeout=120)

@@ -170,6 +170,27 @@ def test_defaults() -> None:
     assert spec.sources["events"].format == "parquet"
 
 
+def test_token_sides(spec: FeatureSpec) -> None:
+    """Declared on events columns; fixed by the source (users/items) and by the user/item key; a
+    counter is on its key's side; behaviour sequences are not tokens (always user side)."""
+    sides = spec.token_sides()
+    assert list(sides) == list(spec.token_names())
+    candidate = {"video_id", "author_id", "category", "video_duration_ms", "position",
+                 "video_id_imp_1d", "video_id_imp_all", "video_id_click_1d", "video_id_click_all"}
+    assert {t for t, s in sides.items() if s == "candidate"} == candidate
+    assert sides["user_id"] == sides["tab"] == sides["gender"] == sides["user_id_like_7d"] == "user"
+    d = raw()
+    d["categorical"][4]["side"] = "candidate"          # an events column may be either side
+    d["counters"][0]["key"] = "tab"                    # a counter keyed by a field takes its side
+    assert parse_spec(d).token_sides()["tab_imp_1d"] == "candidate"
+    d = raw()
+    d["categorical"][0] = {"name": "user_id", "source": "users", "vocabulary": {}}
+    assert parse_spec(d).token_sides()["user_id"] == "user"
+    d = raw()
+    d["categorical"][5]["side"] = "candidate"
+    assert parse_spec(d).fingerprint() != spec.fingerprint()
+
+
 def test_fingerprint_stable_and_sensitive(spec: FeatureSpec) -> None:
     fp = spec.fingerprint()
     assert len(fp) == 64 and fp == load_spec(str(SHIPPED)).fingerprint()
@@ -280,6 +301,16 @@ BAD_CASES = [
      "an int or a string"),
     ("duplicate-side-field", _set("sequences.0.side_fields", ["author_id", "author_id"]),
      "sequences[0].side_fields[1]", "duplicate 'author_id'"),
+    ("events-field-without-side", _set("categorical.4.side", DEL), "categorical[4].side",
+     "'tab' (source 'events') needs side: user or side: candidate"),
+    ("events-dense-without-side", _set("dense.4.side", DEL), "dense[4].side", "'position' (source 'events')"),
+    ("bad-side", _set("dense.4.side", "item"), "dense[4].side", "one of user, candidate, got 'item'"),
+    ("users-field-on-candidate-side", _set("categorical.7.side", "candidate"), "categorical[7].side",
+     "'gender' is source 'users', so its side is 'user', got 'candidate'"),
+    ("items-field-on-user-side", _set("dense.3.side", "user"), "dense[3].side",
+     "'video_duration_ms' is source 'items', so its side is 'candidate'"),
+    ("item-key-on-user-side", _set("categorical.1.side", "user"), "categorical[1].side",
+     "'video_id' is the item_key, so its side is 'candidate', got 'user'"),
 ]
 
 

@@ -56,7 +56,7 @@ _S3_SCRIPT = textwrap.dedent("""
     import sys
     import infnet_tf
     import tensorflow as tf
-    from infnet_tf.partitions import ensure_filesystem
+    from infnet_tf.data.fs import ensure_filesystem
     ensure_filesystem("s3://bucket/x")
     tf.io.gfile.makedirs("s3://bucket/dir")
     with tf.io.gfile.GFile("s3://bucket/dir/f.txt", "w") as f:

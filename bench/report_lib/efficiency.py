@@ -4,16 +4,15 @@
 * training examples/s — :mod:`bench.train_throughput` (``measure_input`` / ``measure_training``):
   the input pipeline alone, INFNet's and all-to-all's train step on a cached batch, INFNet on the
   real input;
-* SavedModel serving latency — :mod:`bench.serving_latency` (when the export bench is present).
+* SavedModel serving latency — ``python -m bench.serving_latency``.
 
-The bench modules define absl flags at import time (they are absl apps) and several share flag
-names; :func:`import_bench` imports one and then removes the flags it defined from the global flag
-registry, so the next one can be imported in the same process. Their flags are never parsed here:
-only their measuring functions are called.
+Each part calls the library the bench command is built on (:mod:`bench.measure`,
+:mod:`bench.block_timing`); serving latency runs the ``python -m bench.serving_latency`` command in a
+child process and reads the p50/p99 lines it prints.
 """
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import os
 import re
 import tempfile
@@ -28,29 +27,6 @@ import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from bench.report_lib import plots
 
 
-def import_bench(name: str, keep_flags: bool = False):
-    """Import ``bench.<name>``; unless ``keep_flags``, remove the absl flags it defined (see the
-    module docstring). Returns ``(module, names of the flags it defined)``."""
-    from absl import flags
-
-    before = set(flags.FLAGS)
-    module = importlib.import_module(f"bench.{name}")
-    defined = sorted(set(flags.FLAGS) - before)
-    if not keep_flags:
-        drop_flags(defined)
-    return module, defined
-
-
-def drop_flags(names) -> None:
-    from absl import flags
-
-    for flag in names:
-        try:
-            delattr(flags.FLAGS, flag)
-        except AttributeError:
-            pass
-
-
 def _unavailable(name: str, exc: BaseException) -> dict:
     return {"available": False, "reason": f"bench.{name} could not be used: {type(exc).__name__}: {exc}"}
 
@@ -59,9 +35,9 @@ def _unavailable(name: str, exc: BaseException) -> dict:
 def train_throughput(ctx) -> dict:
     suite, layout = ctx.suite, ctx.layout
     try:
-        tt, _ = import_bench("train_throughput")
+        from bench.measure import measure_input, measure_training
     except ImportError as exc:
-        return _unavailable("train_throughput", exc)
+        return _unavailable("measure", exc)
     import tensorflow as tf
 
     from infnet_tf.input import make_dataset
@@ -75,17 +51,17 @@ def train_throughput(ctx) -> dict:
                             drop_remainder=True)
 
     out: dict[str, Any] = {"available": True, "batch_size": batch, "steps": steps, "warmup_steps": warmup}
-    out["input_examples_per_sec"] = tt.measure_input(train_data(), steps, warmup)
+    out["input_examples_per_sec"] = measure_input(train_data(), steps, warmup)
     cached = next(iter(train_data()))
     for model in ("infnet", "all_to_all"):
         cfg = suite.model_config(model)
         train_config = suite.train_config(0).replace(log_every=10**9)
         with tempfile.TemporaryDirectory() as model_dir:
             trainer = Trainer(layout, cfg, train_config, model_dir)
-            out[f"{model}_step_examples_per_sec"] = tt.measure_training(
+            out[f"{model}_step_examples_per_sec"] = measure_training(
                 trainer, tf.data.Dataset.from_tensors(cached).repeat(), steps, warmup)
             if model == "infnet":
-                out["infnet_end_to_end_examples_per_sec"] = tt.measure_training(trainer, train_data(), steps, warmup)
+                out["infnet_end_to_end_examples_per_sec"] = measure_training(trainer, train_data(), steps, warmup)
             del trainer
             tf.keras.backend.clear_session()
         ctx.progress.line(f"efficiency: {model} train step {out[f'{model}_step_examples_per_sec']:,.0f} ex/s")
@@ -100,31 +76,24 @@ def train_throughput(ctx) -> dict:
 
 # -- step time vs sequence length ----------------------------------------------------------------
 def block_scaling(ctx) -> dict:
-    try:
-        bs, _ = import_bench("block_scaling")
-    except ImportError as exc:
-        return _unavailable("block_scaling", exc)
-    return _call_block_scaling(bs, ctx)
-
-
-def _call_block_scaling(bs, ctx) -> dict:
-    """``bench.block_scaling.bench_point`` at each length: one block fwd+bwd, INFNet vs all-to-all,
+    """``bench.block_timing.bench_point`` at each length: one block fwd+bwd, INFNet vs all-to-all,
     at the report's width/heads/hub counts and the dataset's token counts."""
+    try:
+        from bench.block_timing import BlockBench, bench_point
+    except ImportError as exc:
+        return _unavailable("block_timing", exc)
     suite, layout = ctx.suite, ctx.layout
-    args = bs.parse_args([])  # the bench's own defaults (batch, steps, warmup, min_seconds) ...
     types = max(1, len(layout.sequences))
     lengths = sorted({max(types, (n // types) * types) for n in suite.efficiency_seq_lens})
-    args.lengths = lengths  # ... at this report's sizes
-    args.d, args.heads = suite.d, suite.num_heads
-    args.n_cat, args.tasks, args.types = len(layout.categorical), len(layout.tasks), types
-    args.n_cat_hubs, args.n_shared_task_hubs = suite.n_cat_hubs, suite.n_shared_task_hubs
-    if suite.smoke:
-        args.steps, args.warmup, args.min_seconds = suite.efficiency_steps, 1, 0.0
+    args = BlockBench(d=suite.d, heads=suite.num_heads, n_cat=len(layout.categorical), tasks=len(layout.tasks),
+                      types=types, n_cat_hubs=suite.n_cat_hubs, n_shared_task_hubs=suite.n_shared_task_hubs)
+    if suite.smoke:  # otherwise the bench's own batch, steps, warmup and min_seconds
+        args = dataclasses.replace(args, steps=suite.efficiency_steps, warmup=1, min_seconds=0.0)
     rng = np.random.default_rng(0)
     series = {"infnet": {"seq_len": [], "step_seconds": [], "flops": []},
               "all_to_all": {"seq_len": [], "step_seconds": [], "flops": []}}
     for n in lengths:
-        t_i, t_a, f_i, f_a = bs.bench_point(args, n, rng)
+        t_i, t_a, f_i, f_a = bench_point(args, n, rng)
         for model, t, f in (("infnet", t_i, f_i), ("all_to_all", t_a, f_a)):
             series[model]["seq_len"].append(n)
             series[model]["step_seconds"].append(t)
@@ -142,7 +111,7 @@ def _call_block_scaling(bs, ctx) -> dict:
                                                          "heads", "n_cat", "tasks", "types", "n_cat_hubs",
                                                          "n_shared_task_hubs")},
             "title": f"One block fwd+bwd, batch {args.batch_size}, d={args.d}: INFNet vs all-to-all",
-            "notes": f"One block forward+backward (`bench.block_scaling.bench_point`), batch {args.batch_size}, "
+            "notes": f"One block forward+backward (`bench.block_timing.bench_point`), batch {args.batch_size}, "
                      f"d={args.d}, {args.heads} heads, N_c={args.n_cat}, {args.types} behaviour types, "
                      f"{args.tasks} tasks; median of ≥{args.steps} timed steps. Sequence length {lo}→{hi} "
                      f"({hi / lo:.0f}x): INFNet step ×{ti[-1] / ti[0]:.1f}, all-to-all ×{ta[-1] / ta[0]:.1f}."}
@@ -155,39 +124,28 @@ _LATENCY_ROW = re.compile(
 
 
 def serving_latency(ctx) -> dict:
-    """``bench.serving_latency``'s ``main`` (its measuring code) for INFNet and for all-to-all.
-
-    That bench keeps its measurement inside its absl ``main``: its flags are set through absl's
-    flag parser, ``main`` runs with its output captured, and the per-batch-size p50/p99 lines it
-    prints are read back. Each model is exported with the transform artifact baked in and served
-    through the TF1 session loader (as TF Serving does).
-    """
-    try:
-        sl, defined = import_bench("serving_latency", keep_flags=True)
-    except ImportError as exc:
-        return _unavailable("serving_latency", exc)
+    """``python -m bench.serving_latency`` for INFNet and for all-to-all, in a child process each; the
+    per-batch-size p50/p99 lines it prints are read back. Each model is exported with the transform
+    artifact baked in and served through the TF1 session loader (as TF Serving does)."""
     suite = ctx.suite
     sizes = (1, 8) if suite.smoke else (1, 256)
     out: dict[str, Any] = {"available": True, "batch_sizes": list(sizes), "models": {}}
-    try:
-        for model in ("infnet", "all_to_all"):
-            argv = ["serving_latency", f"--data={suite.data}", f"--model={model}", f"--d={suite.d}",
-                    f"--num_blocks={suite.num_blocks}", f"--batch_sizes={','.join(map(str, sizes))}",
-                    "--iterations=5", f"--max_seconds={2 if suite.smoke else 5}",
-                    f"--warmup={1 if suite.smoke else 3}"]
-            text = _run_absl_main(sl.main, argv, defined)
-            rows = {}
-            for m in _LATENCY_ROW.finditer(text):
-                b, *vals = m.groups()
-                rows[int(b)] = dict(zip(("raw_p50_ms", "raw_p99_ms", "ids_p50_ms", "ids_p99_ms",
-                                         "keras_p50_ms", "keras_p99_ms"), map(float, vals)))
-            if not rows:
-                raise RuntimeError(f"bench.serving_latency printed no latency rows:\n{text[-2000:]}")
-            out["models"][model] = {"batch": rows, "output": text}
-            ctx.progress.line(f"efficiency: serving {model}: " + ", ".join(
-                f"batch {b} raw p50 {r['raw_p50_ms']:.1f} ms" for b, r in rows.items()))
-    finally:
-        drop_flags(defined)
+    for model in ("infnet", "all_to_all"):
+        args = [f"--data={suite.data}", f"--model={model}", f"--d={suite.d}",
+                f"--num_blocks={suite.num_blocks}", f"--batch_sizes={','.join(map(str, sizes))}",
+                "--iterations=5", f"--max_seconds={2 if suite.smoke else 5}",
+                f"--warmup={1 if suite.smoke else 3}"]
+        text = _run_bench("serving_latency", args)
+        rows = {}
+        for m in _LATENCY_ROW.finditer(text):
+            b, *vals = m.groups()
+            rows[int(b)] = dict(zip(("raw_p50_ms", "raw_p99_ms", "ids_p50_ms", "ids_p99_ms",
+                                     "keras_p50_ms", "keras_p99_ms"), map(float, vals)))
+        if not rows:
+            raise RuntimeError(f"bench.serving_latency printed no latency rows:\n{text[-2000:]}")
+        out["models"][model] = {"batch": rows, "output": text}
+        ctx.progress.line(f"efficiency: serving {model}: " + ", ".join(
+            f"batch {b} raw p50 {r['raw_p50_ms']:.1f} ms" for b, r in rows.items()))
     ref = max(sizes)
     infnet, a2a = out["models"]["infnet"]["batch"][ref], out["models"]["all_to_all"]["batch"][ref]
     out["ratios"] = {f"serving_transform_overhead_at_{ref}": infnet["raw_p50_ms"] / infnet["ids_p50_ms"],
@@ -197,23 +155,19 @@ def serving_latency(ctx) -> dict:
     return out
 
 
-def _run_absl_main(main, argv: list[str], flag_names) -> str:
-    """Parse ``argv`` into absl's flags (only ``flag_names`` are the bench's), run ``main``, return its output."""
-    import contextlib
-    import io
+def _run_bench(name: str, args: list[str]) -> str:
+    """Run ``python -m bench.<name> ARGS`` from the repository root; returns what it printed on stdout."""
+    import subprocess
+    import sys
 
-    from absl import flags
-
-    for name in flag_names:  # back to defaults between calls
-        flags.FLAGS[name].unparse()
-    flags.FLAGS(argv)
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        status = main([argv[0]])
-    text = buf.getvalue()
-    if status:
-        raise RuntimeError(f"{argv[0]} exited {status}:\n{text[-2000:]}")
-    return text
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", f"bench.{name}", *args], cwd=root, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"python -m bench.{name} exited {proc.returncode}:\n"
+                           f"{(proc.stdout + proc.stderr)[-2000:]}")
+    return proc.stdout
 
 
 # -- the section ---------------------------------------------------------------------------------

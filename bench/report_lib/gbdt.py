@@ -23,7 +23,7 @@ READ_BATCH = 8192
 
 def load_split(split_dir: str, layout) -> dict[str, Any]:
     """``{"X": int32 [n, n_tokens], "labels": {task: int [n]}, "users": bytes [n]}`` of one split."""
-    from infnet_tf.features import USER_KEY, cat_key
+    from infnet_tf.data.keys import USER_KEY, cat_key
     from infnet_tf.input import make_dataset
 
     data = make_dataset(split_dir, layout, READ_BATCH, shuffle=False, repeat=False, deterministic=True,

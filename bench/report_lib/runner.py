@@ -246,7 +246,7 @@ def _worker_init(suite_dict: dict, layout_dict: dict, threads: int, start_epoch:
     import tensorflow as tf
 
     from bench.report_lib.config import SuiteConfig
-    from infnet_tf.features import FeatureLayout
+    from infnet_tf.data.layout import FeatureLayout
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -40,7 +40,11 @@ class MultiViewAggregation(tf.keras.layers.Layer):
     """``call(hubs, tokens, masks)`` -> updated hubs (and attention weights per view if asked).
 
     hubs: {group: [B, H_g, d]} for every group in ``query_groups``; tokens: {view: [B, N_v, d]}
-    for every view in ``views``; masks: {view: [B, N_v] bool} for views with padding.
+    for every view in ``views``; masks: {view: [B, N_v] bool} for views with padding. A view (and
+    its mask) may have batch 1 against hubs of batch B — one user's sequence tokens scored against
+    B candidates (:mod:`infnet_tf.models.candidates`): its keys and values (or, folded, its raw
+    tokens) are then computed once and the attention contractions broadcast them over the B
+    examples' queries, the same sums as against B copies.
     """
 
     def __init__(self, d: int, num_heads: int, query_groups: Sequence[str], views: Sequence[str],

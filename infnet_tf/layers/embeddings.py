@@ -13,7 +13,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
-from infnet_tf.features import FeatureLayout, TokenInput
+from infnet_tf.data.layout import FeatureLayout, TokenInput
 
 
 def layer_name(prefix: str, name: str) -> str:

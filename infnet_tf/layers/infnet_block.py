@@ -37,7 +37,9 @@ class INFNetBlock(tf.keras.layers.Layer):
     """``call(tokens, hubs, masks)`` -> (tokens, hubs[, attention weights per view]).
 
     tokens: {group: [B, N_g, d]} original tokens (the views); hubs: {group: [B, H_g, d]};
-    masks: {group: [B, N_g] bool} for groups with padding.
+    masks: {group: [B, N_g] bool} for groups with padding. A token group and its mask may have
+    batch 1 (shared by the B examples, see :class:`MultiViewAggregation`); Phase 2 (eqs. 8-10)
+    broadcasts it against the B examples' hubs, so a refined group has batch B.
     """
 
     def __init__(self, d: int, num_heads: int, views: Sequence[str], aggregate_groups: Sequence[str],

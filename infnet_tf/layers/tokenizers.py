@@ -21,7 +21,8 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
-from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
+from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.embeddings import EmbeddingTables, embedding_initializer, layer_name, projection_flops
 from infnet_tf.layers.masking import masked_mean
 

@@ -1,7 +1,7 @@
 """Models: ``build_model(layout, config)`` dispatches on ``config.model`` through the registry.
 
 Every model is a subclassed ``tf.keras.Model`` whose ``call(features, training=False)`` takes the
-batched input dict of :mod:`infnet_tf.features` and returns ``{task_name: float32 probability [B]}``,
+batched input dict of :mod:`infnet_tf.data.keys` and returns ``{task_name: float32 probability [B]}``,
 and which exposes ``model.task_names``. Model modules register themselves on import (add new ones
 to ``_MODEL_MODULES``).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.models.config import ModelConfig
 from infnet_tf.models import registry as _registry
 from infnet_tf.models.registry import ModelEntry, register_model
@@ -36,13 +36,13 @@ def registered_models() -> tuple[str, ...]:
 def build_model(layout: FeatureLayout, config: ModelConfig):
     """The ``tf.keras.Model`` named by ``config.model`` for ``layout``, its variables created.
 
-    The model is called once on :func:`~infnet_tf.models.example_inputs.dummy_features` so that
+    The model is called once on :func:`~infnet_tf.data.tensors.placeholder_inputs` so that
     optimizers, checkpoints and ``param_count`` see every variable right away.
     """
-    from infnet_tf.models.example_inputs import dummy_features
+    from infnet_tf.data.tensors import placeholder_inputs
 
     model = get_entry(config.model).build(layout, config)
-    model(dummy_features(layout), training=False)
+    model(placeholder_inputs(layout), training=False)
     return model
 
 

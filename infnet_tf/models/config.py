@@ -45,6 +45,8 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
+from infnet_tf.config_flags import setting
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "cat_hub_init": ("mlp", "mean", "random"),
     "seq_hub_init": ("type_mlp", "global_mean", "random"),
@@ -62,35 +64,57 @@ _FALSE = {"0", "false", "no", "off", "f", "n"}
 class ModelConfig:
     """Hyperparameters of a model; ``model`` names the registry entry that builds it."""
 
-    model: str = "infnet"
-    d: int = 64                                    # token width
-    num_blocks: int = 4                            # L
-    num_heads: int = 4                             # attention heads (must divide d)
-    n_cat_hubs: int = 16                           # n_c
-    n_shared_task_hubs: int = 4                    # n_shared
-    cat_hub_hidden: tuple[int, ...] = (256,)       # phi^cat hidden widths (eq. 1)
-    seq_hub_hidden: tuple[int, ...] = (64,)        # MLP_b^seq hidden widths (eq. 3)
-    bgu_hidden: tuple[int, ...] = (64,)            # MLP_bgu hidden widths (eq. 8)
-    head_hidden: tuple[int, ...] = (64,)           # MLP_i hidden widths (eq. 11)
-    ffn_mult: int = 2                              # FFN width multiple of self-attention blocks
-    dropout: float = 0.0
-    sequence_combiner: str = "sum"                 # item + side-info embeddings: sum | concat_linear
+    model: str = setting("infnet", help=(
+        "Registered model to train (infnet, or a baseline such as shared_bottom, deepfm, dcnv2, mmoe, ple, "
+        "all_to_all)."))
+    d: int = setting(64, "Token width d (paper default 64).")
+    num_blocks: int = setting(4, "Number of INFNet blocks L (paper default 4).")
+    num_heads: int = setting(4, "Attention heads per attention (must divide d).")
+    n_cat_hubs: int = setting(16, "Number of categorical hubs n_c (paper default 16).")
+    n_shared_task_hubs: int = setting(4, "Number of shared task hubs n_shared (paper default 4).")
+    cat_hub_hidden: tuple[int, ...] = setting((256,), help=(
+        "Hidden widths of the categorical hub MLP (eq. 1), comma-separated."))
+    seq_hub_hidden: tuple[int, ...] = setting((64,), help=(
+        "Hidden widths of the per-type sequence hub MLPs (eq. 3), comma-separated."))
+    bgu_hidden: tuple[int, ...] = setting((64,), "Hidden widths of the BGU MLP (eq. 8), comma-separated.")
+    head_hidden: tuple[int, ...] = setting((64,), "Hidden widths of each task head MLP (eq. 11), comma-separated.")
+    ffn_mult: int = setting(2, "FFN width multiple of self-attention blocks (hubs=off / all_to_all).")
+    dropout: float = setting(0.0, "Dropout rate in [0, 1).")
+    sequence_combiner: str = setting("sum", choices=CHOICES["sequence_combiner"], help=(
+        "How item and side-information embeddings of a sequence position combine."))
     # -- ablation switches (§4.3, Table 4) ------------------------------------------------
-    task_tokens: bool = True
-    hubs: bool = True
-    aggregation: bool = True
-    broadcast: bool = True
-    cat_hub_init: str = "mlp"
-    seq_hub_init: str = "type_mlp"
-    fusion: str = "concat_linear"
-    task_hubs: str = "hybrid"
-    broadcast_unit: str = "affine"
+    task_tokens: bool = setting(True, help=(
+        "Ablation: on|off. off removes the task tokens T (heads read a shared representation)."))
+    hubs: bool = setting(True, help=(
+        "Ablation: on|off. off is all-to-all self-attention over [C; S; T] (quadratic reference)."))
+    aggregation: bool = setting(True, "Ablation: on|off. off drops Phase 1 (hubs keep their initial value).")
+    broadcast: bool = setting(True, "Ablation: on|off. off drops Phase 2 (the BGU broadcast to the tokens).")
+    cat_hub_init: str = setting("mlp", choices=CHOICES["cat_hub_init"], help=(
+        "Categorical hub initialisation: mlp (eq. 1), mean of field chunks, or random."))
+    seq_hub_init: str = setting("type_mlp", choices=CHOICES["seq_hub_init"], help=(
+        "Sequence hub initialisation: type_mlp (eq. 3), global_mean, or random."))
+    fusion: str = setting("concat_linear", "Fusion of the three attention views (eq. 7).", choices=CHOICES["fusion"])
+    task_hubs: str = setting("hybrid", choices=CHOICES["task_hubs"], help=(
+        "Task hub group (eq. 4): hybrid = T + shared, specific = T only, shared only."))
+    broadcast_unit: str = setting("affine", choices=CHOICES["broadcast_unit"], help=(
+        "Broadcast unit: affine (eq. 9), scale, shift, or the v1 Proxy Gated Unit (pgu)."))
     # -- beyond the paper (issue 11; the paper preset turns them off) ----------------------
-    token_norm: bool = False                       # LN of tokens / hubs before the K,V / Q projections
-    embedding_init_std: float = 0.1                # >0: truncated-normal embedding init; 0: U(-0.05, 0.05)
-    readout: str = "task_token_flat_hubs"          # heads read t_i (eq. 11) | + mean | + all of every hub group
+    token_norm: bool = setting(False, help=(
+        "Beyond the paper: on|off. on: LayerNorm of every view's tokens before its K/V projections and of the hubs "
+        "before the Q projection (pre-norm)."))
+    embedding_init_std: float = setting(0.1, help=(
+        "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; > 0: truncated normal with this "
+        "standard deviation."))
+    readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
+        "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or task_token_hubs (t_i and the mean "
+        "of every hub group)."))
     # -- model-specific knobs of other registered models (JSON-able) ----------------------
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    options: Mapping[str, Any] = setting(default_factory=dict, flag="model_options", help=(
+        "JSON object of baseline-specific options, e.g. '{\"projection_dim\": 64}'. shared_bottom: "
+        "bottom_hidden=256,128. deepfm: deep_hidden=256,128. dcnv2: cross_layers=3, projection_dim=auto (low rank "
+        "n/4; null = full rank), deep_hidden=256,128, structure=stacked|parallel. mmoe: num_experts=4, "
+        "expert_hidden=256,128. ple: num_levels=2, num_task_experts=1, num_shared_experts=1, expert_hidden=256,128. "
+        "(WORKSPACE.md: Model options)"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

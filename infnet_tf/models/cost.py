@@ -14,7 +14,7 @@ from __future__ import annotations
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import numpy as np
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.models.config import ModelConfig
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import FeatureLayout, seq_key
+from infnet_tf.data.keys import seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.aggregation import aggregation_flops
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.heads import TaskHead
@@ -20,6 +21,7 @@ from infnet_tf.layers.learned_tokens import LearnedTokens
 from infnet_tf.layers.masking import masked_mean
 from infnet_tf.layers.self_attention import SelfAttentionBlock
 from infnet_tf.layers.tokenizers import FeatureTokenizer
+from infnet_tf.models.candidates import score_candidates
 from infnet_tf.models.config import ModelConfig
 from infnet_tf.models.infnet_flops import infnet_flops
 from infnet_tf.models.infnet_plan import make_plan
@@ -32,7 +34,8 @@ class INFNet(tf.keras.Model):
 
     ``call(features, training=False)`` -> {task: float32 probability [B]} (eq. 11);
     ``task_names``; ``encode`` (tokens, masks and hubs after the blocks); ``attention_weights``
-    (Figure 5); ``get_config``/``from_config`` (layout and config as plain data).
+    (Figure 5); ``score_candidates`` (one user x N candidates, the user side computed once:
+    :mod:`infnet_tf.models.candidates`); ``get_config``/``from_config`` (layout and config as plain data).
     """
 
     def __init__(self, layout, config, **kwargs):
@@ -68,6 +71,10 @@ class INFNet(tf.keras.Model):
     def _tokens(self, features):
         """({group: [B, N_g, d]}, {group: mask}, per-type sequence (tokens, masks), batch size)."""
         cat, seqs = self.tokenizer(features)
+        return self._group_tokens(cat, seqs)
+
+    def _group_tokens(self, cat, seqs):
+        """Tokenizer outputs -> :meth:`_tokens`' tuple (the task tokens at the batch size of the data)."""
         tokens, masks = {}, {}
         if cat is not None:
             tokens["cat"] = cat
@@ -97,9 +104,13 @@ class INFNet(tf.keras.Model):
     def encode(self, features, training=False, return_attention=False):
         """Run tokenizers and blocks: (tokens, masks, hubs, [per-block attention weights])."""
         tokens, masks, seqs, batch = self._tokens(features)
+        hubs = self._hubs(tokens, seqs, batch) if self.model_config.hubs else {}
+        return self._blocks(tokens, masks, hubs, training, return_attention)
+
+    def _blocks(self, tokens, masks, hubs, training=False, return_attention=False):
+        """The L blocks over tokens and initial hubs (§3.2): (tokens, masks, hubs[, attention])."""
         attention = []
         if self.model_config.hubs:
-            hubs = self._hubs(tokens, seqs, batch)
             for block in self.block_layers:
                 if return_attention:
                     tokens, hubs, weights = block(tokens, hubs, masks, training=training, return_attention=True)
@@ -107,7 +118,6 @@ class INFNet(tf.keras.Model):
                 else:
                     tokens, hubs = block(tokens, hubs, masks, training=training)
         else:
-            hubs = {}
             tokens, attention = self._all_to_all(tokens, masks, training)
         return (tokens, masks, hubs, attention) if return_attention else (tokens, masks, hubs)
 
@@ -151,6 +161,14 @@ class INFNet(tf.keras.Model):
         tokens, masks, hubs = self.encode(features, training=training)
         inputs = self.readout(tokens, masks, hubs)
         return {name: head(x, training=training) for name, head, x in zip(self.task_names, self.heads, inputs)}
+
+    @no_autograph
+    def score_candidates(self, user, candidates):
+        """One user x N candidates -> {task: probability [N]}, the user side computed once; equal to
+        ``call`` on the user's inputs tiled N times next to the candidates'. ``user``: the model
+        inputs of the user side at batch 1 (every ``seq/*`` input and the user-side ``cat/*``);
+        ``candidates``: the candidate-side ``cat/*`` inputs [N]. See :mod:`infnet_tf.models.candidates`."""
+        return score_candidates(self, user, candidates)
 
     # -- introspection (Figure 5) --------------------------------------------------------------
     @no_autograph

@@ -10,7 +10,7 @@ sequence length; ``hubs=off`` is quadratic.
 """
 from __future__ import annotations
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.heads import task_head_flops
 from infnet_tf.layers.hub_init import categorical_hub_flops, sequence_hub_flops
 from infnet_tf.layers.infnet_block import infnet_block_flops

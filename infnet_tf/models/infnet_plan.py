@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.hub_init import sequence_hub_count
 from infnet_tf.models.config import ModelConfig
 

@@ -1,6 +1,6 @@
 """Multi-task loss (eq. 12): L = sum_i lambda_i * BCE(y_hat_i, y_i), missing labels masked.
 
-A label of -1 (``features.MISSING_LABEL``) contributes nothing: each task's BCE is the mean over
+A label of -1 (``infnet_tf.data.keys.MISSING_LABEL``) contributes nothing: each task's BCE is the mean over
 the rows that have a label, and a task with no labelled row in the batch contributes exactly 0.
 Everything is computed in float32 whatever the model's compute dtype.
 """

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 
 
 def _row_labels(n_rows: int, layout: FeatureLayout, specific: bool) -> list[str]:

@@ -21,9 +21,12 @@ import time
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-from infnet_tf.input import check_rows, make_dataset, naming_bad_files
+from infnet_tf.data import fs
+from infnet_tf.data.dataset_dir import SPLITS
+from infnet_tf.input import check_rows, make_dataset, naming_bad_files, resolve_files
 from infnet_tf.metrics import mean_auc
-from infnet_tf.training.evaluation import evaluate_dir, evaluate_split, has_data, join as _join, write_metrics
+from infnet_tf.training.coordinated import per_worker_dataset, train_scheduled
+from infnet_tf.training.evaluation import evaluate_dir, evaluate_split, has_data, write_metrics
 from infnet_tf.training.trainer import Trainer, log
 
 BEST_SUBDIR = "best"
@@ -39,11 +42,39 @@ def _round_line(round_no: int, rounds: int, stats: dict, valid_auc: float | None
     return " - ".join(parts)
 
 
+def _round(trainer: Trainer, train_dir: str, round_no: int, max_steps: int | None) -> dict:
+    """One round read by this process: this worker's share of the train files (all of them for one
+    process and for the parameter-server chief, which schedules each batch on a worker), one full
+    pass (checked against the manifests) or ``max_steps`` steps."""
+    cfg = trainer.config
+    files, options = trainer.input_files(resolve_files(train_dir))  # this worker's share
+    train_data = make_dataset(files, trainer.layout, cfg.batch_size, shuffle=cfg.shuffle,
+                              repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
+                              seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None
+                              ).with_options(options)
+    with naming_bad_files(train_dir, f"training epoch {round_no}"):
+        stats = trainer.train_on(train_data, max_steps=max_steps)
+    if not cfg.train_steps:      # a full pass: every row the manifests record was read
+        check_rows(train_dir, stats["examples"], "training pass over")
+    return stats
+
+
+def _scheduled_round(trainer: Trainer, train_dir: str, max_steps: int) -> dict:
+    """One ``--train_steps`` round under parameter_server: ``max_steps`` steps over every worker's
+    own repeated, differently shuffled train files (see :mod:`infnet_tf.training.coordinated`)."""
+    cfg = trainer.config
+    files = resolve_files(train_dir)
+    dataset = per_worker_dataset(trainer, lambda: make_dataset(
+        files, trainer.layout, cfg.batch_size, shuffle=True, repeat=True, deterministic=False, seed=None,
+        shuffle_buffer=cfg.shuffle_buffer or None))
+    return train_scheduled(trainer, dataset, max_steps)
+
+
 def run_batch(trainer: Trainer, data_dir: str) -> dict:
     """Train, select the best checkpoint on valid/, evaluate it on test/; returns metrics.json's content."""
     cfg, layout = trainer.config, trainer.layout
     data_dir = data_dir.rstrip("/")
-    train_dir, valid_dir, test_dir = (_join(data_dir, s) for s in ("train", "valid", "test"))
+    train_dir, valid_dir, test_dir = (fs.join(data_dir, s) for s in SPLITS)
     has_valid, has_test = has_data(valid_dir), has_data(test_dir)
     if not has_valid:
         log(f"batch: no complete partitions under {valid_dir}: no model selection, the last round is kept")
@@ -52,7 +83,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
 
     if trainer.restore_latest():
         log(f"batch: continuing from global step {trainer.global_step}")
-    best_manager = tf.train.CheckpointManager(trainer.checkpoint, _join(trainer.model_dir, BEST_SUBDIR),
+    best_manager = tf.train.CheckpointManager(trainer.checkpoint, trainer.worker_path(BEST_SUBDIR),
                                               max_to_keep=1, checkpoint_name="best")
     rounds = cfg.epochs
     steps_per_round = math.ceil(cfg.train_steps / rounds) if cfg.train_steps else None
@@ -66,13 +97,10 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
                 log(f"batch: reached --train_steps={cfg.train_steps}")
                 break
         log(f"Epoch {round_no}/{rounds}")
-        train_data = make_dataset(train_dir, layout, cfg.batch_size, shuffle=cfg.shuffle,
-                                  repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
-                                  seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None)
-        with naming_bad_files(train_dir, f"training epoch {round_no}"):
-            stats = trainer.train_on(train_data, max_steps=max_steps)
-        if not cfg.train_steps:      # a full pass: every row the manifests record was read
-            check_rows(train_dir, stats["examples"], "training pass over")
+        if trainer.coordinator is not None and max_steps is not None:   # parameter_server, --train_steps
+            stats = _scheduled_round(trainer, train_dir, max_steps)
+        else:   # one process, each worker of several, or a parameter-server epoch fed by the chief
+            stats = _round(trainer, train_dir, round_no, max_steps)
         checkpoint = trainer.save_checkpoint()
         valid_auc = None
         entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,

@@ -1,37 +1,56 @@
-"""Training hyperparameters: one frozen :class:`TrainConfig` (the ``--batch_size`` ... flags)."""
+"""Training hyperparameters: one frozen :class:`TrainConfig`; each field is a ``python -m infnet_tf.train``
+flag with the help text given in its :func:`~infnet_tf.config_flags.setting`."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Mapping
 
+from infnet_tf.config_flags import setting
+
 EMBEDDING_OPTIMIZERS = ("adagrad", "adam")
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained (independent of which model and which data)."""
 
-    batch_size: int = 0                      # global batch size (split across replicas); 0: auto (recipe.py)
-    eval_batch_size: int = 0                 # 0: same as batch_size
-    learning_rate: float = 1e-3              # Adam, dense weights
-    embedding_learning_rate: float = 0.05    # embedding tables
-    embedding_optimizer: str = "adagrad"     # adagrad | adam
-    adagrad_initial_accumulator: float = 0.1
-    warmup_steps: int = 0                    # linear learning-rate warm-up over this many steps; 0: none
-    clip_norm: float = 10.0                  # global-norm gradient clipping; 0 disables
-    precision: str = "auto"                  # auto | float32 | mixed_float16 | mixed_bfloat16
-    strategy: str = "auto"                   # auto | default | mirrored | multi_worker
-    epochs: int = 20                         # batch mode: at most this many passes over train/
-    early_stopping_patience: int = 2         # batch mode: stop after N rounds without a better valid AUC; 0: off
-    train_steps: int = 0                     # batch mode: stop after this many steps in total; 0: no cap
-    eval_steps: int = 0                      # evaluate on at most this many batches; 0: all
-    deterministic: bool = False              # fixed data order and op determinism
-    seed: int = 0
-    shuffle: bool = True                     # batch mode: shuffle train/ (files and records)
-    shuffle_buffer: int = 0                  # records; 0: 4 batches
-    log_every: int = 100                     # progress line + TensorBoard every N steps
-    keep_checkpoints: int = 3                # CheckpointManager max_to_keep
+    batch_size: int = setting(0, "Global batch size (split across replicas; paper: 4096); 0: chosen automatically.")
+    eval_batch_size: int = setting(0, "Evaluation batch size; 0: --batch_size.")
+    learning_rate: float = setting(1e-3, "Adam learning rate of the dense weights.")
+    embedding_learning_rate: float = setting(0.05, "Learning rate of the embedding tables' optimizer.")
+    embedding_optimizer: str = setting("adagrad", choices=EMBEDDING_OPTIMIZERS, help=(
+        "Optimizer of the embedding tables (dense weights always use Adam)."))
+    adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
+    warmup_steps: int = setting(0, "Linear learning-rate warm-up over this many steps (both optimizers); 0: none.")
+    clip_norm: float = setting(10.0, "Clip gradients to this global norm; 0 disables clipping.")
+    precision: str = setting("auto", choices=PRECISIONS, help=(
+        "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32."))
+    strategy: str = setting("auto", choices=STRATEGIES, help=(
+        "tf.distribute strategy. auto: parameter_server when TF_CONFIG names ps tasks, multi_worker with a "
+        "multi-worker TF_CONFIG, mirrored with >1 GPU, else default. multi_worker / parameter_server read the "
+        "cluster from TF_CONFIG (python -m infnet_tf.cluster starts a local one)."))
+    ps_shards: int = setting(0, help=(
+        "parameter_server: at most this many shards per variable (embedding tables first); 0: one per PS task."))
+    ps_min_shard_bytes: int = setting(256 << 10, help=(
+        "parameter_server: MinSizePartitioner's smallest shard in bytes (smaller variables stay whole); 0: "
+        "FixedShardsPartitioner, every variable in --ps_shards shards."))
+    epochs: int = setting(20, help=(
+        "Batch mode: passes over train/ (with --train_steps: the number of evaluation rounds the steps are split "
+        "into)."))
+    early_stopping_patience: int = setting(2, help=(
+        "Batch mode: stop after this many evaluation rounds without a better mean valid AUC; 0: off."))
+    train_steps: int = setting(0, help=(
+        "Batch mode: train exactly this many global steps over repeated train/ data; 0: --epochs full passes."))
+    eval_steps: int = setting(0, "Evaluate on at most this many batches; 0: all.")
+    deterministic: bool = setting(False, help=(
+        "Fixed data order (seeded shuffles, ordered interleave) and TensorFlow op determinism; slower."))
+    seed: int = setting(0, "Random seed (weights initialisation and data shuffling).")
+    shuffle: bool = setting(True, "Batch mode: shuffle train/ files and records.")
+    shuffle_buffer: int = setting(0, "Record shuffle buffer; 0: 4 batches.")
+    log_every: int = setting(100, "Print a progress line and write TensorBoard training scalars every N steps.")
+    keep_checkpoints: int = setting(3, "Number of recent checkpoints kept.")
 
     def __post_init__(self) -> None:
         def fail(name: str, msg: str) -> None:
@@ -42,7 +61,7 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, f"expected a positive int, got {value!r}")
         for name in ("batch_size", "eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed",
-                     "early_stopping_patience", "warmup_steps"):
+                     "early_stopping_patience", "warmup_steps", "ps_shards", "ps_min_shard_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 fail(name, f"expected an int >= 0, got {value!r}")
@@ -59,8 +78,6 @@ class TrainConfig:
                                         f"got {self.embedding_optimizer!r}")
         if self.strategy not in STRATEGIES:
             fail("strategy", f"expected one of {'|'.join(STRATEGIES)}, got {self.strategy!r}")
-        from infnet_tf.precision import PRECISIONS  # light: no TensorFlow work at import time
-
         if self.precision not in PRECISIONS:
             fail("precision", f"expected one of {'|'.join(PRECISIONS)}, got {self.precision!r}")
 

@@ -13,15 +13,12 @@ import math
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
+from infnet_tf.data import fs
+from infnet_tf.data.partitions import list_partitions
 from infnet_tf.input import check_rows, make_dataset, naming_bad_files
 from infnet_tf.metrics import mean_auc
-from infnet_tf.partitions import list_partitions
 
 METRICS_FILE = "metrics.json"
-
-
-def join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts)
 
 
 def has_data(split_dir: str) -> bool:
@@ -40,7 +37,7 @@ def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None, attenti
     """Metrics of every complete partition of ``split_dir`` (the one evaluation of a directory).
 
     The partitions are checked against their manifests (files before reading, rows after a full
-    pass), and a corrupt or truncated file is named (:class:`~infnet_tf.input.DataFileError`).
+    pass), and a corrupt or truncated file is named (:class:`~infnet_tf.data.errors.DataFileError`).
     """
     with naming_bad_files(split_dir, f"evaluating {log_prefix or split_dir}"):
         metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=log_prefix, attention=attention)
@@ -51,7 +48,7 @@ def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None, attenti
 
 def evaluate_split(trainer, data_dir: str, split: str) -> dict | None:
     """Per-task metrics of ``<data_dir>/<split>`` (logged and written to TensorBoard), or None."""
-    split_dir = join(data_dir, split)
+    split_dir = fs.join(data_dir, split)
     if not has_data(split_dir):
         return None
     metrics = evaluate_dir(trainer, split_dir, log_prefix=split)
@@ -83,6 +80,6 @@ def write_metrics(trainer, payload: dict) -> str | None:
     trainer.summaries.flush()
     if not trainer.is_chief:
         return None
-    path = join(trainer.model_dir, METRICS_FILE)
+    path = fs.join(trainer.model_dir, METRICS_FILE)
     write_json(path, payload)
     return path

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from typing import Mapping
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.training.sources import Unit
 
 

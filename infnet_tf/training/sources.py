@@ -18,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping, Protocol
 
-from infnet_tf.features import FeatureLayout
-from infnet_tf.partitions import Partition, PartitionError, list_partitions
+from infnet_tf.data.layout import FeatureLayout
+from infnet_tf.data.errors import PartitionError
+from infnet_tf.data.partitions import Partition, list_partitions
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,9 +27,9 @@ too, see above). The summary's ``caught_up`` says whether the run ended because 
 (only then does the CLI write a final ``metrics.json``).
 
 Before a file unit is used it is checked against its partition's manifest (missing or unlisted
-files, no data at all: :class:`~infnet_tf.partitions.PartitionError`), and after its training pass
+files, no data at all: :class:`~infnet_tf.data.errors.PartitionError`), and after its training pass
 the examples read must equal the manifest's rows — otherwise the job stops *before* the checkpoint
-that would mark it consumed. A corrupt or truncated file is named (:class:`~infnet_tf.input.DataFileError`).
+that would mark it consumed. A corrupt or truncated file is named (:class:`~infnet_tf.data.errors.DataFileError`).
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
-from infnet_tf.partitions import DataError
+from infnet_tf.config_flags import setting
+from infnet_tf.data.errors import DataError
 from infnet_tf.training.kafka_source import KafkaSourceError, KafkaUnreachableError
 from infnet_tf.training.sources import FileSource, Source, Unit
 from infnet_tf.training.state import (CheckpointedProgress, ConsumedEntry, StateFileError, StreamingState,
@@ -67,22 +68,34 @@ def log(line: str) -> None:
 # -- configuration ------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class StreamingConfig:
-    """The ``--mode=streaming`` flags (field names match the flag names)."""
+    """The ``--mode=streaming`` settings; each field (but ``batch_size``) is a flag of ``python -m infnet_tf.train``."""
 
-    follow: bool = False                 # keep polling for new units; else stop when caught up
-    poll_interval_s: float = 60.0        # seconds between polls when caught up (with follow)
-    export_every: int = 0                # export every N consumed units; 0: never
-    export_base: str | None = None       # export base dir (default <model_dir>/export)
-    model_name: str = "infnet"           # <export_base>/<model_name>/<version>
-    source: str = "files"                # files | kafka
-    kafka_servers: str = ""              # bootstrap servers "host:port[,host:port]"
-    kafka_topic: str = ""
-    kafka_group: str = "infnet-trainer"  # consumer group (its committed offsets trail checkpoints)
-    kafka_timeout_s: float = 10.0        # broker reachability check / group join timeout
-    kafka_chunk_messages: int = 100_000  # messages per Kafka chunk (a chunk is treated as a partition)
-    kafka_config: str = ""               # extra librdkafka consumer settings "key=value,key=value"
-    max_partitions: int = 0              # stop after this many units in this run; 0: no limit
-    batch_size: int = 0                  # 0: the trainer's batch size
+    follow: bool = setting(False, help=(
+        "Streaming: keep polling train/ for new partitions after the last one (stop with SIGTERM/SIGINT; the current "
+        "partition's checkpoint finishes first)."))
+    poll_interval_s: float = setting(60.0, "Streaming --follow: seconds between polls for new partitions.")
+    export_every: int = setting(0, help=(
+        "Streaming: export a SavedModel version every N trained partitions (Kafka: chunks); 0: never."))
+    export_base: str | None = setting(None, help=(
+        "Streaming: export base directory (versions go to <export_base>/<model_name>/<version>); default "
+        "<model_dir>/export."))
+    model_name: str = setting("infnet", "Streaming: model name in the export path and the TF Serving model config.")
+    source: str = setting("files", choices=SOURCES, help=(
+        "Streaming input: files = train/ partitions; kafka = serialized tf.Examples from a Kafka topic."))
+    kafka_servers: str = setting("", "Kafka bootstrap servers (host:port[,host:port]).")
+    kafka_topic: str = setting("", "Kafka topic of serialized tf.Examples (--source=kafka).")
+    kafka_group: str = setting("infnet-trainer", help=(
+        "Kafka consumer group; offsets are committed only after the checkpoint that covers them."))
+    kafka_timeout_s: float = setting(10.0, help=(
+        "Kafka: seconds to wait for the broker and the group join; an unreachable broker fails after this instead of "
+        "reading as an empty stream."))
+    kafka_chunk_messages: int = setting(100_000, help=(
+        "Kafka: messages per chunk (a chunk is trained, checkpointed and committed like a partition)."))
+    kafka_config: str = setting("", help=(
+        "Kafka: extra librdkafka consumer settings, key=value,key=value (e.g. security.protocol=SSL)."))
+    max_partitions: int = setting(0, help=(
+        "Streaming: stop after training this many partitions (Kafka: chunks) in this run; 0: no limit."))
+    batch_size: int = setting(0, cli=False)  # 0: the trainer's batch size (no flag: --batch_size is TrainConfig's)
 
     def __post_init__(self) -> None:
         def fail(name: str, msg: str) -> None:
@@ -125,22 +138,6 @@ def kafka_settings(text: str) -> dict[str, str]:
                              f"commas, got {item!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-# -- export hook --------------------------------------------------------------------------------
-def default_export_hook(config: StreamingConfig, model_dir: str, data_dir: str | None) -> ExportHook | None:
-    """``export.export_model.export_from_trainer`` when the export package provides it, else None."""
-    try:
-        from export.export_model import export_from_trainer
-    except ImportError:
-        return None
-    base = config.export_base or f"{model_dir.rstrip('/')}/export"
-
-    def hook(trainer, unit_key: str):
-        return export_from_trainer(trainer, unit_key, export_base=base, model_name=config.model_name,
-                                   data=data_dir)
-
-    return hook
 
 
 # -- stop requests (SIGTERM / SIGINT) -----------------------------------------------------------
@@ -409,8 +406,7 @@ class StreamingJob:
             return
         if self.export_hook is None:
             if not self._export_missing_logged:
-                log("streaming: export hook not available yet (no export.export_model.export_from_trainer); "
-                    "skipping exports")
+                log("streaming: export_every is set but no export hook was given; skipping exports")
                 self._export_missing_logged = True
             return
         try:
@@ -451,8 +447,8 @@ def run_streaming(trainer, data_dir: str | None = None, config: StreamingConfig 
       trainer: a :class:`~infnet_tf.training.trainer.Trainer` (restored here from its latest checkpoint).
       data_dir: the dataset job's output (``<data_dir>/train`` holds the partitions); unused for Kafka.
       config: a :class:`StreamingConfig`; or pass its fields as keyword ``options`` (the CLI flags).
-      export_hook: ``hook(trainer, unit_key)``, called every ``export_every`` units; default:
-        :func:`default_export_hook`.
+      export_hook: ``hook(trainer, unit_key)``, called every ``export_every`` units (the job that starts
+        training passes it: ``python -m infnet_tf.train`` builds it from ``export.exporter``); None: no exports.
       source: a ready :class:`~infnet_tf.training.sources.Source` object (tests), or the source name.
     """
     if isinstance(source, str):
@@ -462,8 +458,6 @@ def run_streaming(trainer, data_dir: str | None = None, config: StreamingConfig 
         config = StreamingConfig.from_kwargs(**options)
     elif options:
         config = dataclasses.replace(config, **options)
-    if export_hook is None:
-        export_hook = default_export_hook(config, trainer.model_dir, data_dir)
     src = source or make_source(config, trainer, data_dir)
     try:
         with (stop or StopRequest()) as stop_request:

@@ -30,18 +30,22 @@ from typing import Mapping
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
-from infnet_tf.features import USER_KEY, FeatureLayout
+from infnet_tf.data.keys import USER_KEY
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.input import model_inputs
 from infnet_tf.metrics import MetricCollector
 from infnet_tf.models import ModelConfig, build_model
 from infnet_tf.models.cost import param_count
-from infnet_tf.models.example_inputs import dummy_features
+from infnet_tf.data.tensors import placeholder_inputs
 from infnet_tf.models.losses import multitask_loss
-from infnet_tf.partitions import ensure_filesystem
+from infnet_tf.data import fs
+from infnet_tf.data.fs import ensure_filesystem
 from infnet_tf.precision import set_precision
 from infnet_tf.training.attention import attention_table
 from infnet_tf.training.config import TrainConfig
-from infnet_tf.training.distribution import describe, make_strategy
+from infnet_tf.training.coordinated import sharded_tables, train_fed
+from infnet_tf.training.distribution import (describe, is_parameter_server, make_strategy, worker_count_and_index,
+                                             worker_files)
 from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
 from infnet_tf.training.summaries import SummaryWriter, heatmap_png
 
@@ -54,10 +58,6 @@ ATTENTION_ROWS = 256  # examples averaged into the attention image (an eager for
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; nothing was saved after the last good checkpoint."""
-
-
-def _join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts)
 
 
 def log(line: str) -> None:
@@ -107,31 +107,42 @@ class Trainer:
         if train_config.deterministic:
             tf.config.experimental.enable_op_determinism()
         tf.keras.utils.set_random_seed(train_config.seed)
-        self.strategy = make_strategy(train_config.strategy)
+        self.strategy = make_strategy(train_config.strategy, train_config.ps_shards,
+                                      train_config.ps_min_shard_bytes)
+        self.coordinator = (tf.distribute.experimental.coordinator.ClusterCoordinator(self.strategy)
+                            if is_parameter_server(self.strategy) else None)
         self.task_weights = {t.name: float(t.weight) for t in layout.tasks}
         with self.strategy.scope():
             self.model = build_model(layout, model_config)
-            self.model(dummy_features(layout), training=False)  # every variable exists before the optimizer
+            self.model(placeholder_inputs(layout), training=False)  # every variable exists before the optimizer
             self.optimizer = build_optimizer(self.model, train_config)
             self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               global_step=self._global_step)
-        self.checkpoint_dir = self._worker_path(CHECKPOINT_SUBDIR)
+        self.checkpoint_dir = self.worker_path(CHECKPOINT_SUBDIR)
         self._manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
                                                    max_to_keep=train_config.keep_checkpoints,
                                                    checkpoint_name="ckpt")
-        self.summaries = SummaryWriter(_join(self.model_dir, TENSORBOARD_SUBDIR), enabled=self.is_chief)
+        self.summaries = SummaryWriter(fs.join(self.model_dir, TENSORBOARD_SUBDIR), enabled=self.is_chief)
         # autograph off: the step has no tensor-dependent Python control flow, and converting the
         # Keras/TFRS optimizer code costs ~20 s per trace on our CPUs.
         self._train_fn = tf.function(self._distributed_train_step, reduce_retracing=True, autograph=False)
         self._predict_fn = tf.function(self._distributed_predict_step, reduce_retracing=True,
                                        autograph=False)
+        self._local_predict_fn = tf.function(lambda f, l, u: (self.model(f, training=False), l, u),
+                                             reduce_retracing=True, autograph=False)
         self.restored_checkpoint: str | None = None   # the checkpoint the weights came from
         self.last_eval_examples = 0          # examples of the latest evaluate() (manifest row checks)
         self._write_config()
         log(f"trainer: model {model_config.model} ({param_count(self.model):,} parameters), "
             f"precision {self.precision}, {describe(self.strategy)}, global batch {train_config.batch_size}")
+        if self.coordinator is not None:
+            tables = sharded_tables(self.model)
+            log(f"trainer: {len(tables)} embedding table(s) sharded over "
+                f"{self.strategy.extended._num_ps} PS task(s): "  # noqa: SLF001 - no public count
+                + (", ".join(f"{name} ({n} shards)" for name, n in tables) or "none (all below "
+                   f"--ps_min_shard_bytes={train_config.ps_min_shard_bytes})"))
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -147,12 +158,22 @@ class Trainer:
         return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
                                                  and "chief" not in resolver.cluster_spec().as_dict())
 
-    def _worker_path(self, name: str) -> str:
+    @property
+    def num_workers(self) -> int:
+        """Workers training together (MultiWorkerMirroredStrategy from TF_CONFIG); 1 otherwise."""
+        return worker_count_and_index(self.strategy)[0]
+
+    def input_files(self, files: list[str]) -> tuple[list[str], tf.data.Options]:
+        """This worker's share of the train ``files`` and the tf.data options for its dataset
+        (see :func:`infnet_tf.training.distribution.worker_files`)."""
+        return worker_files(self.strategy, files)
+
+    def worker_path(self, name: str) -> str:
         """Chief writes ``<model_dir>/name``; other workers a private scratch copy (MWMS saves on all)."""
         if self.is_chief:
-            return _join(self.model_dir, name)
+            return fs.join(self.model_dir, name)
         resolver = self.strategy.cluster_resolver
-        return _join(self.model_dir, "workers", f"{resolver.task_type}{resolver.task_id}", name)
+        return fs.join(self.model_dir, "workers", f"{resolver.task_type}{resolver.task_id}", name)
 
     def _write_config(self) -> None:
         if not self.is_chief:
@@ -160,7 +181,7 @@ class Trainer:
         tf.io.gfile.makedirs(self.model_dir)
         payload = {"layout": self.layout.to_dict(), "model_config": self.model_config.to_dict(),
                    "train_config": self.config.to_dict(), "precision": self.precision}
-        with tf.io.gfile.GFile(_join(self.model_dir, CONFIG_FILE), "w") as f:
+        with tf.io.gfile.GFile(fs.join(self.model_dir, CONFIG_FILE), "w") as f:
             f.write(json.dumps(payload, indent=2, sort_keys=True))
 
     def learning_rates(self) -> dict[str, float]:
@@ -187,8 +208,9 @@ class Trainer:
             grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         if self.config.clip_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm)
+        # summed above; ParameterServerStrategy (one replica per worker) only accepts True
         self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]),
-                                       experimental_aggregate_gradients=False)
+                                       experimental_aggregate_gradients=self.coordinator is not None)
         batch = tf.shape(next(iter(labels.values())))[0]
         return replica_loss, {t: v / num_replicas for t, v in task_losses.items()}, batch
 
@@ -212,6 +234,11 @@ class Trainer:
         # no AutoGraph: the map has no tensor-dependent control flow, and converting model_inputs
         # costs seconds per pass on our CPUs
         inputs = dataset.map(tf.autograph.experimental.do_not_convert(lambda f, l: (model_inputs(self.layout, f), l)))
+        if self.coordinator is not None:   # parameter_server: the chief feeds each batch to a worker
+            stats = train_fed(self, inputs, max_steps)
+            if stats["steps"] == 0:
+                log("train: the dataset yielded no batch (nothing trained)")
+            return stats
         tasks = self.layout.task_names
         steps = examples = 0
         loss_sum, last_loss = 0.0, float("nan")
@@ -276,9 +303,13 @@ class Trainer:
         """Yields ``(probs, labels, user_hashes)`` as NumPy per replica chunk of every batch."""
         local = self.strategy.experimental_local_results
         self._first_eval_features = None
-        if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
-            # the default strategy: iterate the batches as they come (no distributed iterator, no traced map)
-            # and keep the first one's raw features for the attention image (no second pipeline)
+        default = self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+        predicts_locally = default or self.num_workers > 1 or self.coordinator is not None
+        if predicts_locally:
+            # the default strategy, one worker of several (each predicts the whole split with the
+            # mirrored weights: exact metrics, no cross-worker gather) or the parameter-server chief
+            # (weights read from the PS tasks): iterate the batches as they come (no distributed
+            # iterator, no traced map) and keep the first one's raw features for the attention image
             def batches():
                 for raw_features, raw_labels in dataset:
                     if self._first_eval_features is None:
@@ -291,7 +322,8 @@ class Trainer:
         for i, (features, labels, users) in enumerate(stream):
             if max_steps is not None and i >= max_steps:
                 break
-            probs, labels_out, users_out = self._predict_fn(features, labels, users)
+            predict = self._local_predict_fn if predicts_locally else self._predict_fn
+            probs, labels_out, users_out = predict(features, labels, users)
             for p, y, u in zip(local(probs), local(labels_out), local(users_out)):
                 yield ({t: v.numpy() for t, v in p.items()}, {t: v.numpy() for t, v in y.items()},
                        u.numpy())
@@ -319,7 +351,7 @@ class Trainer:
             log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
                 + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
             self.write_scalars(log_prefix, metrics)
-            if not attention:
+            if not attention or not self.is_chief:   # only the chief writes TensorBoard
                 return metrics
             first = getattr(self, "_first_eval_features", None)
             if first is None:

@@ -26,7 +26,7 @@ def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.Comp
 
 @pytest.fixture(scope="session")
 def sample_export(tmp_path_factory):
-    from infnet_tf.input import load_layout
+    from infnet_tf.data.artifact import load_layout
     from tests.export import sample_data
     from tests.export.fixtures import make_trainer
 

@@ -28,7 +28,7 @@ categorical:
   - {name: video_id, source: events, vocabulary: {min_count: 1, oov_buckets: 4}}
   - {name: author_id, source: items, hash_buckets: 50}
   - {name: category, source: items, vocabulary: {min_count: 1, oov_buckets: 2}}
-  - {name: device, source: events, vocabulary: {min_count: 1, oov_buckets: 1}}
+  - {name: device, source: events, side: user, vocabulary: {min_count: 1, oov_buckets: 1}}
 dense:
   - {name: duration, source: items, binning: {type: quantile, num_buckets: 6}}
   - {name: fans, source: users, binning: {type: log, num_buckets: 5}}
@@ -84,6 +84,8 @@ def tiny_artifact() -> TransformArtifact:
     time_gap = {s.name: {"unit_ms": 60_000, "num_buckets": s.time_gap.num_buckets,
                          "boundaries_ms": time_gap_boundaries(s.time_gap.num_buckets, 60_000)}
                 for s in spec.sequences}
+    for token, side in spec.token_sides().items():      # as the dataset job writes them
+        (categorical.get(token) or dense.get(token) or counters[token])["side"] = side
     sizes = {**{k: v["vocab_size"] for k, v in categorical.items()}, **{k: v["vocab_size"] for k, v in dense.items()},
              **{k: v["vocab_size"] for k, v in counters.items()}}
     layout = build_layout(spec, sizes)
@@ -134,50 +136,23 @@ def raw_rows(n: int = 24, seed: int = 0) -> list[dict]:
 DAY_MS = 86_400_000
 
 
-def random_model_inputs(layout, n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Ids in every id space (OOV and missing included), sequences of random length <= max_len."""
-    from infnet_tf.features import LENGTH, TIME_GAP, cat_key, seq_key
-
-    rng = np.random.default_rng(seed)
-    out = {cat_key(f.name): rng.integers(0, f.vocab_size, n) for f in layout.categorical}
-    for seq in layout.sequences:
-        length = rng.integers(0, seq.max_len + 1, n)
-        real = np.arange(seq.max_len)[None, :] < length[:, None]
-        for i, f in enumerate(seq.fields):
-            low = 1 if i == 0 else 0  # items are never missing; side information may be
-            out[seq_key(seq.name, f.name)] = rng.integers(low, f.vocab_size, (n, seq.max_len)) * real
-        out[seq_key(seq.name, TIME_GAP)] = rng.integers(1, seq.time_gap_buckets, (n, seq.max_len)) * real
-        out[seq_key(seq.name, LENGTH)] = length
-    return {k: np.asarray(v, np.int64) for k, v in out.items()}
-
-
 def write_partition(path: str, layout, inputs: dict, labels: dict, start_ms: int) -> None:
     """One ``dt=...`` partition of GZIP Examples in the dataset job's format, then ``_SUCCESS``."""
-    import os
+    from infnet_tf.data.keys import EVENT_TIME, LENGTH, USER_KEY, cat_key, label_key, seq_key, sequence_columns
+    from tests.tiny_data import serialize_example, write_partition as write_examples
 
-    import tensorflow as tf
-
-    from infnet_tf.features import EVENT_TIME, LENGTH, TIME_GAP, USER_KEY, cat_key, label_key, seq_key
-
-    def ints(values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in np.atleast_1d(values)]))
-
-    os.makedirs(path, exist_ok=True)
-    n = len(next(iter(labels.values())))
-    with tf.io.TFRecordWriter(os.path.join(path, "part-00000.tfrecord.gz"), options="GZIP") as w:
-        for i in range(n):
-            feats = {cat_key(f.name): ints(inputs[cat_key(f.name)][i]) for f in layout.categorical}
-            for seq in layout.sequences:
-                length = int(inputs[seq_key(seq.name, LENGTH)][i])
-                for name in [f.name for f in seq.fields] + [TIME_GAP]:
-                    feats[seq_key(seq.name, name)] = ints(inputs[seq_key(seq.name, name)][i][:length])
-            for task, y in labels.items():
-                feats[label_key(task)] = ints(y[i])
-            user = int(inputs[cat_key(layout.categorical[0].name)][i])
-            feats[USER_KEY] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"u{user}".encode()]))
-            feats[EVENT_TIME] = ints(start_ms + 1000 * i)
-            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
-    open(os.path.join(path, "_SUCCESS"), "w").close()
+    examples = []
+    for i in range(len(next(iter(labels.values())))):
+        values = {cat_key(f.name): inputs[cat_key(f.name)][i] for f in layout.categorical}
+        for seq in layout.sequences:
+            length = int(inputs[seq_key(seq.name, LENGTH)][i])
+            values.update({seq_key(seq.name, c): inputs[seq_key(seq.name, c)][i][:length]
+                           for c in sequence_columns(seq)})
+        values.update({label_key(task): y[i] for task, y in labels.items()})
+        values[USER_KEY] = f"u{int(inputs[cat_key(layout.categorical[0].name)][i])}".encode()
+        values[EVENT_TIME] = start_ms + 1000 * i
+        examples.append(serialize_example(layout, values))
+    write_examples(path, examples)
 
 
 def write_data(root: str, artifact: TransformArtifact, rows: int = 256, seed: int = 0, label_fn=None) -> dict:
@@ -188,8 +163,11 @@ def write_data(root: str, artifact: TransformArtifact, rows: int = 256, seed: in
     """
     import os
 
+    from infnet_tf.data.dataset_dir import artifact_path
+    from tests.tiny_data import random_model_inputs
+
     layout = artifact.feature_layout
-    artifact.save(os.path.join(root, "transform", "transform_artifact.json"))
+    artifact.save(artifact_path(root))
     out = {}
     for day, split in enumerate(("train", "valid")):
         inputs = random_model_inputs(layout, rows, seed + day)
@@ -206,12 +184,10 @@ def write_data(root: str, artifact: TransformArtifact, rows: int = 256, seed: in
 
 
 def tiny_model_config(**changes):
-    from infnet_tf.models import ModelConfig
+    """The shared tiny config (:func:`tests.tiny_data.tiny_model_config`) with the export tests' widths."""
+    from tests.tiny_data import SMALL_WIDTHS, tiny_model_config as shared
 
-    base = dict(d=8, num_blocks=1, num_heads=2, n_cat_hubs=2, n_shared_task_hubs=2, cat_hub_hidden=(16,),
-                seq_hub_hidden=(8,), bgu_hidden=(8,), head_hidden=(8,))
-    base.update(changes)
-    return ModelConfig(**base)
+    return shared(**{**SMALL_WIDTHS, **changes})
 
 
 def make_trainer(model_dir: str, layout, seed: int = 0, **config_changes):

@@ -9,7 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from infnet_tf.features import LENGTH, TIME_GAP, FeatureLayout, cat_key, seq_key
+from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.transform import TransformArtifact
 from infnet_tf.transform_graph import EVENT_TIME, REQUEST_TIME
 

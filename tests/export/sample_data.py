@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from infnet_tf.features import LENGTH, seq_key
+from infnet_tf.data.keys import LENGTH, seq_key
 from infnet_tf.transform_graph import EVENT_TIME, REQUEST_TIME
 
 SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "feature_specs", "kuairand_synthetic.yaml")

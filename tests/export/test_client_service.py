@@ -106,3 +106,38 @@ def test_the_export_writes_a_sample_request_the_client_sends(sample_export, serv
     proc = run_module("export.client", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len([line for line in proc.stdout.splitlines() if line.startswith("row=")]) == len(rows)
+
+
+def test_score_candidates_over_rest_and_grpc(sample_export, served, service):
+    """The version's sample one-user request through both protocols and the command line equals
+    serving_default on the same user tiled next to each candidate."""
+    from export.client import candidates_inputs, predict_candidates
+
+    path = os.path.join(sample_export["version_dir"], "assets.extra", "sample_candidates_request.jsonl")
+    (request,) = read_rows(path)
+    n = len(request["candidates"])
+    assert n == 5 and "user_id" in request["user"] and "seq/click/video_id" in request["user"]
+    assert "video_id" in request["candidates"][0] and "video_id" not in request["user"]
+    pairs = [{**request["user"], **c} for c in request["candidates"]]
+    expected = _direct(served, pairs)
+    for protocol, port in (("rest", service.rest_port), ("grpc", service.grpc_port)):
+        client = make_client(f"127.0.0.1:{port}", protocol, "infnet")
+        (got,) = predict_candidates(client, [request])
+        for task in expected:
+            np.testing.assert_allclose(got[task], expected[task], atol=1e-5, rtol=0, err_msg=f"{protocol} {task}")
+        inputs = candidates_inputs(request, client.signature_inputs("score_candidates"))
+        assert len(inputs["user_id"]) == 1 and len(inputs["video_id"]) == n
+    proc = run_module("export.client", f"--server=127.0.0.1:{service.rest_port}", "--protocol=rest",
+                      "--model_name=infnet", "--signature_name=score_candidates", f"--rows={path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("request=0 candidate=")]
+    assert len(lines) == n and float(lines[2].split("click=")[1].split()[0]) == pytest.approx(
+        float(expected["click"][2]), abs=1e-5)
+    # a user-side input left out of "user" must come with every candidate; sent so, the server names it
+    client = make_client(f"127.0.0.1:{service.grpc_port}", "grpc", "infnet")
+    short = {"user": {k: v for k, v in request["user"].items() if k != "user_id"}, "candidates": request["candidates"]}
+    with pytest.raises(ValueError, match=r"candidate 0: missing input\(s\) \['user_id'\]"):
+        predict_candidates(client, [short])
+    short["candidates"] = [dict(c, user_id=request["user"]["user_id"]) for c in request["candidates"]]
+    with pytest.raises(ClientError, match="INVALID_ARGUMENT.*input user_id is on the user side"):
+        predict_candidates(client, [short])

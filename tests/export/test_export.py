@@ -23,7 +23,7 @@ from export import versions
 from export.client import _signature_inputs, rows_to_inputs
 from export.raw_inputs import to_examples
 from export.warmup import read_warmup, request_inputs
-from infnet_tf.features import LENGTH, seq_key
+from infnet_tf.data.keys import LENGTH, seq_key
 from infnet_tf.input import parse_batch
 from infnet_tf.transform_graph import EVENT_TIME
 from tests.export.conftest import run_module
@@ -64,7 +64,7 @@ def test_version_directory_and_cli(sample_export):
 
 
 def test_signatures_as_tf_serving_sees_them(served):
-    assert {"serving_default", "predict_examples", "predict_model_inputs"} <= set(served.signatures)
+    assert {"serving_default", "predict_examples", "predict_model_inputs", "score_candidates"} <= set(served.signatures)
     sig = served.signature("serving_default")
     assert sig.method_name == "tensorflow/serving/predict"
     dtypes = {k: tf.dtypes.as_dtype(v.dtype).name for k, v in sig.inputs.items()}
@@ -75,7 +75,8 @@ def test_signatures_as_tf_serving_sees_them(served):
     assert dtypes["seq/click/video_id"] == "int64" and ranks["seq/click/video_id"] == 2
     assert dtypes["seq/like/event_time_ms"] == "int64" and ranks["seq/click/length"] == 1
     assert dtypes["request_time_ms"] == "int64" and len(sig.inputs) == 36
-    for name in ("serving_default", "predict_examples", "predict_model_inputs"):
+    assert set(served.signature("score_candidates").inputs) == set(sig.inputs)   # the same inputs, split by side
+    for name in ("serving_default", "predict_examples", "predict_model_inputs", "score_candidates"):
         outputs = served.signature(name).outputs
         assert sorted(outputs) == ["click", "like", "long_view"]
         assert all(tf.dtypes.as_dtype(o.dtype) == tf.float32 for o in outputs.values())
@@ -154,7 +155,7 @@ def test_parity_with_the_dataset_job_and_keras(sample_export, served):
 def test_predict_examples_equals_the_raw_signature(sample_export, served):
     infos = raw_infos(served)
     columns = rows_to_inputs(sample_export["rows"][:200], infos)
-    from export.export_model import _examples_input
+    from export.exporter import _examples_input
     from export.raw_inputs import RawDecoder
     from infnet_tf.transform import TransformArtifact
 
@@ -201,8 +202,8 @@ def test_warmup_records_parse_back_and_replay(sample_export, served):
     logs = read_warmup(sample_export["version_dir"])
     assert 1 <= len(logs) <= 1000
     signatures = {log.predict_log.request.model_spec.signature_name for log in logs}
-    assert signatures == {"serving_default", "predict_examples"}
-    for log in logs[:4]:
+    assert signatures == {"serving_default", "predict_examples", "score_candidates"}
+    for log in logs[:6]:
         request = log.predict_log.request
         assert request.model_spec.name == "infnet"
         inputs = request_inputs(log)
@@ -244,7 +245,7 @@ def test_saved_model_cli_run(sample_export, served):
 def test_export_from_trainer_rejected_by_the_gate(sample_export, tmp_path):
     """The streaming hook's path, with weights that are clearly worse than the published version's on
     a held-out partition: the candidate is kept aside with its reason and nothing is published."""
-    from export.export_model import export_from_trainer, read_rows
+    from export.exporter import export_from_trainer, read_rows
     from export.raw_inputs import RawDecoder
     from export.session_model import SessionModel
     from infnet_tf.transform import TransformArtifact
@@ -286,7 +287,7 @@ def test_a_malformed_example_is_invalid_argument(sample_export, served):
     """Bytes that are not a serialized tf.train.Example: INVALID_ARGUMENT naming the row, not a
     UnicodeDecodeError (TensorFlow's parse error embeds the raw bytes in its message)."""
     columns = _good_columns(sample_export, served, n=2)
-    from export.export_model import _examples_input
+    from export.exporter import _examples_input
     from export.raw_inputs import RawDecoder
     from infnet_tf.transform import TransformArtifact
 
@@ -342,7 +343,7 @@ def test_truncated_newest_checkpoint_falls_back_and_a_rerun_is_skipped(sample_ex
 def test_export_sweeps_leftovers_skips_the_same_weights_and_force_publishes(sample_export, tmp_path):
     """Issue 13.3: what a kill during pruning / writing / checkpointing left is swept by the next export
     (also when it is skipped); the streaming hook skips weights already published; --force publishes."""
-    from export.export_model import export_from_checkpoint, export_from_trainer
+    from export.exporter import export_from_checkpoint, export_from_trainer
 
     base = str(tmp_path / "exports")
     root = os.path.join(base, "infnet")
@@ -377,7 +378,7 @@ def test_export_sweeps_leftovers_skips_the_same_weights_and_force_publishes(samp
 def test_a_partial_holdout_partition_is_refused_with_exit_2(sample_export, tmp_path):
     """Export reads partitions only through Partition.verified_files(): a file listed in the manifest
     (_SUCCESS) but missing refuses the export with one line naming the partition and the file."""
-    from infnet_tf.partitions import list_partitions, manifest_text
+    from infnet_tf.data.partitions import list_partitions, manifest_text
 
     newest = list_partitions(os.path.join(sample_export["data"], "valid"))[-1]
     partial = str(tmp_path / "holdout" / newest.key)
@@ -394,3 +395,30 @@ def test_a_partial_holdout_partition_is_refused_with_exit_2(sample_export, tmp_p
     assert len(errors) == 1 and partial in errors[0] and "part-00099-of-00100.tfrecord.gz" in errors[0], proc.stdout
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "exports" / "infnet" / "1")
+
+
+def test_an_artifact_built_before_sides_exports_without_score_candidates(sample_export, tmp_path, capsys):
+    """A dataset built before specs declared sides still exports (a streaming job keeps publishing after an
+    upgrade): every other signature, and one warning line saying why ``score_candidates`` is missing."""
+    from export.exporter import export_from_trainer
+    from export.session_model import SessionModel
+
+    with open(os.path.join(sample_export["data"], "transform", "transform_artifact.json")) as f:
+        artifact = json.load(f)
+    stripped = 0
+    for kind in ("categorical", "dense", "counters"):
+        for entry in artifact.get(kind, {}).values():
+            stripped += entry.pop("side", None) is not None
+    assert stripped
+    old = str(tmp_path / "old_data")   # the same dataset, its artifact as written before sides existed
+    shutil.copytree(sample_export["data"], old)
+    with open(os.path.join(old, "transform", "transform_artifact.json"), "w") as f:
+        json.dump(artifact, f)
+    base = str(tmp_path / "exports")
+    result = export_from_trainer(sample_export["trainer"], export_base=base, data=old, keep=1)
+    assert result.published, str(result)
+    assert "warning: this version has no score_candidates signature" in capsys.readouterr().out
+    version = os.path.join(base, "infnet", str(result.version))
+    assert not os.path.exists(os.path.join(version, "assets.extra", "sample_candidates_request.jsonl"))
+    with SessionModel(version) as served:
+        assert "score_candidates" not in served.signatures and "serving_default" in served.signatures

@@ -9,10 +9,11 @@ import tensorflow as tf
 
 from export.client import InputInfo, rows_to_inputs
 from export.raw_inputs import RawDecoder, to_examples
-from infnet_tf.features import LENGTH, seq_key
+from infnet_tf.data.keys import LENGTH, seq_key
 from infnet_tf.transform_graph import INT_NULL, TransformGraph, raw_inputs
-from tests.export.fixtures import random_model_inputs, raw_rows, tiny_artifact
+from tests.export.fixtures import raw_rows, tiny_artifact
 from tests.export.reference import reference_model_inputs
+from tests.tiny_data import random_model_inputs
 
 _DT = {"int64": "DT_INT64", "float64": "DT_DOUBLE", "string": "DT_STRING"}
 
@@ -128,7 +129,7 @@ def test_inconsistent_requests_fail_with_the_input_named(tiny):
 
 def test_zero_width_sequences_and_synthetic_rows(tiny):
     """Sequence matrices with no columns at all (every row empty) are fine; so are synthetic rows."""
-    from export.export_model import synthetic_rows
+    from export.exporter import synthetic_rows
 
     artifact, graph, infos = tiny
     rows = raw_rows(5)

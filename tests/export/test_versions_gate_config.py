@@ -221,7 +221,7 @@ def test_best_checkpoint_is_the_batch_runs_best_round_unless_superseded(tmp_path
 
     import tensorflow as tf
 
-    from export.export_model import best_checkpoint
+    from export.exporter import best_checkpoint
 
     model_dir = str(tmp_path / "model")
     ckpt = tf.train.Checkpoint(v=tf.Variable(1.0))

@@ -4,7 +4,7 @@ import numpy as np
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import seq_key
+from infnet_tf.data.keys import seq_key
 from infnet_tf.layers.tokenizers import FeatureTokenizer
 from infnet_tf.precision import precision_scope
 from tests.models.tiny import pad_batch, random_batch, tiny_layout

@@ -5,7 +5,8 @@ import pytest
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import FeatureLayout, seq_key
+from infnet_tf.data.keys import seq_key
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.models import build_model
 from tests.models.tiny import pad_batch, random_batch, tiny_config, tiny_layout
 

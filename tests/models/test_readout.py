@@ -5,7 +5,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.models import ModelConfig, build_model
-from infnet_tf.models.example_inputs import dummy_features
+from infnet_tf.data.tensors import placeholder_inputs
 from infnet_tf.models.infnet_plan import make_plan
 from tests.tiny_data import tiny_layout
 
@@ -22,7 +22,7 @@ def test_head_input_width_and_last_block(readout, width):
     if readout != "task_token":                  # the last block now updates every hub group it reads
         assert set(plan.blocks[-1].aggregate) == {"cat", "seq", "task"}
     model = build_model(LAYOUT, config)
-    features = dummy_features(LAYOUT)
+    features = placeholder_inputs(LAYOUT)
     tokens, masks, hubs = model.encode(features)
     inputs = model.readout(tokens, masks, hubs)
     assert [int(x.shape[-1]) for x in inputs] == [width * 8] * len(LAYOUT.tasks)

@@ -4,7 +4,7 @@ import numpy as np
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import cat_key, seq_key
+from infnet_tf.data.keys import cat_key, seq_key
 from infnet_tf.models import build_model
 from infnet_tf.models.losses import multitask_loss
 from infnet_tf.precision import set_precision, wrap_optimizer

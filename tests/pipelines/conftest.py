@@ -41,7 +41,7 @@ CORPUS_SPEC = textwrap.dedent("""\
       - {name: item, source: events, hash_buckets: 100}
       - {name: cat, source: items, vocabulary: {min_count: 1, oov_buckets: 1}}
     dense:
-      - {name: price, source: events, binning: {type: quantile, num_buckets: 4}}
+      - {name: price, source: events, side: candidate, binning: {type: quantile, num_buckets: 4}}
     sequences:
       - {name: click, filter: {column: clicked, equals: 1}, max_len: 3, item_field: item, side_fields: [cat]}
     counters:

@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from infnet_tf.partitions import Partition, PartitionError, list_partitions
+from infnet_tf.data.errors import PartitionError
+from infnet_tf.data.partitions import Partition, list_partitions
 from infnet_tf.spec import load_spec
-from pipelines import build_dataset, job, plain
+from pipelines import build_dataset, job, plain, runner
 from pipelines.job import JobOptions
 
 from .conftest import IN_MEMORY, SAMPLE_SPEC, write_corpus
@@ -48,7 +49,7 @@ def _spec_variant(tmp_path, name: str = "spec.yaml", split: dict | None = None, 
 
 
 def _main(spec: str, raw: str, out: str, *flags: str) -> int:
-    return build_dataset.main([f"--spec={spec}", f"--raw={raw}", f"--output={out}", *flags, *IN_MEMORY])
+    return build_dataset.command([f"--spec={spec}", f"--raw={raw}", f"--output={out}", *flags, *IN_MEMORY])
 
 
 def _error_line(capsys) -> str:
@@ -73,7 +74,7 @@ def _with_column(table: pa.Table, name: str, values) -> pa.Table:
 # -- A: the partition manifest in every _SUCCESS ---------------------------------------------------
 def test_success_markers_hold_manifests_and_catch_a_missing_file(sample_raw, tmp_path):
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=sample_raw, num_shards=3),
+    summary = runner.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=sample_raw, num_shards=3),
                                 IN_MEMORY)
     checked = 0
     for split in ("train", "valid", "test"):
@@ -237,7 +238,7 @@ def test_rejects_dir_exists_when_nothing_was_rejected(sample_raw, tmp_path):
     events = _events(raw)
     _write_events(raw, events.filter(pa.array(~np.isnan(events["time_ms"].to_numpy(zero_copy_only=False)))))
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=raw), IN_MEMORY)
+    summary = runner.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=raw), IN_MEMORY)
     assert sum(c["rejected"] for c in summary["counts"].values()) == 0
     assert os.path.isdir(os.path.join(out, "rejects")) and os.listdir(os.path.join(out, "rejects")) == []
 
@@ -256,7 +257,7 @@ def test_duplicates_are_counted_printed_and_recorded(sample_raw, tmp_path, capsy
     raw = _with_duplicates(sample_raw, tmp_path)
     capsys.readouterr()
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=raw), IN_MEMORY)
+    summary = runner.run(JobOptions(spec_path=SAMPLE_SPEC, output=out, raw=raw), IN_MEMORY)
     assert summary["duplicates"] == base["duplicates"] + 5
     assert json.load(open(os.path.join(out, "_DATASET.json")))["duplicates"] == summary["duplicates"]
     assert f"duplicates: {summary['duplicates']:,} written row(s)" in capsys.readouterr().out
@@ -278,13 +279,13 @@ def test_missing_join_keys_are_counted_and_can_fail_the_job(tmp_path, capsys):
     expected = sum(1 for line in lines if int(line.split(",")[2][1:]) >= 25)  # items.csv has i0..i24
     assert expected > 0
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=spec_path, output=out, raw=raw, num_shards=2), IN_MEMORY)
+    summary = runner.run(JobOptions(spec_path=spec_path, output=out, raw=raw, num_shards=2), IN_MEMORY)
     assert summary["missing_join"] == {"items": expected}
     assert f"{expected:,} written row(s) have a key missing from the items table" in capsys.readouterr().out
     assert plain.run(load_spec(spec_path), JobOptions(spec_path=spec_path, output=str(tmp_path / "p"), raw=raw,
                                                       num_shards=2))["missing_join"] == {"items": expected}
     out2 = str(tmp_path / "out2")
-    assert build_dataset.main([f"--spec={spec_path}", f"--raw={raw}", f"--output={out2}", "--fail_on_missing_join",
+    assert build_dataset.command([f"--spec={spec_path}", f"--raw={raw}", f"--output={out2}", "--fail_on_missing_join",
                                *IN_MEMORY]) == 2
     line = _error_line(capsys)
     assert "not in items" in line and str(expected) in line
@@ -332,7 +333,7 @@ def test_partitions_follow_the_split_timezone(sample_raw, tmp_path):
     split = {"valid_start": "2026-10-04T00:00:00+08:00", "test_start": "2026-10-05", "timezone": "+08:00"}
     spec_path = _spec_variant(tmp_path, split=split)
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=spec_path, output=out, raw=sample_raw, num_shards=2), IN_MEMORY)
+    summary = runner.run(JobOptions(spec_path=spec_path, output=out, raw=sample_raw, num_shards=2), IN_MEMORY)
     by_split = _partitions_by_split(summary)
     assert all(by_split.values())
     assert not (by_split["train"] & by_split["valid"]) and not (by_split["valid"] & by_split["test"])

@@ -16,7 +16,7 @@ import pytest
 
 from infnet_tf.spec import load_spec
 from infnet_tf.transform import TransformArtifact
-from pipelines import build_dataset, plain
+from pipelines import build_dataset, plain, runner
 from pipelines.job import JobOptions
 
 from .conftest import BAD_ROWS, IN_MEMORY, REPO, SAMPLE_SPEC, write_corpus, write_sample
@@ -30,8 +30,8 @@ def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess
 def _parse_split(root: str, split: str) -> dict:
     import tensorflow as tf
 
-    from infnet_tf.features import parsing_spec
-    from infnet_tf.partitions import split_files
+    from infnet_tf.data.tensors import parsing_spec
+    from infnet_tf.data.partitions import split_files
 
     layout = TransformArtifact.load(os.path.join(root, "transform", "transform_artifact.json")).feature_layout
     files = split_files(root, split)
@@ -55,11 +55,13 @@ def cli_output(sample_raw, tmp_path_factory) -> str:
 
 
 def test_cli_output_parses_with_the_input_contract(cli_output):
-    from infnet_tf.features import FeatureLayout
+    from infnet_tf.data.layout import FeatureLayout
 
     artifact = TransformArtifact.load(os.path.join(cli_output, "transform", "transform_artifact.json"))
     spec = load_spec(SAMPLE_SPEC)
     assert artifact.spec_fingerprint == spec.fingerprint() and artifact.token_names == list(spec.token_names())
+    entries = {**artifact.categorical, **artifact.dense, **artifact.counters}
+    assert {t: entries[t]["side"] for t in artifact.token_names} == spec.token_sides()   # for score_candidates
     layout = FeatureLayout.from_dict(artifact.layout)
     parsed = _parse_split(cli_output, "train")
     n = parsed["event_time_ms"].shape[0]
@@ -145,7 +147,7 @@ def test_artifact_ignores_valid_and_test_rows(sample_raw, tmp_path):
 def test_malformed_corpus_lands_in_rejects_with_reasons(tmp_path):
     spec_path, raw = write_corpus(str(tmp_path))
     out = str(tmp_path / "out")
-    summary = build_dataset.run(JobOptions(spec_path=spec_path, output=out, raw=raw, num_shards=2), IN_MEMORY)
+    summary = runner.run(JobOptions(spec_path=spec_path, output=out, raw=raw, num_shards=2), IN_MEMORY)
     rejects = [json.loads(line) for f in glob.glob(os.path.join(out, "rejects", "*.jsonl")) for line in open(f)]
     expected: dict[str, int] = {}
     for reason, _ in BAD_ROWS:
@@ -174,13 +176,13 @@ def test_missing_column_and_wrong_type_fail_fast_naming_the_column(tmp_path, cap
     write_sample(raw, num_impressions=50, days=3)
     events = pq.read_table(os.path.join(raw, "events.parquet"))
     pq.write_table(events.drop_columns(["tab"]), os.path.join(raw, "events.parquet"))
-    code = build_dataset.main([f"--spec={SAMPLE_SPEC}", f"--raw={raw}", f"--output={tmp_path / 'o1'}", *IN_MEMORY])
+    code = build_dataset.command([f"--spec={SAMPLE_SPEC}", f"--raw={raw}", f"--output={tmp_path / 'o1'}", *IN_MEMORY])
     err = capsys.readouterr().err
     assert code == 2 and "'tab' is missing" in err
     bad_time = events.set_column(events.schema.get_field_index("time_ms"), "time_ms",
                                  pa.array([str(v) for v in events["time_ms"].to_pylist()]))
     pq.write_table(bad_time, os.path.join(raw, "events.parquet"))
-    code = build_dataset.main([f"--spec={SAMPLE_SPEC}", f"--raw={raw}", f"--output={tmp_path / 'o2'}", *IN_MEMORY])
+    code = build_dataset.command([f"--spec={SAMPLE_SPEC}", f"--raw={raw}", f"--output={tmp_path / 'o2'}", *IN_MEMORY])
     err = capsys.readouterr().err
     assert code == 2 and "'time_ms' has type string" in err
     assert not os.path.exists(tmp_path / "o1") and not glob.glob(str(tmp_path / "o*.staging-*"))
@@ -218,20 +220,47 @@ def test_failed_run_commits_nothing(sample_raw, tmp_path, monkeypatch):
     assert write.write_block is not boom
 
 
-def test_help_documents_flags(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        build_dataset.parse_args(["--help"])
-    out = capsys.readouterr().out
-    assert exit_info.value.code == 0
+def test_help_documents_flags():
+    proc = _run_cli(["--help"], timeout=120)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
     for flag in ("--spec", "--output", "--raw", "--overwrite", "--num_shards", "--compression_level",
                  "PipelineOptions", "multi_processing", "--fail_on_duplicates", "--fail_on_missing_join", "'auto'"):
         assert flag in out, flag
 
 
 def test_runner_defaults_respect_given_flags():
-    assert "--direct_num_workers=2" in build_dataset.with_runner_defaults([])
-    assert "--direct_running_mode=multi_processing" in build_dataset.with_runner_defaults([])
-    flags = build_dataset.with_runner_defaults(["--direct_running_mode=in_memory", "--direct_num_workers", "1"])
+    assert "--direct_num_workers=2" in runner.with_runner_defaults([])
+    assert "--direct_running_mode=multi_processing" in runner.with_runner_defaults([])
+    flags = runner.with_runner_defaults(["--direct_running_mode=in_memory", "--direct_num_workers", "1"])
     assert "--direct_running_mode=multi_processing" not in flags and "--direct_num_workers=2" not in flags
-    flink = build_dataset.with_runner_defaults(["--runner=FlinkRunner"])
+    flink = runner.with_runner_defaults(["--runner=FlinkRunner"])
     assert not any(f.startswith("--direct") for f in flink)
+
+
+@pytest.mark.slow
+def test_multi_processing_direct_runner_writes_identical_outputs(cli_output, sample_raw, tmp_path):
+    """Two DirectRunner worker processes (as a distributed runner would split the work) write
+    byte-identical data files, manifests and transform artifact to the one-process in-memory run."""
+    out = str(tmp_path / "dataset")
+    result = _run_cli([f"--spec={SAMPLE_SPEC}", f"--raw={sample_raw}", f"--output={out}", "--num_shards=3",
+                       "--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    a = json.load(open(os.path.join(cli_output, "transform", "transform_artifact.json")))
+    assert json.load(open(os.path.join(out, "transform", "transform_artifact.json"))) == a
+    files = sorted(os.path.relpath(f, cli_output) for f in glob.glob(os.path.join(cli_output, "*", "dt=*", "*")))
+    assert files and files == sorted(os.path.relpath(f, out) for f in glob.glob(os.path.join(out, "*", "dt=*", "*")))
+    for f in files:
+        read = gzip.open if f.endswith(".gz") else open
+        with read(os.path.join(cli_output, f), "rb") as x, read(os.path.join(out, f), "rb") as y:
+            assert x.read() == y.read(), f
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "FlinkRunner"])
+def test_distributed_runner_refuses_local_paths_before_any_work(sample_raw, tmp_path, runner):
+    out = str(tmp_path / "dataset")
+    result = _run_cli([f"--spec={SAMPLE_SPEC}", f"--raw={sample_raw}", f"--output={out}", f"--runner={runner}"])
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"--output={out} is a local path, but --runner={runner} runs its workers on other machines" in (
+        result.stdout + result.stderr)
+    assert not os.path.exists(out) and not glob.glob(out + ".staging-*")

@@ -117,7 +117,7 @@ def test_fingerprint64_is_bit_exact_with_tensorflow_for_every_length_class():
 
 # -- the artifact ---------------------------------------------------------------------------------
 def _artifact() -> T.TransformArtifact:
-    from infnet_tf.features import FeatureLayout, SequenceInput, TaskInput, TokenInput
+    from infnet_tf.data.layout import FeatureLayout, SequenceInput, TaskInput, TokenInput
 
     layout = FeatureLayout(
         categorical=(TokenInput("item", 1 + 3 + 2, "item"), TokenInput("tag", 11, "tag"), TokenInput("price", 5, "price"),

@@ -1,23 +1,15 @@
 """Tiny datasets and configs for the training tests (d=8, one block, batch 64)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from tests.tiny_data import write_dataset
+from tests.tiny_data import layout_only_artifact, tiny_model_config, write_dataset  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
 TINY_MODEL_FLAGS = ["--d=8", "--num_blocks=1", "--num_heads=2", "--n_cat_hubs=4",
                     "--n_shared_task_hubs=2", "--cat_hub_hidden=16", "--head_hidden=16"]
-
-
-def tiny_model_config():
-    from infnet_tf.models import ModelConfig
-
-    return ModelConfig(d=8, num_blocks=1, num_heads=2, n_cat_hubs=4, n_shared_task_hubs=2,
-                       cat_hub_hidden=(16,), head_hidden=(16,))
 
 
 def tiny_train_config(**changes):
@@ -29,10 +21,10 @@ def tiny_train_config(**changes):
 
 def write_data_with_artifact(root: str, **kwargs):
     """``tests.tiny_data.write_dataset`` plus ``transform/transform_artifact.json``; returns the layout."""
+    from infnet_tf.data.dataset_dir import artifact_path
+
     layout = write_dataset(root, **kwargs)
-    os.makedirs(os.path.join(root, "transform"), exist_ok=True)
-    with open(os.path.join(root, "transform", "transform_artifact.json"), "w") as f:
-        json.dump({"layout": layout.to_dict()}, f)
+    layout_only_artifact(layout).save(artifact_path(root))
     return layout
 
 

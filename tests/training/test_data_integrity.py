@@ -11,7 +11,8 @@ import signal
 import pytest
 
 import infnet_tf  # noqa: F401
-from infnet_tf.partitions import Partition, PartitionError, list_partitions, manifest_text
+from infnet_tf.data.errors import PartitionError
+from infnet_tf.data.partitions import Partition, list_partitions, manifest_text
 from tests.training.helpers import write_data_with_artifact
 from tests.training.stream_fixtures import (ROWS, add_partition, consumed_keys, mark_success,
                                             tiny_trainer)
@@ -154,7 +155,7 @@ def _corrupt(path: str) -> None:
 
 
 def test_corrupt_file_is_named_in_batch_and_streaming(data, tmp_path):
-    from infnet_tf.input import DataFileError
+    from infnet_tf.data.errors import DataFileError
     from infnet_tf.training.batch import run_batch
     from infnet_tf.training.streaming import run_streaming
 
@@ -235,11 +236,12 @@ def test_stop_during_test_phase_leaves_the_unit_untrained_and_not_caught_up(data
 def test_unreachable_s3_endpoint_is_reported_as_such(monkeypatch):
     import socket
 
-    from infnet_tf.input import StorageUnreachableError, load_artifact
+    from infnet_tf.data.artifact import load
+    from infnet_tf.data.errors import StorageUnreachableError
 
     with socket.socket() as s:                      # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("S3_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(StorageUnreachableError, match=f"cannot reach the S3 endpoint.*127.0.0.1:{port}"):
-        load_artifact("s3://bucket/data")
+        load("s3://bucket/data")

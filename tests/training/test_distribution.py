@@ -16,7 +16,8 @@ _SCRIPT = textwrap.dedent("""
     import infnet_tf
     from infnet_tf.training.distribution import split_cpu
     split_cpu(2)
-    from infnet_tf.input import load_layout, make_dataset
+    from infnet_tf.data.artifact import load_layout
+    from infnet_tf.input import make_dataset
     from infnet_tf.training.trainer import Trainer
     from tests.training.helpers import tiny_model_config, tiny_train_config
 
@@ -54,3 +55,40 @@ def test_mirrored_two_cpu_devices_matches_single_device(tmp_path):
     assert mirrored["loss"] == pytest.approx(single["loss"], rel=1e-2)
     assert mirrored["count"] == single["count"] == 256  # every valid example predicted once
     assert mirrored["auc"] == pytest.approx(single["auc"], abs=0.02)
+
+
+def test_multi_worker_file_shares_cover_every_file_once():
+    import tensorflow as tf
+
+    from infnet_tf.training.distribution import resolve_strategy_name, split_files, variable_partitioner
+
+    files = [f"part-{i}" for i in range(5)]
+    shares = [split_files(files, 2, i) for i in range(2)]
+    assert [s[0] for s in shares] == [files[0::2], files[1::2]]
+    policy = tf.data.experimental.AutoShardPolicy
+    assert all(s[1].experimental_distribute.auto_shard_policy == policy.OFF for s in shares)
+    # fewer files than workers: everyone reads all of them and keeps its share of the batches
+    few, options = split_files(files[:1], 2, 1)
+    assert few == files[:1] and options.experimental_distribute.auto_shard_policy == policy.DATA
+    assert split_files(files, 1, 0)[0] == files
+    # the partitioner: MinSize keeps small variables whole, Fixed splits every big-enough one
+    min_size = variable_partitioner(num_ps=2, ps_shards=0, ps_min_shard_bytes=1024)
+    assert min_size(tf.TensorShape([1000, 8]), tf.float32) == [2, 1]    # 32 KB -> 2 shards (cap: 2 PS)
+    assert min_size(tf.TensorShape([16, 8]), tf.float32) == [1, 1]      # 512 B stays whole
+    assert variable_partitioner(2, 3, 0)(tf.TensorShape([16, 8]), tf.float32) == [3, 1]
+    assert resolve_strategy_name("parameter_server") == "parameter_server"
+
+
+def test_auto_strategy_reads_tf_config(monkeypatch):
+    import json as _json
+
+    from infnet_tf.training.distribution import resolve_strategy_name
+
+    cluster = {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "ps": ["127.0.0.1:3"]}
+    monkeypatch.setenv("TF_CONFIG", _json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}}))
+    assert resolve_strategy_name("auto") == "parameter_server"
+    monkeypatch.setenv("TF_CONFIG", _json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                 "task": {"type": "worker", "index": 0}}))
+    assert resolve_strategy_name("auto") == "multi_worker"
+    monkeypatch.delenv("TF_CONFIG")
+    assert resolve_strategy_name("auto") in ("default", "mirrored")

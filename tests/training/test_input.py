@@ -1,5 +1,4 @@
 """The tf.data input function: shapes, padding/truncation, labels, determinism, clear errors."""
-import json
 import os
 
 import numpy as np
@@ -8,9 +7,9 @@ import pytest
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import EVENT_TIME, USER_KEY, cat_key, label_key, seq_key
-from infnet_tf.input import load_layout, make_dataset, model_inputs, resolve_files
-from tests.tiny_data import tiny_layout, write_dataset
+from infnet_tf.data.keys import EVENT_TIME, USER_KEY, cat_key, label_key, seq_key
+from infnet_tf.input import make_dataset, model_inputs, resolve_files
+from tests.tiny_data import serialize_example, tiny_layout, write_dataset, write_partition
 
 
 @pytest.fixture(scope="module")
@@ -18,16 +17,6 @@ def data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("input"))
     layout = write_dataset(root, days=(2, 1, 1), rows_per_day=100, files_per_day=3)
     return root, layout
-
-
-def _int(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
-
-
-def _write_examples(path, rows):
-    with tf.io.TFRecordWriter(path, options="GZIP") as w:
-        for feats in rows:
-            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
 
 
 def test_shapes_and_dtypes(data):
@@ -52,16 +41,16 @@ def test_shapes_and_dtypes(data):
 
 def test_padding_truncation_and_missing_labels(tmp_path):
     layout = tiny_layout(max_len=4)
-    path = str(tmp_path / "part-00000.tfrecord.gz")
     rows = []
     for items in ([], [5, 6], [1, 2, 3, 4, 5, 6, 7]):
-        rows.append({
-            cat_key("user_id"): _int([1]), cat_key("video_id"): _int([2]), cat_key("ctx"): _int([3]),
-            seq_key("click", "video_id"): _int(items), seq_key("click", "category"): _int(items),
-            seq_key("click", "time_gap"): _int([1] * len(items)),
-            label_key("click"): _int([1]),  # no "like": missing -> -1
-        })
-    _write_examples(path, rows)
+        rows.append(serialize_example(layout, {
+            cat_key("user_id"): 1, cat_key("video_id"): 2, cat_key("ctx"): 3,
+            seq_key("click", "video_id"): items, seq_key("click", "category"): items,
+            seq_key("click", "time_gap"): [1] * len(items),
+            label_key("click"): 1,  # no "like": missing -> -1
+        }))
+    write_partition(str(tmp_path), rows)
+    path = str(tmp_path / "part-00000.tfrecord.gz")
     features, labels = next(iter(make_dataset(path, layout, 8, shuffle=False, repeat=False,
                                               deterministic=True, with_meta=False)))
     np.testing.assert_array_equal(features[seq_key("click", "video_id")].numpy(),
@@ -114,13 +103,3 @@ def test_missing_data_is_a_clear_error(tmp_path):
         make_dataset(missing, layout, 64, shuffle=False, repeat=False, deterministic=True)
     with pytest.raises(FileNotFoundError, match="empty"):
         make_dataset([], layout, 64, shuffle=False, repeat=False, deterministic=True)
-
-
-def test_load_layout_from_artifact(tmp_path):
-    layout = tiny_layout()
-    (tmp_path / "transform").mkdir()
-    (tmp_path / "transform" / "transform_artifact.json").write_text(json.dumps({"layout": layout.to_dict()}))
-    assert load_layout(str(tmp_path)) == layout
-    assert load_layout(str(tmp_path / "transform" / "transform_artifact.json")) == layout
-    with pytest.raises(FileNotFoundError, match="no transform artifact"):
-        load_layout(str(tmp_path / "elsewhere"))

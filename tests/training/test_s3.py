@@ -35,7 +35,8 @@ def s3(tmp_path_factory):
 
 
 def test_input_reads_s3_partitions(s3):
-    from infnet_tf.input import load_layout, make_dataset
+    from infnet_tf.data.artifact import load_layout
+    from infnet_tf.input import make_dataset
 
     _, _, layout = s3
     assert load_layout(f"s3://{BUCKET}/data") == layout

@@ -132,25 +132,6 @@ def test_follow_picks_up_a_late_partition_and_sigterm_stops_cleanly(data, tmp_pa
     assert log_records(model_dir)[-1]["event"] == "stop"
 
 
-def test_default_export_hook_calls_the_export_module(tmp_path, monkeypatch):
-    import inspect
-
-    from export import export_model
-    from infnet_tf.training.streaming import default_export_hook
-
-    calls = []
-    real = export_model.export_from_trainer
-    monkeypatch.setattr(export_model, "export_from_trainer",
-                        lambda *args, **kwargs: calls.append((args, kwargs)) or "v1")
-    config = StreamingConfig(export_every=1, model_name="ranker")
-    hook = default_export_hook(config, "/models/run1", "/data/kuairand")
-    assert hook("TRAINER", "dt=2026-09-21") == "v1"
-    args, kwargs = calls[0]
-    assert args == ("TRAINER", "dt=2026-09-21")
-    assert kwargs == {"export_base": "/models/run1/export", "model_name": "ranker", "data": "/data/kuairand"}
-    inspect.signature(real).bind(*args, **kwargs)   # the real function accepts exactly this call
-
-
 def test_config_errors_are_clear():
     with pytest.raises(ValueError, match="source: expected one of files|kafka"):
         StreamingConfig(source="pulsar")

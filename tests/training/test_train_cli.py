@@ -7,6 +7,9 @@ from absl import flags
 from infnet_tf import train
 from infnet_tf.models import ModelConfig
 from infnet_tf.spec import load_spec
+from infnet_tf.training.job import JobError, check_spec
+from infnet_tf.training.model_dir import MODEL_FLAG_NAME, check_model_dir, clear_model_dir, config_differences
+from tests.tiny_data import layout_only_artifact, tiny_layout
 
 
 @pytest.fixture
@@ -37,11 +40,17 @@ def test_every_config_field_has_a_flag():
     import dataclasses
 
     from infnet_tf.training.config import TrainConfig
+    from infnet_tf.training.streaming import StreamingConfig
 
+    own = {f.name: f for f in flags.FLAGS.get_flags_for_module(train.__name__)}
     for f in dataclasses.fields(TrainConfig):
-        assert f.name in flags.FLAGS, f"TrainConfig.{f.name} has no --{f.name} flag"
+        assert f.name in own, f"TrainConfig.{f.name} has no --{f.name} flag"
     for f in dataclasses.fields(ModelConfig):
-        assert train._MODEL_FLAG_NAME.get(f.name, f.name) in flags.FLAGS, f"ModelConfig.{f.name} has no flag"
+        assert MODEL_FLAG_NAME.get(f.name, f.name) in own, f"ModelConfig.{f.name} has no flag"
+    assert MODEL_FLAG_NAME["options"] == "model_options"
+    for f in dataclasses.fields(StreamingConfig):
+        if f.name != "batch_size":  # --batch_size is TrainConfig's
+            assert own[f.name].help.endswith(f.metadata["help"]), f"StreamingConfig.{f.name}"
 
 
 def test_flags_map_onto_configs(parsed_flags):
@@ -51,7 +60,11 @@ def test_flags_map_onto_configs(parsed_flags):
     assert model == ModelConfig(d=16, num_blocks=2, hubs=False, fusion="sum", head_hidden=(32, 16))
     cfg = train.train_config_from_flags()
     assert (cfg.batch_size, cfg.embedding_optimizer, cfg.clip_norm, cfg.train_steps) == (128, "adam", 0.0, 7)
-    assert set(train.STREAMING_FLAGS) <= set(flags.FLAGS)
+    parsed_flags("--mode=streaming", "--export_every=3", "--source=kafka", "--kafka_servers=h:1", "--kafka_topic=t")
+    streaming = train.streaming_config_from_flags()
+    assert (streaming.export_every, streaming.source, streaming.kafka_servers, streaming.kafka_topic) == \
+        (3, "kafka", "h:1", "t")
+    assert streaming.batch_size == 0  # no flag: the trainer's batch size
 
 
 def test_defaults_are_the_paper_defaults(parsed_flags):
@@ -60,24 +73,20 @@ def test_defaults_are_the_paper_defaults(parsed_flags):
 
     assert train.model_config_from_flags() == ModelConfig()
     assert train.train_config_from_flags() == TrainConfig()  # flag defaults = the config's defaults
+    from infnet_tf.training.streaming import StreamingConfig
+
+    assert train.streaming_config_from_flags() == StreamingConfig()
 
 
 def test_spec_fingerprint_is_checked():
     path = "feature_specs/kuairand_synthetic.yaml"
     fingerprint = load_spec(path).fingerprint()
-    train.check_spec(path, {"spec_fingerprint": fingerprint}, "artifact.json")
-    with pytest.raises(train.JobError, match="is not the spec the data"):
-        train.check_spec(path, {"spec_fingerprint": "0" * 64}, "artifact.json")
-    with pytest.raises(train.JobError, match="records no spec_fingerprint"):
-        train.check_spec(path, {}, "artifact.json")
-
-
-def test_streaming_flag_defaults_are_streaming_config_defaults(parsed_flags):
-    streaming = pytest.importorskip("infnet_tf.training.streaming")
-    parsed_flags()
-    defaults = streaming.StreamingConfig()
-    for name in train.STREAMING_FLAGS:
-        assert flags.FLAGS[name].value == getattr(defaults, name), name
+    artifact = lambda fp: layout_only_artifact(tiny_layout(), spec_fingerprint=fp)  # noqa: E731
+    check_spec(path, artifact(fingerprint), "artifact.json")
+    with pytest.raises(JobError, match="is not the spec the data"):
+        check_spec(path, artifact("0" * 64), "artifact.json")
+    with pytest.raises(JobError, match="records no spec_fingerprint"):
+        check_spec(path, artifact(""), "artifact.json")
 
 
 def test_streaming_cli_run_ends_with_valid_and_test_metrics(tmp_path):
@@ -120,15 +129,15 @@ def test_config_differences_name_only_model_shaping_settings():
     layout = recorded["layout"]
     resumable = TrainConfig(batch_size=64, train_steps=9, learning_rate=0.01, embedding_learning_rate=0.1,
                             precision="mixed_bfloat16", seed=3, epochs=2, clip_norm=0.0)
-    assert train.config_differences(recorded, layout, old_model.replace(dropout=0.1), resumable) == []
-    diffs = train.config_differences(recorded, layout, ModelConfig(hubs=False, head_hidden=(8, 8)),
+    assert config_differences(recorded, layout, old_model.replace(dropout=0.1), resumable) == []
+    diffs = config_differences(recorded, layout, ModelConfig(hubs=False, head_hidden=(8, 8)),
                                      TrainConfig(embedding_optimizer="adam"))
     assert diffs == ["d: 32 -> 64", "num_blocks: 2 -> 4", "head_hidden: 64 -> 8,8", "hubs: on -> off",
                      "embedding_optimizer: adagrad -> adam"]
-    assert train.config_differences(recorded, layout, old_model, old_train, "mixed_bfloat16") == []
-    assert train.config_differences(recorded, layout, old_model, old_train, "mixed_float16") == \
+    assert config_differences(recorded, layout, old_model, old_train, "mixed_bfloat16") == []
+    assert config_differences(recorded, layout, old_model, old_train, "mixed_float16") == \
         ["precision: float32 -> mixed_float16"]
-    layout_diff = train.config_differences(recorded, {"tasks": ["click", "like"]}, old_model, old_train)
+    layout_diff = config_differences(recorded, {"tasks": ["click", "like"]}, old_model, old_train)
     assert len(layout_diff) == 1 and layout_diff[0].startswith("data layout (tasks)")
 
 
@@ -138,14 +147,14 @@ def test_model_dir_with_other_settings_is_refused_before_anything_is_written(tmp
     from infnet_tf.training.config import TrainConfig
 
     model_dir = tmp_path / "model"
-    train.check_model_dir(str(model_dir), {}, ModelConfig(), TrainConfig())  # fresh: fine
+    check_model_dir(str(model_dir), {}, ModelConfig(), TrainConfig())  # fresh: fine
     assert not model_dir.exists()
     model_dir.mkdir()
     (model_dir / "trainer_config.json").write_text(json.dumps(_recorded(ModelConfig(d=32), TrainConfig())))
     before = (model_dir / "trainer_config.json").read_text()
-    train.check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=32), TrainConfig(batch_size=8))
-    with pytest.raises(train.JobError) as err:
-        train.check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=64), TrainConfig())
+    check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=32), TrainConfig(batch_size=8))
+    with pytest.raises(JobError) as err:
+        check_model_dir(str(model_dir), {"tasks": ["click"]}, ModelConfig(d=64), TrainConfig())
     message = str(err.value)
     assert "\n" not in message and "d: 32 -> 64" in message
     assert "new --model_dir" in message and "--overwrite_model_dir" in message
@@ -159,10 +168,10 @@ def test_overwrite_model_dir_clears_all_but_exports(tmp_path):
     (model_dir / "export" / "infnet" / "1").mkdir(parents=True)
     for name in ("trainer_config.json", "streaming_state.json", "metrics.json"):
         (model_dir / name).write_text("{}")
-    removed = train.clear_model_dir(str(model_dir))
+    removed = clear_model_dir(str(model_dir))
     assert removed == ["checkpoints", "metrics.json", "streaming_state.json", "trainer_config.json"]
     assert sorted(p.name for p in model_dir.iterdir()) == ["export"]
-    assert train.clear_model_dir(str(tmp_path / "missing")) == []
+    assert clear_model_dir(str(tmp_path / "missing")) == []
 
 
 def test_preset_then_explicit_flags_override_it(parsed_flags):
@@ -177,3 +186,22 @@ def test_preset_then_explicit_flags_override_it(parsed_flags):
     assert train.model_config_from_flags().hubs is False
     parsed_flags()
     assert train.model_config_from_flags() == ModelConfig()            # default preset = the defaults
+
+
+def test_export_hook_calls_the_exporter(monkeypatch):
+    """The streaming export hook is wiring done by the entry module (the library imports no serving code)."""
+    import inspect
+
+    from export import exporter
+
+    calls = []
+    real = exporter.export_from_trainer
+    monkeypatch.setattr(exporter, "export_from_trainer", lambda *args, **kwargs: calls.append((args, kwargs)) or "v1")
+    hook = train.export_hook(None, "ranker", "/models/run1/", "/data/kuairand")
+    assert hook("TRAINER", "dt=2026-09-21") == "v1"
+    args, kwargs = calls[0]
+    assert args == ("TRAINER", "dt=2026-09-21")
+    assert kwargs == {"export_base": "/models/run1/export", "model_name": "ranker", "data": "/data/kuairand"}
+    inspect.signature(real).bind(*args, **kwargs)   # the real function accepts exactly this call
+    train.export_hook("s3://bucket/exports", "infnet", "/models/run1", "/data")("TRAINER", "dt=2026-09-22")
+    assert calls[1][1]["export_base"] == "s3://bucket/exports"

@@ -31,7 +31,7 @@ from typing import Any, Mapping, Optional, Sequence
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 from infnet_tf.layers.tokenizers import FeatureTokenizer, tokenizer_flops

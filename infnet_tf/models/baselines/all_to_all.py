@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import infnet_tf  # noqa: F401
 
-from infnet_tf.features import FeatureLayout
+from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.models.config import ModelConfig
 from infnet_tf.models.infnet import INFNet
 from infnet_tf.models.infnet_flops import infnet_flops

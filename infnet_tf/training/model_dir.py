@@ -1,0 +1,125 @@
+"""A model dir holds one model: refuse to resume it with other model-shaping settings, or clear it.
+
+``trainer_config.json`` (written by the Trainer) records the settings a model dir was trained with;
+:func:`check_model_dir` compares a new run's settings with it, :func:`clear_model_dir` is
+``--overwrite_model_dir``.
+"""
+from __future__ import annotations
+
+import json
+
+from infnet_tf.config_flags import flag_names
+from infnet_tf.data import fs
+from infnet_tf.models.config import ModelConfig
+from infnet_tf.training.config import TrainConfig
+from infnet_tf.training.job import JobError
+
+MODEL_FLAG_NAME = flag_names(ModelConfig)  # ModelConfig field -> its flag name (shown in differences)
+
+
+# -- resuming a model dir ------------------------------------------------------------------------
+# A model dir holds one model: its checkpoints only restore into the same variables. Settings that
+# shape the variables — every ModelConfig field except dropout and embedding_init_std (no variables;
+# initialisation only), the embedding optimizer (its slots), moving to or from mixed_float16 (loss
+# scaling wraps the optimizer, which changes the checkpoint's object graph) and the data's
+# model-input layout — must equal those recorded in <model_dir>/trainer_config.json. Settings that
+# only steer training may change when a run resumes: batch sizes, learning rates, warm-up, clipping,
+# epochs / steps, early stopping, seeds, shuffling, logging, kept checkpoints, the distribution
+# strategy, float32 <-> mixed_bfloat16 (variables stay float32).
+CONFIG_FILE = "trainer_config.json"
+RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std")  # no variables / initialisation only
+SHAPING_TRAIN_FIELDS = ("embedding_optimizer",)
+KEEP_ON_OVERWRITE = ("export",)
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "''"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def config_differences(recorded: dict, layout_dict: dict, model_config: ModelConfig,
+                       train_config: TrainConfig, precision: str | None = None) -> list[str]:
+    """``name: old -> new`` for each model-shaping setting that differs from a recorded
+    ``trainer_config.json`` payload (empty: the model dir can be resumed with these settings).
+    ``precision``: the resolved policy of this run (``auto`` resolved), compared with the recorded one."""
+    diffs = []
+    old_model = recorded.get("model_config") or {}
+    for name, new in model_config.to_dict().items():
+        if name in RESUMABLE_MODEL_FIELDS or name not in old_model:
+            continue
+        old = old_model[name]
+        if _show(old) != _show(new):
+            diffs.append(f"{MODEL_FLAG_NAME.get(name, name)}: {_show(old)} -> {_show(new)}")
+    old_train = recorded.get("train_config") or {}
+    for name in SHAPING_TRAIN_FIELDS:
+        new = getattr(train_config, name)
+        if name in old_train and _show(old_train[name]) != _show(new):
+            diffs.append(f"{name}: {_show(old_train[name])} -> {_show(new)}")
+    old_precision = recorded.get("precision")
+    if precision and old_precision and (old_precision == "mixed_float16") != (precision == "mixed_float16"):
+        diffs.append(f"precision: {old_precision} -> {precision}")
+    old_layout = recorded.get("layout")
+    layout_dict = json.loads(json.dumps(layout_dict))  # as recorded: tuples become lists
+    if old_layout is not None and old_layout != layout_dict:
+        keys = sorted(k for k in set(old_layout) | set(layout_dict) if old_layout.get(k) != layout_dict.get(k))
+        diffs.append(f"data layout ({', '.join(keys)}): the --data was built differently")
+    return diffs
+
+
+def read_recorded_config(model_dir: str) -> dict | None:
+    """The ``trainer_config.json`` an earlier run left in ``model_dir`` (None: a fresh model dir)."""
+    import tensorflow as tf
+
+    fs.ensure_filesystem(model_dir)
+    path = fs.join(model_dir, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return json.loads(f.read())
+        except ValueError as exc:
+            raise JobError(f"{path} is not valid JSON ({exc}); pass --overwrite_model_dir to start over "
+                           f"or use a new --model_dir") from None
+
+
+def check_model_dir(model_dir: str, layout_dict: dict, model_config: ModelConfig,
+                    train_config: TrainConfig) -> None:
+    """Refuse (JobError, before anything is written) a model dir trained with other model-shaping
+    settings: one line naming each difference and what to do."""
+    recorded = read_recorded_config(model_dir)
+    if recorded is None:
+        return
+    from infnet_tf.precision import resolve_precision
+
+    diffs = config_differences(recorded, layout_dict, model_config, train_config,
+                               resolve_precision(train_config.precision))
+    if diffs:
+        raise JobError(f"--model_dir={model_dir} holds a model trained with other settings "
+                       f"({'; '.join(diffs)}); pass the old values to resume it, use a new --model_dir for "
+                       f"the new settings, or add --overwrite_model_dir to delete that model and start over")
+
+
+def clear_model_dir(model_dir: str) -> list[str]:
+    """--overwrite_model_dir: delete an earlier run's files (all but ``export/``); returns their names."""
+    import tensorflow as tf
+
+    fs.ensure_filesystem(model_dir)
+    if not tf.io.gfile.isdir(model_dir):
+        return []
+    removed = []
+    for name in sorted(tf.io.gfile.listdir(model_dir)):
+        name = name.rstrip("/")
+        if name in KEEP_ON_OVERWRITE:
+            continue
+        path = fs.join(model_dir, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+        removed.append(name)
+    return removed
