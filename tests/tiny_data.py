@@ -134,6 +134,15 @@ def layout_only_artifact(layout: FeatureLayout, spec_fingerprint: str = ""):
                              dense={}, counters={}, time_gap={}, split={}, stats={}, layout=layout.to_dict())
 
 
+def write_data_with_artifact(root: str, **kwargs) -> FeatureLayout:
+    """:func:`write_dataset` plus ``transform/transform_artifact.json`` (:func:`layout_only_artifact`)."""
+    from infnet_tf.data.dataset_dir import artifact_path
+
+    layout = write_dataset(root, **kwargs)
+    layout_only_artifact(layout).save(artifact_path(root))
+    return layout
+
+
 def make_examples(layout: FeatureLayout, n: int, rng: np.random.Generator, day: int) -> list[bytes]:
     """``n`` serialized Examples for one day; labels learnable from item-in-sequence and ctx."""
     seq = layout.sequences[0]

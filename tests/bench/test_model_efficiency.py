@@ -5,23 +5,19 @@ Runs the real CLI in a subprocess (it sets global Keras policies and builds seve
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
 import sys
 
-from tests.tiny_data import write_dataset
+from tests.tiny_data import write_data_with_artifact
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_smoke_prints_every_section_and_the_ratio_line(tmp_path):
     data = str(tmp_path / "data")
-    layout = write_dataset(data, rows_per_day=96)
-    os.makedirs(os.path.join(data, "transform"), exist_ok=True)
-    with open(os.path.join(data, "transform", "transform_artifact.json"), "w") as f:
-        json.dump({"layout": layout.to_dict()}, f)
+    write_data_with_artifact(data, rows_per_day=96)
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_CONFIG", None)
     cmd = [sys.executable, "-m", "bench.model_efficiency", "--smoke", f"--data={data}"]

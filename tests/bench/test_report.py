@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from bench.report_lib import config as cfg_lib
-from tests.tiny_data import write_dataset
+from tests.tiny_data import write_data_with_artifact, write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")
@@ -28,10 +28,7 @@ FIGURES = ("quality_auc.png", "ablations.png", "hub_sweep.png", "scaling.png", "
 
 
 def _write_tiny_dataset(root: str) -> None:
-    layout = write_dataset(root, rows_per_day=128)
-    os.makedirs(os.path.join(root, "transform"), exist_ok=True)
-    with open(os.path.join(root, "transform", "transform_artifact.json"), "w") as f:
-        json.dump({"layout": layout.to_dict()}, f)
+    write_data_with_artifact(root, rows_per_day=128)
 
 
 def _env() -> dict:

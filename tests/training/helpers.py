@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tests.tiny_data import layout_only_artifact, tiny_model_config, write_dataset  # noqa: F401
+from tests.tiny_data import layout_only_artifact, tiny_model_config, write_data_with_artifact, write_dataset  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
@@ -17,15 +17,6 @@ def tiny_train_config(**changes):
 
     base = dict(batch_size=64, log_every=16, precision="float32", strategy="default")
     return TrainConfig(**{**base, **changes})
-
-
-def write_data_with_artifact(root: str, **kwargs):
-    """``tests.tiny_data.write_dataset`` plus ``transform/transform_artifact.json``; returns the layout."""
-    from infnet_tf.data.dataset_dir import artifact_path
-
-    layout = write_dataset(root, **kwargs)
-    layout_only_artifact(layout).save(artifact_path(root))
-    return layout
 
 
 def subprocess_env(**extra) -> dict:
