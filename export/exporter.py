@@ -332,17 +332,19 @@ def read_rows(path: str, layout: FeatureLayout, decoder: RawDecoder, max_rows: i
 
 
 def synthetic_rows(layout: FeatureLayout, decoder: RawDecoder, n: int = 64, seed: int = 0) -> Rows:
-    """Random ids (every id space, sequences of random length) when no TFRecords are at hand."""
+    """Random ids (every id a raw value can map to, sequences of random length) when no TFRecords are
+    at hand."""
     rng = np.random.default_rng(seed)
     from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
 
-    inputs = {cat_key(f.name): rng.integers(0, f.vocab_size, n) for f in layout.categorical}
+    inputs = {cat_key(f.name): rng.integers(0, decoder.id_count(f.name, f.vocab_size), n) for f in layout.categorical}
     for seq in layout.sequences:
         length = rng.integers(0, seq.max_len + 1, n)
         real = np.arange(seq.max_len)[None, :] < length[:, None]
         for f in seq.fields:
             inputs[seq_key(seq.name, f.name)] = rng.integers(1, f.vocab_size, (n, seq.max_len)) * real
-        inputs[seq_key(seq.name, TIME_GAP)] = rng.integers(1, seq.time_gap_buckets, (n, seq.max_len)) * real
+        gap_ids = decoder.gap_id_count(seq.name, seq.time_gap_buckets)
+        inputs[seq_key(seq.name, TIME_GAP)] = rng.integers(1, gap_ids, (n, seq.max_len)) * real
         inputs[seq_key(seq.name, LENGTH)] = length
     inputs = {k: np.asarray(v, np.int64) for k, v in inputs.items()}
     now = np.full(n, 1_800_000_000_000, np.int64)

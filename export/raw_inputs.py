@@ -112,6 +112,17 @@ class RawDecoder:
         table = np.concatenate([[np.nan, (b[0] - 1.0) if b.size else 0.0], b])
         return table[np.clip(np.asarray(ids, dtype=np.int64), 0, table.size - 1)]
 
+    def id_count(self, token: str, vocab_size: int) -> int:
+        """How many ids (``0 .. n-1``) raw values of ``token`` can map to. A binned token's vocabulary
+        reserves ``num_buckets + 1`` ids, but deduplicated quantile boundaries reach fewer of them."""
+        if token in self.artifact.categorical:
+            return vocab_size
+        return min(vocab_size, len(self.artifact.binned_transform(token).boundaries) + 2)
+
+    def gap_id_count(self, seq: str, buckets: int) -> int:
+        """How many time-gap ids (``0 .. n-1``) raw event times of ``seq`` can map to."""
+        return min(buckets, len(self.artifact.time_gap_transform(seq).boundaries_ms) + 2)
+
     def gap_ms(self, seq: str, ids: np.ndarray) -> np.ndarray:
         b = np.asarray(self.artifact.time_gap_transform(seq).boundaries_ms, dtype=np.int64)
         table = np.concatenate([[0, 0], b]).astype(np.int64)

@@ -422,3 +422,16 @@ def test_an_artifact_built_before_sides_exports_without_score_candidates(sample_
     assert not os.path.exists(os.path.join(version, "assets.extra", "sample_candidates_request.jsonl"))
     with SessionModel(version) as served:
         assert "score_candidates" not in served.signatures and "serving_default" in served.signatures
+
+
+def test_an_export_from_the_artifact_alone_self_checks_on_synthetic_rows(sample_export, tmp_path, capsys):
+    """``--data=<transform_artifact.json>`` (no TFRecords at hand): the self-check runs on synthetic ids,
+    which must be ids a raw value can produce (the sample's ``position`` reserves 17 ids, its deduplicated
+    quantile boundaries reach 12) — before, such an export was always rejected for a parity gap."""
+    from export.exporter import export_from_trainer
+
+    artifact = os.path.join(sample_export["data"], "transform", "transform_artifact.json")
+    result = export_from_trainer(sample_export["trainer"], export_base=str(tmp_path / "exports"), data=artifact,
+                                 keep=1)
+    assert "synthetic rows" in capsys.readouterr().out
+    assert result.published, str(result)
