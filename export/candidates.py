@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.models.candidates import tiled_inputs
-from infnet_tf.spec import CANDIDATE_SIDE, SIDES
+from infnet_tf.feature_spec import CANDIDATE_SIDE, SIDES
 from infnet_tf.transform_graph import TransformGraph
 
 SCORE_CANDIDATES = "score_candidates"

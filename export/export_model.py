@@ -39,59 +39,51 @@ What it does, in order (one exporter at a time per model directory, under a lock
    then refresh ``<export_base>/serving_config/`` (models.config, batching, monitoring).
 
 Exit status: 0 published (or already published: skipped), 3 rejected by the gate, 2 a dataset
-partition does not match its manifest (one line naming the partition and file), 1 other errors.
+partition does not match its manifest (one line naming the partition and file) or a flag value out of
+range (one line naming the flag), 1 other errors. The settings (every flag but --model_dir, --data,
+--export_base and --checkpoint) are declared once, with their help, in :class:`export.config.ExportConfig`.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
 
-from export import serving_config as _config
-from export import warmup as _warmup
+from export import serving_files
+from export.config import ExportConfig
 from export.exporter import (EXIT_BAD_DATA, EXIT_REJECTED, ExportError, PartitionError, client_command,
                              export_from_checkpoint)
+from infnet_tf import config_flags
 
 FLAGS = flags.FLAGS
+EXIT_USAGE = 2  # a flag value out of range or a stray argument
 
+# Inputs and outputs (no settings): where the model, the data and the exports are.
 flags.DEFINE_string("model_dir", None, "Training directory (trainer_config.json + checkpoints/) written by "
                                        "python -m infnet_tf.train.")
 flags.DEFINE_string("data", None, "The dataset job's output directory (transform/transform_artifact.json, "
                                   "valid/ partitions for the gate and warmup) or the transform artifact JSON.")
 flags.DEFINE_string("export_base", None, "Export base: versions go to <export_base>/<model_name>/<version>/ "
                                          "(point TF Serving's --model_base_path at <export_base>/<model_name>).")
-flags.DEFINE_string("model_name", "infnet", "Model name: the directory under --export_base and TF Serving's "
-                                            "model name.")
-flags.DEFINE_integer("keep", 5, "Keep the newest N published versions (older ones are deleted).", lower_bound=1)
-flags.DEFINE_float("gate_metric_threshold", 0.01, "Reject the candidate if its held-out mean AUC is worse than "
-                                                  "the published version's by more than this.", lower_bound=0.0)
-flags.DEFINE_string("holdout", None, "Held-out partition directory (or file pattern) for the gate; default: "
-                                     "the newest complete partition of <data>/valid.")
-flags.DEFINE_integer("holdout_max_rows", 10_000, "Score the gate on at most this many held-out rows.",
-                     lower_bound=1)
 flags.DEFINE_string("checkpoint", None, "Checkpoint to export (default: the newest in <model_dir>/checkpoints).")
-flags.DEFINE_enum("precision", "float32", ["float32", "trained", "mixed_float16", "mixed_bfloat16"],
-                  "Compute precision of the exported graph: float32 (fastest on CPU serving hosts), or "
-                  "'trained' for the training policy. Outputs are float32 either way.")
-flags.DEFINE_integer("warmup_records", 32, "PredictionLog warmup records to write (1..1000).", lower_bound=1,
-                     upper_bound=_warmup.MAX_WARMUP_RECORDS)
-flags.DEFINE_integer("serve_versions", 1, "models.config version policy: serve the latest N versions.",
-                     lower_bound=1)
-flags.DEFINE_bool("force", False, "Export even when the newest published version was made from the same "
-                                  "checkpoint (same weights, transform artifact and precision); without it "
-                                  "such a rerun prints which version that is and exits 0 without writing.")
 flags.mark_flags_as_required(["model_dir", "data", "export_base"])
+# The export's settings: --model_name, --keep, --gate_metric_threshold, --holdout, --precision, --force, ...
+config_flags.define_flags(ExportConfig)
 
 
 def main(argv) -> int:
     f = FLAGS
-    if len(argv) > 1:
-        raise ExportError(f"unexpected arguments: {argv[1:]}")
     try:
-        result = export_from_checkpoint(
-            f.model_dir, f.data, f.export_base, f.model_name, checkpoint=f.checkpoint, precision=f.precision,
-            keep=f.keep, gate_metric_threshold=f.gate_metric_threshold, holdout=f.holdout,
-            holdout_max_rows=f.holdout_max_rows, warmup_records=f.warmup_records, serve_versions=f.serve_versions,
-            force=f.force)
+        if len(argv) > 1:
+            raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+        config = ExportConfig(**config_flags.values(ExportConfig))
+    except ValueError as exc:  # a bad flag value: the command line, not the export, is wrong
+        print(f"export: error: {_one_line(exc)}", flush=True)
+        return EXIT_USAGE
+    try:
+        result = export_from_checkpoint(f.model_dir, f.data, f.export_base, checkpoint=f.checkpoint,
+                                        **dataclasses.asdict(config))
     except PartitionError as exc:  # a partial / inconsistent partition: the data, not the export, is wrong
         print(f"export: error: {_one_line(exc)}", flush=True)
         return EXIT_BAD_DATA
@@ -101,9 +93,9 @@ def main(argv) -> int:
     if result.skipped:
         return 0 if result.decision.publish else EXIT_REJECTED
     if result.published:
-        cmds = _config.server_commands(f.export_base, f.model_name)
+        cmds = serving_files.server_commands(f.export_base, config.model_name)
         print(f"serve it: {cmds['tensorflow_model_server']}")
-        print(f"query it: {client_command(f.model_name, result.sample_request)}")
+        print(f"query it: {client_command(config.model_name, result.sample_request)}")
     return 0 if result.published else EXIT_REJECTED
 
 

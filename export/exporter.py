@@ -23,9 +23,11 @@ import numpy as np
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from export import gate as _gate
-from export import serving_config as _config
+from export import serving_files as _serving_files
 from export import versions as _v
 from export import warmup as _warmup
+from export.config import DEFAULTS as _D
+from export.config import check_settings
 from infnet_tf.data import fs
 from infnet_tf.data.dataset_dir import SUCCESS
 from infnet_tf.data.errors import PartitionError
@@ -642,11 +644,13 @@ def client_command(model_name: str, rows_file: str, server: str = "localhost:850
 
 # -- 2.-4. the export ---------------------------------------------------------------------------------
 def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, export_base: str, model_name: str,
-                 keep: int = 5, gate_metric_threshold: float = 0.01, data: str | None = None,
-                 holdout: str | None = None, holdout_max_rows: int = 10_000, warmup_records: int = 32,
-                 serve_versions: int = 1, info: Mapping[str, Any] | None = None, force: bool = False,
-                 checkpoint_dir: str | None = None) -> ExportResult:
-    """Write, validate and publish (or reject) a new version of ``model`` (see the module docstring).
+                 keep: int = _D.keep, gate_metric_threshold: float = _D.gate_metric_threshold,
+                 data: str | None = None, holdout: str | None = _D.holdout,
+                 holdout_max_rows: int = _D.holdout_max_rows, warmup_records: int = _D.warmup_records,
+                 serve_versions: int = _D.serve_versions, info: Mapping[str, Any] | None = None,
+                 force: bool = _D.force, checkpoint_dir: str | None = None) -> ExportResult:
+    """Write, validate and publish (or reject) a new version of ``model`` (see the module docstring;
+    the settings' meanings and defaults: :class:`export.config.ExportConfig`).
 
     Skipped (nothing written, ``result.skipped``) when the newest published version was made from
     the same weights, transform artifact and precision, unless ``force``. ``checkpoint_dir``: the
@@ -658,10 +662,11 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
     from infnet_tf.transform_graph import TransformGraph
 
     start = time.perf_counter()
-    if keep < 1:
-        raise ExportError(f"--keep must be >= 1, got {keep}")
-    if not 1 <= warmup_records <= _warmup.MAX_WARMUP_RECORDS:
-        raise ExportError(f"--warmup_records must be in [1, {_warmup.MAX_WARMUP_RECORDS}], got {warmup_records}")
+    try:
+        check_settings(keep=keep, gate_metric_threshold=gate_metric_threshold, holdout_max_rows=holdout_max_rows,
+                       warmup_records=warmup_records, serve_versions=serve_versions)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if FeatureLayout.from_dict(artifact.layout) != layout:
         raise ExportError("the transform artifact's layout differs from the model's (was the model trained on "
                           "another dataset build?)")
@@ -745,16 +750,16 @@ def export_model(model, artifact: TransformArtifact, layout: FeatureLayout, *, e
         else:
             path = _v.reject(staging, root, version, payload)
             _v.prune_rejected(root, keep)
-        _config.write_serving_config(export_base, serve_versions=serve_versions,
-                                     extra_models=[model_name] if decision.publish else [])
+        _serving_files.write_serving_config(export_base, serve_versions=serve_versions,
+                                            extra_models=[model_name] if decision.publish else [])
     result = ExportResult(version, path, decision.publish, decision, removed, time.perf_counter() - start,
                           sample_request=_abspath(fs.join(path, "assets.extra", SAMPLE_REQUEST_FILE)), swept=swept)
     log(f"{result} ({result.seconds:.1f}s)" + (f"; removed old versions {removed}" if removed else ""))
     return result
 
 
-def export_from_checkpoint(model_dir: str, data: str, export_base: str, model_name: str = "infnet", *,
-                           checkpoint: str | None = None, precision: str = "float32", **kwargs) -> ExportResult:
+def export_from_checkpoint(model_dir: str, data: str, export_base: str, model_name: str = _D.model_name, *,
+                           checkpoint: str | None = None, precision: str = _D.precision, **kwargs) -> ExportResult:
     """The CLI's path: model config and layout from ``trainer_config.json``, weights from a checkpoint."""
     config = load_trainer_config(model_dir)
     layout = FeatureLayout.from_dict(config["layout"])
@@ -792,9 +797,9 @@ def _trainer_data(trainer) -> str | None:
 
 
 def export_from_trainer(trainer, partition_key: str | None = None, *, export_base: str | None = None,
-                        model_name: str = "infnet", data: str | None = None, keep: int = 5,
-                        gate_metric_threshold: float = 0.01, holdout: str | None = None,
-                        precision: str = "float32", **kwargs) -> ExportResult:
+                        model_name: str = _D.model_name, data: str | None = None, keep: int = _D.keep,
+                        gate_metric_threshold: float = _D.gate_metric_threshold, holdout: str | None = _D.holdout,
+                        precision: str = _D.precision, **kwargs) -> ExportResult:
     """Export the trainer's current weights (the streaming trainer's periodic hook).
 
     ``data``: the dataset directory (transform artifact, held-out partitions); defaults to

@@ -1,174 +1,42 @@
-"""TF Serving configuration files generated next to the exported versions.
+"""Write TF Serving's configuration files for an export base without exporting (e.g. after adding a
+model by hand), and print the server commands:
 
-Written into ``<export_base>/serving_config/`` (``SERVING_CONFIG_DIR``) on every export:
+    python -m export.serving_config --export_base=DIR [--serve_versions=1]
 
-* ``models.config`` — a ``ModelConfigList`` (tensorflow_serving/config/model_server_config.proto)
-  with one entry per model directory under ``<export_base>``, ``base_path`` the host path, and the
-  version policy ``latest { num_versions: N }``;
-* ``models.docker.config`` — the same with ``base_path: /models/<name>`` for the container, where
-  ``<export_base>`` is mounted at ``/models``;
-* ``batching_parameters.txt`` — ``BatchingParameters`` (session_bundle_config.proto) tuned for online
-  ranking; every value is explained by a comment in the file (see :data:`BATCHING_DEFAULTS`);
-* ``monitoring.config`` — ``MonitoringConfig`` exposing Prometheus metrics on the REST port.
-
-``python -m export.serving_config --export_base=... [--serve_versions=1]`` writes them without
-exporting (e.g. after adding a model by hand). export/SERVING.md has the server commands.
+writes ``<export_base>/serving_config/{models.config, models.docker.config, batching_parameters.txt,
+monitoring.config}`` (what every export also refreshes; the files and their contents:
+:mod:`export.serving_files`) and prints ``wrote <path>`` per file, then the ``tensorflow_model_server``
+and ``docker run`` command lines of every model under ``--export_base``. export/SERVING.md has the
+server commands.
 """
 from __future__ import annotations
 
-import os
-from typing import Mapping, Sequence
+import sys
 
-from export import versions as _v
-from infnet_tf.data import fs
+from absl import flags
 
-SERVING_CONFIG_DIR = "serving_config"
-MODELS_CONFIG = "models.config"
-MODELS_DOCKER_CONFIG = "models.docker.config"
-BATCHING_FILE = "batching_parameters.txt"
-MONITORING_FILE = "monitoring.config"
-PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
-DOCKER_MODELS_ROOT = "/models"
-DOCKER_CONFIG_ROOT = "/serving_config"
+from export.serving_files import model_names, server_commands, write_serving_config
 
-# Defaults for online ranking (one request = one user's candidate list, tens to ~1000 rows).
-BATCHING_DEFAULTS: Mapping[str, tuple[object, str]] = {
-    "max_batch_size": (1024, "largest merged batch; a single request may not exceed it, so it is the "
-                             "largest candidate list one request may score"),
-    "batch_timeout_micros": (1000, "wait at most 1 ms for more requests before running a partial batch: "
-                                   "bounds the latency batching adds"),
-    "max_enqueued_batches": (16, "bounded queue: under overload requests fail fast (UNAVAILABLE) instead "
-                                 "of waiting seconds"),
-    "num_batch_threads": (None, "batches run in parallel; one per CPU core of the serving host"),
-    "pad_variable_length_inputs": (True, "requests carry behaviour sequences of different widths T; they "
-                                         "are padded to a common width when merged (padding positions lie "
-                                         "beyond each row's length and are ignored by the model)"),
-}
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("export_base", None, "Export base directory (holds <model_name>/<version>/).", required=True)
+flags.DEFINE_integer("serve_versions", 1, "Version policy: TF Serving serves the latest N versions.", lower_bound=1)
 
 
-def model_names(export_base: str) -> list[str]:
-    """Model directories under ``export_base`` (those holding at least one published version)."""
-    names = []
-    for name in sorted(fs.listdir(export_base)):
-        if name == SERVING_CONFIG_DIR or name.startswith((".", "_")):
-            continue
-        if fs.isdir(fs.join(export_base, name)) and _v.published_versions(fs.join(export_base, name)):
-            names.append(name)
-    return names
-
-
-def models_config_text(models: Mapping[str, str], serve_versions: int = 1) -> str:
-    """Text-format ``ModelConfigList`` for ``{model_name: base_path}``, latest ``serve_versions`` served."""
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    if serve_versions < 1:
-        raise ValueError(f"serve_versions must be >= 1, got {serve_versions}")
-    config = model_server_config_pb2.ModelServerConfig()
-    for name, base_path in models.items():
-        entry = config.model_config_list.config.add()
-        entry.name = name
-        entry.base_path = base_path
-        entry.model_platform = "tensorflow"
-        entry.model_version_policy.latest.num_versions = serve_versions
-    return text_format.MessageToString(config)
-
-
-def batching_parameters_text(overrides: Mapping[str, object] | None = None) -> str:
-    """Text-format ``BatchingParameters`` with a comment per field (see :data:`BATCHING_DEFAULTS`)."""
-    overrides = dict(overrides or {})
-    unknown = set(overrides) - set(BATCHING_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown batching parameter(s) {sorted(unknown)}; known: {sorted(BATCHING_DEFAULTS)}")
-    lines = ["# TF Serving BatchingParameters (tensorflow_serving/servables/tensorflow/session_bundle_config.proto),",
-             "# used with --enable_batching --batching_parameters_file=<this file>.",
-             "# Generated by export/serving_config.py.",
-             "# With batching, send every sequence matrix at least 1 column wide (padded, length 0 for empty",
-             "# rows): TF Serving refuses to merge an empty tensor with non-empty ones.", ""]
-    for name, (default, why) in BATCHING_DEFAULTS.items():
-        value = overrides.get(name, default)
-        if name == "num_batch_threads" and value is None:
-            value = os.cpu_count() or 1
-        lines.append(f"# {why}")
-        if isinstance(value, bool):
-            lines.append(f"{name}: {'true' if value else 'false'}")
-        else:
-            lines.append(f"{name} {{ value: {int(value)} }}")
-    return "\n".join(lines) + "\n"
-
-
-def monitoring_config_text(path: str = PROMETHEUS_PATH) -> str:
-    """Text-format ``MonitoringConfig``: Prometheus metrics at ``http://HOST:8501<path>``."""
-    return ("# TF Serving MonitoringConfig (tensorflow_serving/config/monitoring_config.proto): Prometheus\n"
-            "# metrics on the REST port; used with --monitoring_config_file=<this file>.\n"
-            f"prometheus_config {{\n  enable: true\n  path: \"{path}\"\n}}\n")
-
-
-def write_serving_config(export_base: str, *, serve_versions: int = 1, extra_models: Sequence[str] = (),
-                         batching_overrides: Mapping[str, object] | None = None) -> dict[str, str]:
-    """Write the four files under ``<export_base>/serving_config/``; returns {file name: path}."""
-    if not fs.is_remote(export_base):
-        export_base = os.path.abspath(export_base)
-    names = sorted(set(model_names(export_base)) | set(extra_models))
-    out_dir = fs.join(export_base, SERVING_CONFIG_DIR)
-    fs.makedirs(out_dir)
-    files = {
-        MODELS_CONFIG: models_config_text({n: fs.join(export_base, n) for n in names}, serve_versions),
-        MODELS_DOCKER_CONFIG: models_config_text({n: f"{DOCKER_MODELS_ROOT}/{n}" for n in names}, serve_versions),
-        BATCHING_FILE: batching_parameters_text(batching_overrides),
-        MONITORING_FILE: monitoring_config_text(),
-    }
-    paths = {}
-    for name, text in files.items():
-        paths[name] = fs.join(out_dir, name)
-        fs.write_text(paths[name], text)
-    return paths
-
-
-def server_commands(export_base: str, model_name: str) -> dict[str, str]:
-    """The ``tensorflow_model_server`` and ``docker run`` command lines for this export base."""
-    base = export_base if fs.is_remote(export_base) else os.path.abspath(export_base)
-    cfg = fs.join(base, SERVING_CONFIG_DIR)
-    return {
-        "tensorflow_model_server": (
-            f"tensorflow_model_server --port=8500 --rest_api_port=8501 "
-            f"--model_config_file={cfg}/{MODELS_CONFIG} --enable_batching "
-            f"--batching_parameters_file={cfg}/{BATCHING_FILE} --monitoring_config_file={cfg}/{MONITORING_FILE}"),
-        "docker": (
-            f"docker run --rm -p 8501:8501 -p 8500:8500 -v {base}/{model_name}:{DOCKER_MODELS_ROOT}/{model_name} "
-            f"-e MODEL_NAME={model_name} tensorflow/serving:2.16.1"),
-        "docker_batching": (
-            f"docker run --rm -p 8501:8501 -p 8500:8500 -v {base}/{model_name}:{DOCKER_MODELS_ROOT}/{model_name} "
-            f"-v {cfg}:{DOCKER_CONFIG_ROOT} -e MODEL_NAME={model_name} tensorflow/serving:2.16.1 "
-            f"--enable_batching --batching_parameters_file={DOCKER_CONFIG_ROOT}/{BATCHING_FILE} "
-            f"--monitoring_config_file={DOCKER_CONFIG_ROOT}/{MONITORING_FILE}"),
-    }
-
-
-def main(argv):
-    from absl import flags
-
-    f = flags.FLAGS
-    paths = write_serving_config(f.export_base, serve_versions=f.serve_versions)
-    for name, path in paths.items():
+def main(argv) -> int:
+    if len(argv) > 1:
+        print(f"serving_config: error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
+    paths = write_serving_config(FLAGS.export_base, serve_versions=FLAGS.serve_versions)
+    for path in paths.values():
         print(f"wrote {path}")
-    for name in model_names(f.export_base):
-        for kind, cmd in server_commands(f.export_base, name).items():
+    for name in model_names(FLAGS.export_base):
+        for kind, cmd in server_commands(FLAGS.export_base, name).items():
             print(f"{kind}: {cmd}")
     return 0
-
-
-def _define_flags():
-    from absl import flags
-
-    flags.DEFINE_string("export_base", None, "Export base directory (holds <model_name>/<version>/).",
-                        required=True)
-    flags.DEFINE_integer("serve_versions", 1, "Version policy: TF Serving serves the latest N versions.",
-                         lower_bound=1)
 
 
 if __name__ == "__main__":
     from infnet_tf.env import run_main
 
-    _define_flags()
     run_main(main)

@@ -124,3 +124,23 @@ def explicit(config_cls, flag_values=None) -> set[str]:
 
     flag_values = flags.FLAGS if flag_values is None else flag_values
     return {f.name for f in flag_fields(config_cls) if flag_values[flag_name(f)].present}
+
+
+def parse_command_flags(flag_values, argv: list[str], *, program: str, usage: str) -> list[str]:
+    """Parse a command's own flags (``flag_values``: its ``flags.FlagValues()``, apart from absl's global
+    FLAGS, so two commands can be imported in one process) from ``argv`` (with the program name).
+
+    ``--help``: prints ``usage`` and the flags, exits 0; a bad value: one ``<program>: error: ...`` line,
+    exit 2. Returns ``[program, *the arguments that are not these flags]`` (absl's own flags, Beam's)."""
+    from absl import flags
+
+    from infnet_tf.env import help_requested
+
+    if help_requested(argv):
+        print(f"{usage}\nflags:\n{flag_values.get_help()}", flush=True)
+        raise SystemExit(0)
+    try:
+        return flag_values(argv, known_only=True)
+    except flags.Error as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

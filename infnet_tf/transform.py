@@ -298,7 +298,7 @@ class TransformArtifact:
       "boundaries": [...], "log_range": [lo, hi] | null, "vocab_size", ...}`` (counters also carry
       ``key``, ``what``, ``window``, ``window_ms``)
     * every categorical, dense and counter entry also carries ``"side"``: ``user`` | ``candidate``
-      (:meth:`infnet_tf.spec.FeatureSpec.token_sides`; read by the ``score_candidates`` export)
+      (:meth:`infnet_tf.feature_spec.FeatureSpec.token_sides`; read by the ``score_candidates`` export)
     * ``time_gap[seq]``: ``{"unit_ms", "num_buckets", "boundaries_ms": [...]}``
     * ``split``: ``{"valid_start_ms", "test_start_ms", "partition", ...}``
     * ``stats``: row counts per day, label rates, sequence length percentiles, ... (train only)

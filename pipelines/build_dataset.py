@@ -72,16 +72,8 @@ def _usage_error(message: str):
 
 def parse_flags(argv: list[str]) -> list[str]:
     """The flags parser of the command: this job's flags into ``FLAGS``; returns ``[program, *the other
-    flags]`` (Beam's ``PipelineOptions``). A bad value of this job's flags: one error line, exit 2."""
-    from infnet_tf.env import help_requested
-
-    if help_requested(argv):
-        print(f"{__doc__}\nflags:\n{FLAGS.get_help()}", flush=True)
-        raise SystemExit(0)
-    try:
-        return FLAGS(argv, known_only=True)
-    except flags.Error as exc:
-        _usage_error(str(exc))
+    flags]`` (Beam's ``PipelineOptions``). ``--help``: the usage, exit 0; a bad value: one error line, exit 2."""
+    return config_flags.parse_command_flags(FLAGS, argv, program=PROGRAM, usage=__doc__)
 
 
 def options_from_flags(beam_args: list[str]) -> tuple[JobOptions, list[str]]:

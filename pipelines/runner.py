@@ -14,7 +14,7 @@ import time
 
 # First: pipelines.pipeline imports apache_beam with its import-time apitools warning silenced.
 from pipelines.pipeline import NAMESPACE, PipelineOptions, beam, build_pipeline, log  # isort: skip
-from infnet_tf.spec import SpecError, load_spec
+from infnet_tf.feature_spec import SpecError, load_spec
 from pipelines import io, job
 from pipelines.columns import SchemaError
 from pipelines.job import JobOptions

@@ -57,7 +57,7 @@ class NoUsableRows(ValueError):
 
 
 def _tzinfo(name: str) -> dt.tzinfo:
-    from infnet_tf.spec import tzinfo_of
+    from infnet_tf.feature_spec import tzinfo_of
 
     return tzinfo_of(name)
 

@@ -124,7 +124,7 @@ stage "done"
 import json, os, sys
 sys.path.insert(0, os.getcwd())
 from export.exporter import client_command
-from export.serving_config import server_commands
+from export.serving_files import server_commands
 model_dir, exports, name = sys.argv[1], sys.argv[2], sys.argv[3]
 base = os.path.join(exports, name)
 versions = sorted((int(v) for v in os.listdir(base) if v.isdigit()), reverse=True)

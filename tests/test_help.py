@@ -45,9 +45,10 @@ def test_train_flags_do_not_import_tensorflow():
 # module -> flags its --help must list
 EXPORT_CLIS = {
     "export.export_model": ("--model_dir", "--data", "--export_base", "--model_name", "--keep",
-                            "--gate_metric_threshold", "--holdout", "--checkpoint", "--precision", "--force"),
-    "export.client": ("--server", "--protocol", "--model_name", "--rows", "--signature_name", "--batch_size",
-                      "--describe"),
+                            "--gate_metric_threshold", "--holdout", "--holdout_max_rows", "--checkpoint",
+                            "--precision", "--warmup_records", "--serve_versions", "--force"),
+    "export.client": ("--server", "--protocol", "--model_name", "--rows", "--signature_name", "--model_version",
+                      "--batch_size", "--timeout", "--describe"),
     "export.serving_config": ("--export_base", "--serve_versions"),
 }
 
@@ -111,3 +112,24 @@ def test_demo_help_prints_usage_and_runs_nothing(tmp_path):
         assert name in proc.stdout, name
     assert not work.exists()
     assert proc.stderr == ""
+
+
+# module -> flags its --help must list (the bench, sample-data and spec commands; no TensorFlow needed)
+OTHER_CLIS = {
+    "bench.report": ("--data", "--spec", "--sections", "--width", "--d:", "--[no]smoke", "--hub_cat", "--jobs"),
+    "bench.beam_throughput": ("--num_impressions", "--num_shards", "--work_dir", "--[no]skip_plain", "--spec"),
+    "pipelines.make_sample_data": ("--output", "--num_impressions", "--num_users", "--num_items", "--days",
+                                   "--start_date", "--seed"),
+    "infnet_tf.spec": ("FILE",),
+}
+
+
+@pytest.mark.parametrize("module", sorted(OTHER_CLIS))
+def test_other_cli_help_exits_zero(module):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", module, "--help"], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in OTHER_CLIS[module]:
+        assert name in proc.stdout, name
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not imported & {"tensorflow", "tf_keras"}, "--help imported TensorFlow"

@@ -1,4 +1,5 @@
-"""Tests for the synthetic KuaiRand-like sample data generator (pipelines/make_sample_data.py)."""
+"""Tests for the synthetic KuaiRand-like sample data generator (pipelines/sample_data.py) and its command
+``python -m pipelines.make_sample_data``."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import make_sample_data as msd
+from pipelines import sample_data as msd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FILES = ("events.parquet", "users.parquet", "items.parquet")
@@ -215,10 +216,27 @@ def test_cli_writes_three_files(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_flags(tmp_path: Path) -> None:
-    for flag in ("--num_impressions=0", "--start_date=2026-13-01"):
+    for flag in ("--num_impressions=0", "--start_date=2026-13-01", "--num_users=many"):
         result = subprocess.run(
             [sys.executable, "-m", "pipelines.make_sample_data", f"--output={tmp_path}", flag],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 2, flag
         assert flag.split("=")[0] in result.stderr, flag
     assert not list(tmp_path.iterdir())
+
+
+def test_flags_are_the_config_fields() -> None:
+    """The command's flags are generated from ``Config`` (same names and defaults), in its own FlagValues."""
+    from infnet_tf import config_flags
+    from pipelines import make_sample_data
+
+    flag_values = make_sample_data.FLAGS
+    assert set(config_flags.flag_names(msd.Config).values()) | {"output"} <= set(flag_values)
+    flag_values.unparse_flags()
+    try:
+        flag_values(["prog", "--output=x", "--seed=5", "--days=3"])
+        parsed = msd.Config(**config_flags.values(msd.Config, flag_values))
+    finally:
+        flag_values.unparse_flags()
+    assert parsed == dataclasses.replace(msd.Config(), seed=5, days=3)
+    assert (parsed.num_impressions, parsed.start_date) == (200_000, "2026-10-01")

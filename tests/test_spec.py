@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from infnet_tf.spec import (
+from infnet_tf.feature_spec import (
     BinningSpec,
     CategoricalField,
     CounterSpec,
@@ -365,8 +365,11 @@ def test_cli_bad_file_exits_2_and_checks_all(tmp_path: pathlib.Path) -> None:
 def test_cli_help_and_no_tensorflow() -> None:
     result = _cli("--help")
     assert result.returncode == 0 and "FILE" in result.stdout
+    result = _cli()
+    assert result.returncode == 2 and "at least one FILE" in result.stderr
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, infnet_tf.spec as s; s.main(['feature_specs/kuairand_synthetic.yaml']);"
+        [sys.executable, "-c", "import sys, infnet_tf.spec as s; assert s.main(['prog', 'feature_specs/kuairand_synthetic.yaml']) == 0;"
+                               "assert s.load_spec is s.tzinfo_of.__globals__['load_spec'];"
                                "assert 'tensorflow' not in sys.modules"],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr

@@ -21,8 +21,10 @@ import dataclasses
 import functools
 import importlib
 import os
+import time
 from typing import Any, Mapping
 
+from infnet_tf.config_flags import setting
 from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, Preset, preset_changes
 
 SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")  # the default run
@@ -51,54 +53,75 @@ PAPER_LABEL = "infnet (paper preset)"
 
 @dataclasses.dataclass(frozen=True)
 class SuiteConfig:
-    """Everything that decides what the suite runs (recorded verbatim in the report)."""
+    """Everything that decides what the suite runs (recorded verbatim in the report); every field is a
+    ``python -m bench.report`` flag (``d`` is ``--width``, alias ``--d``)."""
 
-    data: str
-    spec: str | None = None
-    output_dir: str = ""           # "": $INFNET_WORKDIR/bench (default ./workdir/bench), see bench.report
-    run_name: str = ""
-    sections: tuple[str, ...] = SECTIONS
-    smoke: bool = False
-    resume: bool = True
-    jobs: int = 0                  # model runs trained at once (worker processes); 0: min(2, cores)
+    data: str = setting(help="Dataset job output directory: {train,valid,test}/dt=... partitions + "
+                        "transform/transform_artifact.json.")
+    spec: str | None = setting(None, "Feature spec YAML the data was built from (its fingerprint is checked "
+                               "against the artifact).")
+    output_dir: str = setting("", "Reports go to <output_dir>/<run_name>/ (default: $INFNET_WORKDIR/bench, "
+                              "INFNET_WORKDIR defaulting to ./workdir of the checkout, git-ignored).")
+    run_name: str = setting("", "Name of this report's directory (default: UTC timestamp, '-smoke' appended with "
+                            "--smoke). Re-using a name re-uses its finished model runs.")
+    sections: tuple[str, ...] = setting(SECTIONS, f"Comma-separated sections to run, any of {','.join(ALL_SECTIONS)}; "
+                                        "gbdt (the LightGBM reference alone, no deep model trained) only when named.")
+    smoke: bool = setting(False, "Every flag left unset takes the SMOKE preset (1 seed, a few fixed steps, tiny "
+                          "models, reduced grids; every section still produced) instead of the default run's value.")
+    resume: bool = setting(True, "Re-use the finished model runs of an existing --run_name (--noresume: train them "
+                           "again).")
+    jobs: int = setting(0, "Model runs trained at once in worker processes (0: min(2, CPU cores)); 1: in this "
+                        "process.")
     # -- protocol ------------------------------------------------------------------------
-    seeds: int = 3                 # quality table: seeds 0 .. seeds-1
-    sweep_seeds: int = 1           # ablations / hub sweep / scaling: seeds 0 .. sweep_seeds-1
+    seeds: int = setting(3, "Quality table: train every model with seeds 0..N-1 (mean ± std).")
+    sweep_seeds: int = setting(1, "Ablations, hub sweep and scaling: seeds 0..N-1 (<= --seeds; those runs are "
+                               "shared).")
     # Default protocol ("recipe", --steps=0): the product's batch-mode recipe for every model — up
     # to max_epochs full passes over train/, early stopping after `patience` rounds without a better
     # mean valid AUC, the best round restored; batch size from the recipe (batch_size=0).
     # --steps > 0 ("fixed steps"): the old fixed budget, `steps` steps in `rounds` rounds, no early stop.
-    steps: int = 0                 # 0: recipe protocol (full passes + early stopping); > 0: fixed step budget
-    rounds: int = 2                # fixed-step protocol only: evaluation rounds on valid/ over the steps
-    max_epochs: int = 8            # recipe protocol: at most this many full passes over train/
-    patience: int = 2              # recipe protocol: stop after this many rounds without a better valid AUC
-    batch_size: int = 0            # 0: infnet_tf.training.recipe.auto_batch_size(train rows)
-    eval_batch_size: int = 2048
-    eval_steps: int = 0            # 0: evaluate on all of valid/ and test/
-    learning_rate: float = 1e-3         # the product's TrainConfig default (INFNet is unstable at 5e-3)
-    embedding_learning_rate: float = 0.05
+    steps: int = setting(0, "0: the product's recipe for every model (up to --max_epochs full passes over train/, "
+                         "early stopping after --patience rounds without a better mean valid AUC, best round "
+                         "restored); > 0: a fixed budget of this many train steps per model run instead (no early "
+                         "stopping).")
+    rounds: int = setting(2, "With --steps > 0: evaluation rounds on valid/ over the steps (model selection: best "
+                          "mean valid AUC).")
+    max_epochs: int = setting(8, "With --steps=0: at most this many full passes over train/ per model run.")
+    patience: int = setting(2, "With --steps=0: stop after this many rounds without a better mean valid AUC "
+                            "(0: never).")
+    batch_size: int = setting(0, "Training batch size; 0: the product recipe's "
+                              "(infnet_tf.training.recipe.auto_batch_size of the train rows).")
+    eval_batch_size: int = setting(2048, "Evaluation batch size.")
+    eval_steps: int = setting(0, "Evaluate on at most this many batches of valid/ and test/; 0: all.")
+    # the product's TrainConfig default (INFNet is unstable at 5e-3)
+    learning_rate: float = setting(1e-3, "Adam learning rate of dense weights.")
+    embedding_learning_rate: float = setting(0.05, "Adagrad learning rate of embedding tables.")
     # -- base model ----------------------------------------------------------------------
-    d: int = 32
-    num_blocks: int = 2
-    num_heads: int = 2
-    n_cat_hubs: int = 16
-    n_shared_task_hubs: int = 4
+    d: int = setting(32, "Base width of EVERY model: the token/embedding width and, by the width rule, every "
+                     "hidden width (registry default x width/64). Not the same as python -m infnet_tf.train --d "
+                     "(token width only). Alias: --d.", flag="width")
+    num_blocks: int = setting(2, "INFNet / all-to-all blocks L.")
+    num_heads: int = setting(2, "Attention heads.")
+    n_cat_hubs: int = setting(16, "INFNet categorical hubs n_c (base model).")
+    n_shared_task_hubs: int = setting(4, "INFNet shared task hubs n_shared (base model).")
     # -- quality -------------------------------------------------------------------------
-    models: tuple[str, ...] = ALL_MODELS
-    gbdt: bool = True
-    gbdt_rounds: int = 200
-    gbdt_leaves: int = 63
-    gbdt_learning_rate: float = 0.1
+    models: tuple[str, ...] = setting(ALL_MODELS, "Models of the quality table (must include infnet).")
+    gbdt: bool = setting(True, "Quality section: add the LightGBM reference row (--nogbdt: skip it).")
+    gbdt_rounds: int = setting(200, "LightGBM: maximum boosting rounds (early-stopped on valid AUC).")
+    gbdt_leaves: int = setting(63, "LightGBM: leaves per tree.")
+    gbdt_learning_rate: float = setting(0.1, "LightGBM: learning rate.")
     # -- sweeps --------------------------------------------------------------------------
-    ablations: tuple[str, ...] = DEFAULT_ABLATIONS
-    hub_cat: tuple[int, ...] = (1, 4, 16, 32)
-    hub_shared: tuple[int, ...] = (0, 1, 4, 8)
-    scaling_models: tuple[str, ...] = ("infnet", "dcnv2", "ple")
-    scaling_widths: tuple[int, ...] = (8, 16, 32)
+    ablations: tuple[str, ...] = setting(DEFAULT_ABLATIONS, "Ablation variants to run, or 'all': "
+                                         + ",".join(ABLATION_IDS) + ".")
+    hub_cat: tuple[int, ...] = setting((1, 4, 16, 32), "Hub sweep: values of n_c.")
+    hub_shared: tuple[int, ...] = setting((0, 1, 4, 8), "Hub sweep: values of n_shared.")
+    scaling_models: tuple[str, ...] = setting(("infnet", "dcnv2", "ple"), "Scaling: models (must include infnet).")
+    scaling_widths: tuple[int, ...] = setting((8, 16, 32), "Scaling: widths d.")
     # -- efficiency ----------------------------------------------------------------------
-    efficiency_seq_lens: tuple[int, ...] = (64, 256, 1024, 4096)
-    efficiency_steps: int = 10
-    efficiency_batch_size: int = 256
+    efficiency_seq_lens: tuple[int, ...] = setting((64, 256, 1024, 4096), "Efficiency: behaviour-sequence lengths "
+                                                   "for the step-time scan.")
+    efficiency_steps: int = setting(10, "Efficiency: measured steps per measurement.")
+    efficiency_batch_size: int = setting(256, "Efficiency: batch size of the serving latency bench.")
 
     def __post_init__(self) -> None:
         def fail(name: str, msg: str) -> None:
@@ -233,6 +256,51 @@ SMOKE: dict[str, Any] = dict(
     ablations=("no_task_tokens",), hub_cat=(1,), hub_shared=(0,),
     scaling_widths=(4, 8), efficiency_seq_lens=(4, 8), efficiency_steps=2, efficiency_batch_size=32,
 )
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def default_output_dir() -> str:
+    """``$INFNET_WORKDIR/bench``; INFNET_WORKDIR defaults to the checkout's git-ignored ``workdir/``."""
+    work = os.environ.get("INFNET_WORKDIR") or os.path.join(REPO_ROOT, "workdir")
+    return os.path.join(work, "bench")
+
+
+def field_value(name: str, default: Any, value: Any) -> Any:
+    """A flag's parsed value as the field's type: comma-separated text -> a tuple (of ints where the
+    default holds ints); absl has typed the scalar flags already. ValueError names the flag."""
+    if not isinstance(default, tuple) or not isinstance(value, str):
+        return value
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if default and isinstance(default[0], int):
+        try:
+            return tuple(int(x) for x in items)
+        except ValueError:
+            flag = "width" if name == "d" else name
+            raise ValueError(f"bench.report: --{flag}: expected comma-separated ints, got {value!r}") from None
+    return tuple(items)
+
+
+def suite_from_flags(values: Mapping[str, Any], given: set[str]) -> SuiteConfig:
+    """The :class:`SuiteConfig` of a command line: ``values`` (``{field: flag value}``) of the fields in
+    ``given`` (flags set on the command line) win; the others take the ``SMOKE`` preset with ``--smoke``,
+    else the defaults. Unset ``output_dir``/``run_name``: :func:`default_output_dir` / the UTC time."""
+    smoke = bool(values.get("smoke"))
+    chosen: dict[str, Any] = {}
+    for f in dataclasses.fields(SuiteConfig):
+        if f.name in given:
+            chosen[f.name] = field_value(f.name, f.default, values[f.name])
+        elif smoke and f.name in SMOKE:
+            chosen[f.name] = SMOKE[f.name]
+        elif f.name in values and f.default is dataclasses.MISSING:
+            chosen[f.name] = values[f.name]
+    chosen["smoke"] = smoke
+    if not chosen.get("output_dir"):
+        chosen["output_dir"] = default_output_dir()
+    if not chosen.get("run_name"):
+        chosen["run_name"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + ("-smoke" if smoke else "")
+    return SuiteConfig(**chosen)
 
 
 @functools.lru_cache(maxsize=None)

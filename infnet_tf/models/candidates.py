@@ -1,7 +1,7 @@
 """One user x N candidates: INFNet with the candidate-independent part computed once per request.
 
 A ranking request scores N candidate items for one user. The model inputs split by side (the feature
-spec's ``side``, :meth:`infnet_tf.spec.FeatureSpec.token_sides`): the **user** side is every
+spec's ``side``, :meth:`infnet_tf.feature_spec.FeatureSpec.token_sides`): the **user** side is every
 behaviour sequence (``seq/*``, always the user's history) and the user-side categorical tokens
 (user id and attributes, request context); the **candidate** side is the other categorical tokens
 (item id and attributes, item counters, position).

@@ -34,7 +34,7 @@ class JobPaths:
 
 def check_spec(spec_path: str, artifact: "TransformArtifact", artifact_where: str) -> None:
     """Fail unless the spec's fingerprint equals the artifact's ``spec_fingerprint``."""
-    from infnet_tf.spec import load_spec
+    from infnet_tf.feature_spec import load_spec
 
     spec = load_spec(spec_path)
     expected = artifact.spec_fingerprint

@@ -138,7 +138,7 @@ def test_protocols_presets_and_width_rule(tmp_path):
     """Without training: the SMOKE preset keeps the fixed-step protocol, the defaults are the recipe
     (batch size from ``recipe.auto_batch_size``), ablations come from ``infnet_tf.models.presets``,
     and the width rule leaves the non-width ModelConfig fields alone."""
-    from bench.report import _parser, suite_from_args
+    from bench.report import parse_args
     from infnet_tf.models import ModelConfig
     from infnet_tf.models.presets import ABLATIONS, preset_changes
     from infnet_tf.training.recipe import auto_batch_size
@@ -146,18 +146,18 @@ def test_protocols_presets_and_width_rule(tmp_path):
     data = str(tmp_path / "data")
     write_dataset(data, rows_per_day=64)  # 4 train days: 256 rows
 
-    smoke = suite_from_args(_parser().parse_args([f"--data={data}", "--smoke", "--output_dir=x"]))
+    smoke = parse_args([f"--data={data}", "--smoke", "--output_dir=x"])
     tc = smoke.train_config(3)
     assert smoke.protocol == "fixed_steps" and smoke.protocol_dict()["name"] == "fixed_steps"
     assert (tc.train_steps, tc.epochs, tc.early_stopping_patience, tc.batch_size, tc.seed) == (4, 2, 0, 64, 3)
 
-    suite = suite_from_args(_parser().parse_args([f"--data={data}", "--output_dir=x"]))
+    suite = parse_args([f"--data={data}", "--output_dir=x"])
     tc = suite.train_config(0)
     assert suite.protocol == "recipe" and (suite.steps, suite.batch_size) == (0, 0)
     assert (tc.train_steps, tc.epochs, tc.early_stopping_patience) == (0, suite.max_epochs, suite.patience)
     assert tc.batch_size == auto_batch_size(256) == suite.resolved_batch_size
     assert tc.warmup_steps == type(tc)().warmup_steps  # the product's own default, not the bench's
-    explicit = suite_from_args(_parser().parse_args([f"--data={data}", "--output_dir=x", "--batch_size=96"]))
+    explicit = parse_args([f"--data={data}", "--output_dir=x", "--batch_size=96"])
     assert explicit.train_config(0).batch_size == 96
     assert explicit.protocol_dict()["batch_size_source"] == "--batch_size"
 
@@ -181,3 +181,29 @@ def test_protocols_presets_and_width_rule(tmp_path):
                                  readout="task_token_hubs")
     assert (changed.token_norm, changed.embedding_init_std, changed.readout) == (True, 0.02, "task_token_hubs")
     assert changed.bgu_hidden == tuple(max(1, round(w * 16 / 64)) for w in ref.bgu_hidden)
+
+
+def test_flags_are_the_suite_config_fields(tmp_path):
+    """``bench.report``'s flags are generated from ``SuiteConfig`` (its own FlagValues): set flags win over
+    the ``--smoke`` preset, comma-separated lists become tuples, ``--d`` is an alias of ``--width``; a bad
+    value is one error line and exit 2."""
+    from bench.report import FLAGS, parse_args
+    from infnet_tf import config_flags
+
+    assert set(config_flags.flag_names(cfg_lib.SuiteConfig).values()) | {"d"} <= set(FLAGS)
+    data = str(tmp_path / "data")
+    suite = parse_args([f"--data={data}", "--smoke", "--d=16", "--hub_cat=2,3", "--models=infnet,ple",
+                        "--nogbdt", "--output_dir=x", "--run_name=r"])
+    assert (suite.d, suite.hub_cat, suite.models, suite.gbdt) == (16, (2, 3), ("infnet", "ple"), False)
+    assert (suite.seeds, suite.steps, suite.hub_shared) == (1, 4, (0,))  # unset: the SMOKE preset
+    assert (suite.output_dir, suite.run_name, suite.smoke) == ("x", "r", True)
+    default = parse_args([f"--data={data}", "--width=64"])
+    assert (default.d, default.hub_shared, default.seeds, default.smoke) == (64, (0, 1, 4, 8), 3, False)
+    assert default.output_dir == cfg_lib.default_output_dir() and default.run_name
+    for bad, flag in (("--hub_cat=1,x", "--hub_cat"), ("--seeds=0", "--seeds"), ("--jobs=two", "--jobs"), ("--no_such_flag=1", "--no_such_flag")):
+        with pytest.raises(SystemExit) as exc:
+            parse_args([f"--data={data}", bad])
+        assert exc.value.code == 2, bad
+    with pytest.raises(SystemExit):
+        parse_args(["--smoke"])  # --data is required
+    FLAGS.unparse_flags()

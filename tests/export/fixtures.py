@@ -1,6 +1,6 @@
 """Tiny transform artifacts, models and raw rows for the export tests (fast: no Beam, d=8).
 
-``tiny_spec()`` is a real feature spec (parsed by :mod:`infnet_tf.spec`) shaped like the sample
+``tiny_spec()`` is a real feature spec (parsed by :mod:`infnet_tf.feature_spec`) shaped like the sample
 data's; ``tiny_artifact()`` a hand-fitted :class:`TransformArtifact` for it (int and string
 vocabularies with OOV buckets, a hash field, quantile and log dense fields, a counter, two sequence
 types with side information); ``raw_rows()`` raw request rows that probe boundaries, NaN, nulls,
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import infnet_tf  # noqa: F401
-from infnet_tf.spec import parse_spec_text
+from infnet_tf.feature_spec import parse_spec_text
 from infnet_tf.transform import TransformArtifact, build_layout, log_boundaries, time_gap_boundaries
 
 SPEC_YAML = """

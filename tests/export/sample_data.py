@@ -1,6 +1,6 @@
 """The sample data through the dataset job, with the raw request behind every Example captured.
 
-:func:`build` writes a small synthetic KuaiRand-like log (``pipelines.make_sample_data``) and runs
+:func:`build` writes a small synthetic KuaiRand-like log (``pipelines.sample_data``) and runs
 the dataset job over it with ``pipelines.plain`` — the same per-batch functions the Beam job calls,
 in one process — while wrapping :meth:`pipelines.write.BlockEncoder.encode` so that for every
 Example written we also keep the raw features it was made from: the joined raw column values, the
@@ -55,16 +55,15 @@ def raw_rows_of(block: Any, spec: Any, artifact: Any, rows: np.ndarray) -> list[
 
 def build(root: str, num_impressions: int = 3000, seed: int = 0) -> dict:
     """Sample raw data + the dataset under ``root``; returns paths and the captured (raw rows, Examples)."""
-    from infnet_tf.spec import load_spec
-    from pipelines import make_sample_data, plain
+    from infnet_tf.feature_spec import load_spec
+    from pipelines import plain, sample_data
     from pipelines.examples import read_tfrecords
     from pipelines.job import JobOptions
     from pipelines.write import BlockEncoder
 
     raw, data = os.path.join(root, "raw"), os.path.join(root, "data")
-    status = make_sample_data.main([f"--output={raw}", f"--num_impressions={num_impressions}", "--num_users=60",
-                                    "--num_items=400", "--days=4", f"--seed={seed}"])
-    assert status == 0
+    config = sample_data.Config(num_impressions=num_impressions, num_users=60, num_items=400, days=4, seed=seed)
+    sample_data.write_tables(sample_data.generate(config, log=lambda *_: None), raw)
     spec = load_spec(SPEC)
     captured: list[tuple[list[dict], list[bytes]]] = []
     original = BlockEncoder.encode

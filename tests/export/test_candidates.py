@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from export.candidates import (SCORE_CANDIDATES, candidate_raw_inputs, candidate_tokens, candidates_request,
                                tiled_request)
-from export.client import InputInfo, rows_to_inputs
+from export.serving_client import InputInfo, rows_to_inputs
 from export.serving_module import SERVING_DEFAULT, ServingModule
 from export.session_model import SessionModel
 from infnet_tf.models import build_model

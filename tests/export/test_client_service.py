@@ -10,7 +10,8 @@ import pytest
 
 import infnet_tf  # noqa: F401
 
-from export.client import ClientError, format_predictions, make_client, predict_rows, read_rows, rows_to_inputs
+from export.serving_client import (ClientError, format_predictions, make_client, predict_rows, read_rows,
+                                   rows_to_inputs)
 from tests.export.conftest import run_module
 from tests.fake_prediction_service import FakePredictionService
 
@@ -23,7 +24,7 @@ def service(sample_export):
 
 
 def _direct(served, rows):
-    from export.client import _signature_inputs
+    from export.serving_client import _signature_inputs
 
     return served.run("serving_default", rows_to_inputs(rows, _signature_inputs(served.signature("serving_default"))))
 
@@ -111,7 +112,7 @@ def test_the_export_writes_a_sample_request_the_client_sends(sample_export, serv
 def test_score_candidates_over_rest_and_grpc(sample_export, served, service):
     """The version's sample one-user request through both protocols and the command line equals
     serving_default on the same user tiled next to each candidate."""
-    from export.client import candidates_inputs, predict_candidates
+    from export.serving_client import candidates_inputs, predict_candidates
 
     path = os.path.join(sample_export["version_dir"], "assets.extra", "sample_candidates_request.jsonl")
     (request,) = read_rows(path)

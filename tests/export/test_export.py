@@ -20,7 +20,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from export import versions
-from export.client import _signature_inputs, rows_to_inputs
+from export.serving_client import _signature_inputs, rows_to_inputs
 from export.raw_inputs import to_examples
 from export.warmup import read_warmup, request_inputs
 from infnet_tf.data.keys import LENGTH, seq_key

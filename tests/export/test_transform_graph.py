@@ -7,7 +7,7 @@ import pytest
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
-from export.client import InputInfo, rows_to_inputs
+from export.serving_client import InputInfo, rows_to_inputs
 from export.raw_inputs import RawDecoder, to_examples
 from infnet_tf.data.keys import LENGTH, seq_key
 from infnet_tf.transform_graph import INT_NULL, TransformGraph, raw_inputs

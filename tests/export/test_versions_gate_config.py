@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from export import gate, serving_config, versions
+from export import gate, serving_files, versions
 
 HERE = os.path.dirname(__file__)
 
@@ -146,7 +146,7 @@ def test_serving_config_files_parse_as_their_protos(tmp_path):
 
     base = str(tmp_path / "exports")
     _fake_version(os.path.join(base, "infnet", "7"))
-    paths = serving_config.write_serving_config(base, serve_versions=2)
+    paths = serving_files.write_serving_config(base, serve_versions=2)
     config = text_format.Parse(open(paths["models.config"]).read(), model_server_config_pb2.ModelServerConfig())
     (entry,) = config.model_config_list.config
     assert entry.name == "infnet" and entry.base_path == os.path.join(os.path.abspath(base), "infnet")
@@ -171,7 +171,7 @@ def test_serving_config_files_parse_as_their_protos(tmp_path):
 
 
 def test_serving_commands_are_documented():
-    cmds = serving_config.server_commands("/srv/exports", "infnet")
+    cmds = serving_files.server_commands("/srv/exports", "infnet")
     server = cmds["tensorflow_model_server"]
     for flag in ("--model_config_file=/srv/exports/serving_config/models.config", "--enable_batching",
                  "--batching_parameters_file=", "--monitoring_config_file="):

@@ -14,11 +14,11 @@ IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--dire
 
 
 def write_sample(raw_dir: str, num_impressions: int = 600, seed: int = 3, days: int = 5) -> str:
-    from pipelines import make_sample_data
+    from pipelines import sample_data
 
-    config = make_sample_data.Config(num_impressions=num_impressions, num_users=40, num_items=150, days=days,
+    config = sample_data.Config(num_impressions=num_impressions, num_users=40, num_items=150, days=days,
                                      seed=seed)
-    make_sample_data.write_tables(make_sample_data.generate(config, log=lambda *_: None), raw_dir)
+    sample_data.write_tables(sample_data.generate(config, log=lambda *_: None), raw_dir)
     return raw_dir
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from infnet_tf.data.errors import PartitionError
 from infnet_tf.data.partitions import Partition, list_partitions
-from infnet_tf.spec import load_spec
+from infnet_tf.feature_spec import load_spec
 from pipelines import build_dataset, job, plain, runner
 from pipelines.job import JobOptions
 
@@ -350,7 +350,7 @@ def test_partitions_follow_the_split_timezone(sample_raw, tmp_path):
 
 def test_partition_ids_with_an_iana_zone_and_last_days_cuts():
     from pipelines.split import compute_cuts, partition_ids, partition_name
-    from infnet_tf.spec import SplitSpec
+    from infnet_tf.feature_spec import SplitSpec
 
     t = np.array([1_791_043_199_999, 1_791_043_200_000])  # one ms before / at 2026-10-04T00:00+08:00
     names = [partition_name(int(p), "daily") for p in partition_ids(t, "daily", "Asia/Shanghai")]

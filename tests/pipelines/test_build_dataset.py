@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from infnet_tf.spec import load_spec
+from infnet_tf.feature_spec import load_spec
 from infnet_tf.transform import TransformArtifact
 from pipelines import build_dataset, plain, runner
 from pipelines.job import JobOptions

@@ -6,7 +6,7 @@ from absl import flags
 
 from infnet_tf import train
 from infnet_tf.models import ModelConfig
-from infnet_tf.spec import load_spec
+from infnet_tf.feature_spec import load_spec
 from infnet_tf.training.job import JobError, check_spec
 from infnet_tf.training.model_dir import MODEL_FLAG_NAME, check_model_dir, clear_model_dir, config_differences
 from tests.tiny_data import layout_only_artifact, tiny_layout
