@@ -11,16 +11,21 @@ server commands.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from absl import flags
 
+from export.config import ExportConfig
 from export.serving_files import model_names, server_commands, write_serving_config
+from infnet_tf.config_flags import HELP
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("export_base", None, "Export base directory (holds <model_name>/<version>/).", required=True)
-flags.DEFINE_integer("serve_versions", 1, "Version policy: TF Serving serves the latest N versions.", lower_bound=1)
+# the export's own setting (one declaration: ExportConfig.serve_versions)
+_SERVE_VERSIONS = next(f for f in dataclasses.fields(ExportConfig) if f.name == "serve_versions")
+flags.DEFINE_integer("serve_versions", _SERVE_VERSIONS.default, _SERVE_VERSIONS.metadata[HELP], lower_bound=1)
 
 
 def main(argv) -> int:
