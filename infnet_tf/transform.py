@@ -270,7 +270,8 @@ def _guess_dtype(vocab: Sequence[Any]) -> str:
 def build_layout(spec: Any, vocab_sizes: Mapping[str, int]) -> FeatureLayout:
     """The model-input layout for ``spec`` given every token's id-space size (id 0 included)."""
     dims = {f.name: f.embedding_dim for f in spec.categorical}
-    categorical = tuple(TokenInput(name, int(vocab_sizes[name]), name, dims.get(name))
+    ordinal = {f.name for f in spec.dense} | {c.name for c in spec.counter_features()}
+    categorical = tuple(TokenInput(name, int(vocab_sizes[name]), name, dims.get(name), name in ordinal)
                         for name in spec.token_names())
     sequences = tuple(
         SequenceInput(
@@ -373,7 +374,12 @@ class TransformArtifact:
     # -- views ----------------------------------------------------------------------------
     @property
     def feature_layout(self) -> FeatureLayout:
-        return FeatureLayout.from_dict(self.layout)
+        """The stored layout; binned tokens (dense fields, counters) are marked ``ordinal`` here too, so
+        an artifact written before the flag existed gives the same layout as a new one."""
+        layout = FeatureLayout.from_dict(self.layout)
+        binned = set(self.dense) | set(self.counters)
+        return dataclasses.replace(layout, categorical=tuple(
+            dataclasses.replace(f, ordinal=f.ordinal or f.name in binned) for f in layout.categorical))
 
     def categorical_transform(self, token: str) -> CategoricalTransform:
         """The typed entry of a categorical token (KeyError for another token)."""

@@ -47,7 +47,8 @@ def tiny_layout(num_items: int = 30, max_len: int = 6) -> FeatureLayout:
 def multi_type_layout(n_types: int = 2, max_len: int = 5, tasks=("click", "like")) -> FeatureLayout:
     """The model and layer tests' layout: ``n_types`` behaviour types sharing the item table, d=8-ish vocabularies."""
     item = TokenInput("video_id", 20, "video")
-    cats = (TokenInput("user_id", 12, "user"), item, TokenInput("age_bucket", 6, "age", embedding_dim=4))
+    cats = (TokenInput("user_id", 12, "user"), item,
+            TokenInput("age_bucket", 6, "age", embedding_dim=4, ordinal=True))   # a binned number
     seqs = tuple(
         SequenceInput(f"type{b}", max_len, (TokenInput(f"s{b}_video", 20, "video"),
                                             TokenInput(f"s{b}_author", 9, "author")), time_gap_buckets=7)

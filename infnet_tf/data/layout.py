@@ -33,12 +33,16 @@ class TokenInput:
     Fields naming the same ``table`` share one embedding table (e.g. ``video_id`` as a
     categorical token and as the click sequence's item field); they must agree on ``vocab_size``.
     ``embedding_dim`` None means the model's width d; another value is projected to d.
+    ``ordinal``: the ids are ordered buckets of a number (a binned dense field or counter feature:
+    id 1 is the lowest bucket, ``vocab_size - 1`` the highest, 0 missing), so a model may encode them
+    as ordered (``ModelConfig.ordinal_encoding``).
     """
 
     name: str
     vocab_size: int
     table: str
     embedding_dim: int | None = None
+    ordinal: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,13 @@ Inputs naming the same table share it (e.g. ``video_id`` as a categorical token 
 item field). A table whose ``embedding_dim`` differs from d is followed by a bias-free linear
 projection to d (shared with the table). Keras ``Embedding`` returns float32 under mixed
 precision (TF issue 41614), so look-ups are cast to the compute dtype here.
+
+Ordinal inputs (binned numbers, ``TokenInput.ordinal``) may be encoded as ordered
+(``ordinal="cumulative"``, beyond the paper; its §5 open question 1 asks how to represent numbers):
+the token of bucket j >= 1 is the sum of the table's rows 1..j (a thermometer code times the table),
+so neighbouring buckets share all rows but one and a bucket seen rarely in training still sits
+between its neighbours; row 0 (missing) stays a free vector. Same table, same variables as the
+plain look-up (``ordinal="none"``).
 """
 from __future__ import annotations
 
@@ -14,6 +21,9 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.data.layout import FeatureLayout, TokenInput
+
+
+ORDINAL_ENCODINGS = ("none", "cumulative")
 
 
 def layer_name(prefix: str, name: str) -> str:
@@ -36,10 +46,12 @@ def table_dims(layout: FeatureLayout, d: int) -> dict[str, tuple[int, int]]:
 class EmbeddingTables(tf.keras.layers.Layer):
     """``lookup(field, ids)`` -> embeddings [..., d] in the compute dtype."""
 
-    def __init__(self, layout, d: int, init_std: float = 0.0, **kwargs):
+    def __init__(self, layout, d: int, init_std: float = 0.0, ordinal: str = "none", **kwargs):
         super().__init__(**kwargs)
+        if ordinal not in ORDINAL_ENCODINGS:
+            raise ValueError(f"embeddings: ordinal must be one of {'|'.join(ORDINAL_ENCODINGS)}, got {ordinal!r}")
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
-        self.d, self.init_std = int(d), float(init_std)
+        self.d, self.init_std, self.ordinal = int(d), float(init_std), ordinal
         self.dims = table_dims(self.layout, self.d)
         self.tables = {t: tf.keras.layers.Embedding(vocab, dim, embeddings_initializer=embedding_initializer(init_std),
                                                     name=layer_name("emb", t))
@@ -48,11 +60,22 @@ class EmbeddingTables(tf.keras.layers.Layer):
                             for t, (_, dim) in self.dims.items() if dim != self.d}
 
     def lookup(self, field: TokenInput, ids):
-        x = self.tables[field.table](ids)
+        if field.ordinal and self.ordinal == "cumulative":
+            x = tf.gather(self._cumulative(field.table), ids)
+        else:
+            x = self.tables[field.table](ids)
         x = tf.cast(x, self.compute_dtype)
         if field.table in self.projections:
             x = self.projections[field.table](x)
         return x
+
+    def _cumulative(self, table: str):
+        """[vocab, dim]: row 0 as stored, row j >= 1 the sum of rows 1..j."""
+        layer = self.tables[table]
+        if not layer.built:
+            layer.build(None)
+        rows = tf.convert_to_tensor(layer.embeddings)
+        return tf.concat([rows[:1], tf.math.cumsum(rows[1:], axis=0)], axis=0)
 
     @no_autograph
     def call(self, ids_by_table):
@@ -61,7 +84,8 @@ class EmbeddingTables(tf.keras.layers.Layer):
         return {t: self.lookup(fields[t], ids) for t, ids in ids_by_table.items()}
 
     def get_config(self):
-        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d, "init_std": self.init_std}
+        return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d, "init_std": self.init_std,
+                "ordinal": self.ordinal}
 
 
 def embedding_initializer(init_std: float = 0.0):

@@ -45,7 +45,7 @@ class INFNetBlock(tf.keras.layers.Layer):
     def __init__(self, d: int, num_heads: int, views: Sequence[str], aggregate_groups: Sequence[str],
                  broadcast_groups: Sequence[str], fusion: str = "concat_linear",
                  broadcast_unit: str = "affine", bgu_hidden: Sequence[int] = (64,), dropout: float = 0.0,
-                 token_norm: bool = False, **kwargs):
+                 token_norm: bool = False, group_views: Mapping[str, Sequence[str]] | None = None, **kwargs):
         super().__init__(**kwargs)
         if not aggregate_groups and not broadcast_groups:
             raise ValueError("INFNet block: nothing to do (no aggregating and no broadcasting group)")
@@ -55,11 +55,12 @@ class INFNetBlock(tf.keras.layers.Layer):
         self.fusion, self.broadcast_unit, self.dropout = fusion, broadcast_unit, float(dropout)
         self.bgu_hidden = tuple(int(h) for h in bgu_hidden)
         self.token_norm = bool(token_norm)
+        self.group_views = {g: tuple(v) for g, v in (group_views or {}).items()}
         self.aggregation = None
         if self.aggregate_groups:
             self.aggregation = MultiViewAggregation(self.d, self.num_heads, self.aggregate_groups, self.views,
                                                     fusion=fusion, dropout=self.dropout, token_norm=self.token_norm,
-                                                    name="aggregation")
+                                                    group_views=self.group_views, name="aggregation")
         self.units = {g: make_broadcast_unit(self.d, broadcast_unit, self.bgu_hidden, name=f"broadcast_{g}")
                       for g in self.broadcast_groups}
 
@@ -81,17 +82,20 @@ class INFNetBlock(tf.keras.layers.Layer):
         return {**super().get_config(), "d": self.d, "num_heads": self.num_heads, "views": list(self.views),
                 "aggregate_groups": list(self.aggregate_groups), "broadcast_groups": list(self.broadcast_groups),
                 "fusion": self.fusion, "broadcast_unit": self.broadcast_unit,
-                "bgu_hidden": list(self.bgu_hidden), "dropout": self.dropout, "token_norm": self.token_norm}
+                "bgu_hidden": list(self.bgu_hidden), "dropout": self.dropout, "token_norm": self.token_norm,
+                "group_views": {g: list(v) for g, v in self.group_views.items()}}
 
 
 def infnet_block_flops(d: int, n_tokens: Mapping[str, int], n_hubs: Mapping[str, int],
                        aggregate_groups: Sequence[str], broadcast_groups: Sequence[str], fusion: str,
-                       broadcast_unit: str, bgu_hidden: Sequence[int], num_heads: int | None = None) -> int:
+                       broadcast_unit: str, bgu_hidden: Sequence[int], num_heads: int | None = None,
+                       group_views: Mapping[str, Sequence[str]] | None = None) -> int:
     """FLOPs per example of one block; n_tokens/n_hubs: {group: count}. Pass ``num_heads`` for the
     exact count (it decides whether Phase 1 folds the K/V projections); None counts them projected."""
     total = 0
     if aggregate_groups:
-        total += aggregation_flops(d, {g: n_hubs[g] for g in aggregate_groups}, n_tokens, fusion, num_heads)
+        total += aggregation_flops(d, {g: n_hubs[g] for g in aggregate_groups}, n_tokens, fusion, num_heads,
+                                   group_views)
     for g in broadcast_groups:
         total += broadcast_unit_flops(n_tokens[g], n_hubs[g], d, broadcast_unit, bgu_hidden)
     return total

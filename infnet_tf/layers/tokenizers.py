@@ -1,6 +1,7 @@
 """Group-wise tokenization (§3.1): categorical tokens C and sequence tokens S (eq. 2).
 
-* C [B, N_c, d]: one token per categorical input (dense features arrive as bucket ids).
+* C [B, N_c, d]: one token per categorical input (dense features arrive as bucket ids; with
+  ``ordinal="cumulative"`` their buckets are encoded as ordered, see :mod:`.embeddings`).
 * S per behaviour type b: s_{b,t} = e_{b,t} + p_t + r_t (eq. 2) where
   - e combines the item and side-information embeddings: their **sum** (``combiner="sum"``,
     default) or a linear map of their concatenation (``"concat_linear"``);
@@ -33,14 +34,15 @@ COMBINERS = ("sum", "concat_linear")
 class FeatureTokenizer(tf.keras.layers.Layer):
     """``call(features)`` -> (C [B, N_c, d] or None, [(S_b [B, T_b, d], mask_b [B, T_b]) per type])."""
 
-    def __init__(self, layout, d: int, combiner: str = "sum", init_std: float = 0.0, **kwargs):
+    def __init__(self, layout, d: int, combiner: str = "sum", init_std: float = 0.0, ordinal: str = "none",
+                 **kwargs):
         super().__init__(**kwargs)
         if combiner not in COMBINERS:
             raise ValueError(f"tokenizer: combiner must be one of {'|'.join(COMBINERS)}, got {combiner!r}")
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
-        self.d, self.combiner, self.init_std = int(d), combiner, float(init_std)
+        self.d, self.combiner, self.init_std, self.ordinal = int(d), combiner, float(init_std), ordinal
         init = lambda: embedding_initializer(self.init_std)  # noqa: E731  (a new instance per table)
-        self.embeddings = EmbeddingTables(self.layout, self.d, self.init_std, name="tables")
+        self.embeddings = EmbeddingTables(self.layout, self.d, self.init_std, ordinal, name="tables")
         self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, embeddings_initializer=init(),
                                                             name=layer_name("pos", s.name))
                           for s in self.layout.sequences}
@@ -91,7 +93,7 @@ class FeatureTokenizer(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
-                "combiner": self.combiner, "init_std": self.init_std}
+                "combiner": self.combiner, "init_std": self.init_std, "ordinal": self.ordinal}
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:

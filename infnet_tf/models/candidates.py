@@ -29,7 +29,13 @@ hub attends to C, so every hub, and every token Phase 2 refines, S included, dep
 candidate), and blocks 2..L whole. With ``hubs=off`` the all-to-all attention mixes S with C from
 the first layer on, so only the tokenizer and look-ups are shared.
 
-What that buys: the work shared is the tokenizer, the sequence hub MLP and block 1's S projections
+With ``seq_hub_views=seq`` (the sequence hubs read only S, ``infnet_plan``) the whole sequence path
+is candidate-independent: the sequence hubs' queries, attention and fusion, Phase 2's refinement of
+S and the next blocks' S projections all stay at batch 1 in every block; only the categorical and
+task hubs' attention over S (their queries against the shared keys and values) runs per candidate,
+and the seq hubs are broadcast to the N candidates for the heads.
+
+What that buys (with ``seq_hub_views=all``): the work shared is the tokenizer, the sequence hub MLP and block 1's S projections
 (plus, in the export, the user side of the in-graph transform: string look-ups and hashing of every
 sequence item); blocks 2..L run per candidate whatever is shared, because Phase 2 of block 1 makes
 S candidate-dependent. So the speed-up over N full rows grows with the share of block 1 in the
@@ -123,14 +129,17 @@ def score_candidates(model, user: Mapping, candidates: Mapping) -> dict:
     # S and its mask stay at batch 1 ([1, T, d], [1, T]); C and the task tokens are [N, ...]
     tokens, masks, _, batch = model._group_tokens(cat, seqs)
     hubs = {}
+    seq_path_shared = model.plan.group_views.get("seq") == ("seq",)   # seq_hub_views=seq: S never meets C
     if model.model_config.hubs:
         hubs = model._hubs(tokens, ([s for s, _ in seqs], [m for _, m in seqs]), batch)
-        if "seq" in hubs:
+        if "seq" in hubs and not seq_path_shared:
             hubs["seq"] = broadcast(hubs["seq"])                                     # eq. 3, batch 1
     else:                                                   # all-to-all: one [N, C+S+T, d] sequence
         tokens = {g: broadcast(t) if g == "seq" else t for g, t in tokens.items()}
         masks = {g: broadcast(m) for g, m in masks.items()}
     tokens, masks, hubs = model._blocks(tokens, masks, hubs, training=False)
+    if seq_path_shared:                                     # S and its hubs stayed at batch 1 in every block
+        hubs["seq"] = broadcast(hubs["seq"])
     if "seq" in tokens and "seq" in model.plan.summaries and model.plan.summary_source == "tokens":
         tokens["seq"] = broadcast(tokens["seq"])            # no block refined S: its mean is the user's
     inputs = model.readout(tokens, masks, hubs)

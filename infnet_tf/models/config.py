@@ -34,6 +34,10 @@ embedding_init_std  0.1 | 0.0 | float > 0                  0: Keras' U(-0.05, 0.
 readout             task_token_flat_hubs | task_token |    t_i and every hub, flattened | t_i only
                     task_token_hubs                        (eq. 11, paper) | t_i and the mean of
                                                            every hub group
+ordinal_encoding    none | cumulative                      binned numbers: a free row per bucket |
+                                                           bucket j = sum of rows 1..j (every model)
+seq_hub_views       all | seq                              sequence hubs read C, S, T (eqs. 5-7) |
+                                                           S only (user side computed once)
 ==================  =====================================  ======================================
 
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
@@ -55,6 +59,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
     "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
+    "ordinal_encoding": ("none", "cumulative"),
+    "seq_hub_views": ("all", "seq"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
@@ -105,6 +111,14 @@ class ModelConfig:
     embedding_init_std: float = setting(0.1, help=(
         "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; > 0: truncated normal with this "
         "standard deviation."))
+    seq_hub_views: str = setting("all", choices=CHOICES["seq_hub_views"], help=(
+        "Beyond the paper: which views the sequence hubs aggregate in Phase 1: all (eqs. 5-7: C, S and T) or seq "
+        "(S only: the whole sequence path is independent of the candidate, so score_candidates computes it once "
+        "per request; the categorical and task hubs still read S)."))
+    ordinal_encoding: str = setting("none", choices=CHOICES["ordinal_encoding"], help=(
+        "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
+        "tokens: none = one free embedding per bucket; cumulative = bucket j is the sum of rows 1..j of its "
+        "table (ordered buckets, neighbours share rows)."))
     readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
         "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or task_token_hubs (t_i and the mean "
         "of every hub group)."))

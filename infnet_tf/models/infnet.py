@@ -45,7 +45,8 @@ class INFNet(tf.keras.Model):
         c, layout = self.model_config, self.layout
         self.plan = plan = make_plan(layout, c)
         self.task_names = layout.task_names
-        self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, c.embedding_init_std, name="tokenizer")
+        self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, c.embedding_init_std,
+                                          c.ordinal_encoding, name="tokenizer")
         self.task_tokens = LearnedTokens(len(layout.tasks), c.d, name="task_tokens") if c.task_tokens else None
         self.cat_hub_init = self.seq_hub_init = self.shared_task_hubs = None
         if "cat" in plan.n_hubs:
@@ -59,7 +60,8 @@ class INFNet(tf.keras.Model):
         if c.hubs:
             self.block_layers = [
                 INFNetBlock(c.d, c.num_heads, plan.token_groups, b.aggregate, b.broadcast, c.fusion,
-                            c.broadcast_unit, c.bgu_hidden, c.dropout, token_norm=c.token_norm, name=f"block_{i}")
+                            c.broadcast_unit, c.bgu_hidden, c.dropout, token_norm=c.token_norm,
+                            group_views=plan.group_views, name=f"block_{i}")
                 for i, b in enumerate(plan.blocks)]
         else:
             self.block_layers = [
@@ -190,8 +192,10 @@ class INFNet(tf.keras.Model):
         out = []
         for block, weights in zip(self.block_layers, attention):
             if self.model_config.hubs:
-                rows = self._task_rows(block.aggregate_groups)
-                views = {v: w[:, :, rows[0]:rows[1]] for v, w in weights.items()}
+                views = {}
+                for v, w in weights.items():
+                    rows = self._task_rows(block.aggregation.view_rows(v))
+                    views[v] = w[:, :, rows[0]:rows[1]]
             else:
                 n_t = len(self.task_names)
                 w = weights[:, :, -n_t:]
@@ -232,8 +236,9 @@ def infnet_model_flops(layout: FeatureLayout, config: ModelConfig) -> float:
         for b in plan.blocks:
             if b.aggregate:
                 hubs = {g: plan.n_hubs[g] for g in b.aggregate}
-                total += (aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion, config.num_heads)
-                          - aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion))
+                total += (aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion, config.num_heads,
+                                            plan.group_views)
+                          - aggregation_flops(config.d, hubs, plan.n_tokens, config.fusion, None, plan.group_views))
     return total
 
 

@@ -30,7 +30,7 @@ def infnet_flops(layout: FeatureLayout, config: ModelConfig) -> int:
             total += sequence_hub_flops([s.max_len for s in layout.sequences], d, c.seq_hub_init, c.seq_hub_hidden)
         for b in plan.blocks:
             total += infnet_block_flops(d, plan.n_tokens, plan.n_hubs, b.aggregate, b.broadcast, c.fusion,
-                                        c.broadcast_unit, c.bgu_hidden)
+                                        c.broadcast_unit, c.bgu_hidden, group_views=plan.group_views)
     else:
         n = sum(plan.n_tokens.values())
         for b in plan.blocks:

@@ -16,6 +16,10 @@ Head inputs ("readout"), per task i, the concatenation of:
   ``broadcast=off`` (latent only: means of every hub group), ``task_tokens=off`` (shared bottom:
   means of every hub group; with ``hubs=off`` masked means of the C and S tokens).
 
+With ``seq_hub_views=seq`` the sequence hubs read only S in every block (``group_views``): then no
+tensor of the sequence path (S, its hubs) depends on the other groups, in particular not on the
+candidate (what :mod:`infnet_tf.models.candidates` computes once per request).
+
 The last block computes only what the heads read (e.g. by default only the task hubs aggregate
 and only T is broadcast to), so every parameter receives a gradient.
 """
@@ -51,6 +55,7 @@ class INFNetPlan:
     summaries: tuple[str, ...]           # groups summarised into every head's input
     summary_source: str                  # "hubs" | "tokens"
     summary_pool: str = "mean"           # "mean" | "flatten" (every hub of the group, concatenated)
+    group_views: dict = dataclasses.field(default_factory=dict)   # hub group -> the views it reads, when not all
 
     @property
     def readout_tokens(self) -> int:
@@ -106,8 +111,9 @@ def make_plan(layout: FeatureLayout, config: ModelConfig) -> INFNetPlan:
         broadcast=tuple(g for g in inner.broadcast if g in read_tokens))
     blocks = (inner,) * (config.num_blocks - 1) + (last,)
     pool = "flatten" if full and config.readout == "task_token_flat_hubs" else "mean"
+    group_views = {"seq": ("seq",)} if config.seq_hub_views == "seq" and "seq" in n_hubs else {}
     return INFNetPlan(token_groups, n_tokens, hub_groups, n_hubs, specific, shared, blocks, task_piece,
-                      summaries, source, pool)
+                      summaries, source, pool, group_views)
 
 
 def _all_to_all_plan(layout, config, token_groups, n_tokens, data_groups) -> INFNetPlan:

@@ -63,12 +63,21 @@ def config_differences(recorded: dict, layout_dict: dict, model_config: ModelCon
     old_precision = recorded.get("precision")
     if precision and old_precision and (old_precision == "mixed_float16") != (precision == "mixed_float16"):
         diffs.append(f"precision: {old_precision} -> {precision}")
-    old_layout = recorded.get("layout")
-    layout_dict = json.loads(json.dumps(layout_dict))  # as recorded: tuples become lists
+    old_layout = _comparable_layout(recorded.get("layout"))
+    layout_dict = _comparable_layout(json.loads(json.dumps(layout_dict)))  # as recorded: tuples become lists
     if old_layout is not None and old_layout != layout_dict:
         keys = sorted(k for k in set(old_layout) | set(layout_dict) if old_layout.get(k) != layout_dict.get(k))
         diffs.append(f"data layout ({', '.join(keys)}): the --data was built differently")
     return diffs
+
+
+def _comparable_layout(layout: dict | None) -> dict | None:
+    """A recorded layout without the ``ordinal`` marks: they are derived from the artifact on load
+    (older model dirs recorded layouts without them), not a difference in the data."""
+    if layout is None:
+        return None
+    return {**layout, "categorical": [{k: v for k, v in f.items() if k != "ordinal"}
+                                       for f in layout.get("categorical", [])]}
 
 
 def read_recorded_config(model_dir: str) -> dict | None:

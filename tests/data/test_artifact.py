@@ -57,3 +57,20 @@ def test_typed_entries_read_the_fitted_transforms(tmp_path):
     with pytest.raises(KeyError, match="unknown token 'nope'"):
         loaded.binned_transform("nope")
 
+
+
+def test_binned_tokens_are_ordinal_also_in_artifacts_written_before_the_mark(tmp_path):
+    """The dataset job marks dense fields and counters ``ordinal`` in the layout; an older artifact's
+    layout (no mark) gets the same marks from its dense/counters entries on load."""
+    from infnet_tf.data.layout import FeatureLayout
+
+    old = tiny_layout().to_dict()
+    for f in old["categorical"]:
+        f.pop("ordinal", None)
+    fitted = layout_only_artifact(FeatureLayout.from_dict(old))
+    fitted.layout = old
+    ctx = fitted.feature_layout.categorical[2].name
+    fitted.dense = {ctx: {"binning": "quantile", "boundaries": [1.0], "vocab_size": 3}}
+    fitted.save(str(tmp_path / "a.json"))
+    marks = {f.name: f.ordinal for f in artifact.load_layout(str(tmp_path / "a.json")).categorical}
+    assert marks == {f["name"]: f["name"] == ctx for f in old["categorical"]}

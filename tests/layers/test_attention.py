@@ -171,3 +171,28 @@ def test_fused_attention_gradients_match_autodiff():
                       lambda m: folded_attention(q, x, wk, bk, wv, bv, m, 2, return_weights=False)):
             for g, r in zip(grads(fused, m), reference):
                 np.testing.assert_allclose(g.numpy(), r.numpy(), atol=2e-5)
+
+
+def test_a_group_reading_some_views_ignores_the_others():
+    """group_views: hub group "s" reads only view "a" — changing view "b" leaves it unchanged while
+    group "g" (all views) moves; both share view "a"'s projections; weights rows follow view_rows."""
+    layer = MultiViewAggregation(4, 2, ["g", "s"], ["a", "b"], group_views={"s": ["a"]})
+    hubs = {"g": tf.random.normal([2, 3, 4], seed=1), "s": tf.random.normal([2, 2, 4], seed=2)}
+    xa, xb = tf.random.normal([2, 9, 4], seed=3), tf.random.normal([2, 4, 4], seed=4)
+    out, w = layer(hubs, {"a": xa, "b": xb}, return_attention=True)
+    moved = layer(hubs, {"a": xa, "b": xb + 1.0})
+    np.testing.assert_allclose(moved["s"].numpy(), out["s"].numpy())
+    assert not np.allclose(moved["g"].numpy(), out["g"].numpy())
+    assert layer.view_rows("a") == ("g", "s") and layer.view_rows("b") == ("g",)
+    assert w["a"].shape == (2, 2, 5, 9) and w["b"].shape == (2, 2, 3, 4)
+    assert layer.fuse["s"].kernel.shape == (4, 4) and layer.fuse["g"].kernel.shape == (8, 4)
+    # the same as a layer of group "s" alone over view "a" with the same weights
+    alone = MultiViewAggregation(4, 2, ["s"], ["a"])
+    alone({"s": hubs["s"]}, {"a": xa})
+    for name in ("q_proj", "k_proj", "v_proj"):
+        getattr(alone, name)["a"].set_weights(getattr(layer, name)["a"].get_weights())
+    alone.fuse["s"].set_weights(layer.fuse["s"].get_weights())
+    alone.norm["s"].set_weights(layer.norm["s"].get_weights())
+    np.testing.assert_allclose(alone({"s": hubs["s"]}, {"a": xa})["s"].numpy(), out["s"].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="non-empty subset"):
+        MultiViewAggregation(4, 2, ["g"], ["a"], group_views={"g": ["zz"]})

@@ -67,3 +67,30 @@ def test_embeddings_are_cast_to_compute_dtype():
         tok = FeatureTokenizer(LAYOUT, 8)
         cat, seqs = tok(random_batch(LAYOUT, 2))
     assert cat.dtype == tf.bfloat16 and seqs[0][0].dtype == tf.bfloat16
+
+
+def test_cumulative_ordinal_encoding_sums_the_rows_up_to_the_bucket():
+    """ordinal="cumulative": bucket j of an ordinal input is rows 1..j of its table summed (then its
+    projection), id 0 (missing) its own row; other inputs and the plain encoding are look-ups."""
+    plain = FeatureTokenizer(LAYOUT, 8)
+    ordered = FeatureTokenizer(LAYOUT, 8, ordinal="cumulative")
+    batch = random_batch(LAYOUT, 6)
+    batch["cat/age_bucket"] = tf.constant([0, 1, 2, 5, 3, 1], tf.int64)
+    cat_plain, _ = plain(batch)
+    cat, _ = ordered(batch)
+    ordered.set_weights(plain.get_weights())   # same variables: the encoding is the only difference
+    cat, _ = ordered(batch)
+    table = plain.embeddings.tables["age"].embeddings.numpy()                 # [6, 4]
+    kernel = plain.embeddings.projections["age"].kernel.numpy()               # [4, 8]
+    want = np.stack([table[0]] + [table[1:j + 1].sum(0) for j in (1, 2, 5, 3, 1)]) @ kernel
+    np.testing.assert_allclose(cat.numpy()[:, 2], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cat.numpy()[:, :2], cat_plain.numpy()[:, :2])   # user_id, video_id: look-ups
+    np.testing.assert_allclose(cat_plain.numpy()[:, 2], table[[0, 1, 2, 5, 3, 1]] @ kernel, rtol=1e-5, atol=1e-6)
+    # every bucket's row receives the gradient of the buckets above it
+    with tf.GradientTape() as tape:
+        c, _ = ordered({**batch, "cat/age_bucket": tf.constant([3], tf.int64),
+                        **{k: v[:1] for k, v in batch.items() if k != "cat/age_bucket"}})
+        loss = tf.reduce_sum(c[:, 2])
+    grad = tape.gradient(loss, ordered.embeddings.tables["age"].embeddings)
+    rows = np.abs(tf.convert_to_tensor(grad).numpy()).sum(1)
+    assert rows[0] == 0 and np.all(rows[1:4] > 0) and np.all(rows[4:] == 0)

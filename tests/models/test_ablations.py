@@ -29,6 +29,7 @@ EXPECTED = {
     "broadcast_unit=pgu": ({"broadcast_unit": "pgu"}, CHANGED, MORE),   # per-token projections
     "sequence_combiner=concat_linear": ({"sequence_combiner": "concat_linear"}, MORE, MORE),
     "hubs=off": ({"hubs": False}, CHANGED, CHANGED),                  # see the scaling test below
+    "seq_hub_views=seq": ({"seq_hub_views": "seq"}, LESS, CHANGED),   # seq hubs: one view (own query set)
 }
 
 

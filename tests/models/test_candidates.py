@@ -41,8 +41,11 @@ def test_input_keys_partition_the_layout():
     {"aggregation": False},                                        # late fusion reads the S tokens
     {"broadcast": False, "broadcast_unit": "pgu"},                 # S never refined: stays at batch 1
     {"broadcast_unit": "pgu", "num_blocks": 3},
+    {"seq_hub_views": "seq", "num_blocks": 3},                     # the sequence path stays at batch 1
+    {"seq_hub_views": "seq", "n_cat_hubs": 8, "token_norm": True},
+    {"ordinal_encoding": "cumulative"},
 ], ids=["default", "one-block", "hubs-off", "global-mean", "projected-kv", "no-aggregation", "no-broadcast",
-        "pgu"])
+        "pgu", "seq-hubs-read-seq", "seq-hubs-read-seq-projected", "ordinal"])
 def test_equals_the_full_model_on_tiled_rows(changes):
     """Lengths 0 (empty sequences: masked out, zero hubs), partial and full; unseen-id buckets
     (the highest ids of each table, the transform's OOV range) among the candidates."""
@@ -92,3 +95,23 @@ def test_inputs_on_the_wrong_side_are_named():
     del user["seq/type1/length"]
     with pytest.raises(ValueError, match=r"missing from user: \['seq/type1/length'\]"):
         model.score_candidates(user, candidates)
+
+
+def test_sequence_path_is_computed_once_when_sequence_hubs_read_only_s():
+    """seq_hub_views=seq: every block's S and sequence hubs keep batch 1 inside score_candidates
+    (else the user side would be recomputed per candidate though the result stays equal)."""
+    layout = tiny_layout()
+    model = build_model(layout, tiny_config(seq_hub_views="seq", num_blocks=3))
+    batch = random_batch(layout, 5, seed=2)
+    user, candidates, _ = _split(layout, batch, 0)
+    seen = []
+    for block in model.block_layers:
+        original = block.call
+
+        def spy(tokens, hubs, masks=None, _original=original, **kw):
+            out = _original(tokens, hubs, masks, **kw)
+            seen.append((int(out[0]["seq"].shape[0]), int(out[1]["seq"].shape[0]), int(out[1]["cat"].shape[0])))
+            return out
+        block.call = spy
+    model.score_candidates(user, candidates)
+    assert seen == [(1, 1, 5)] * 3

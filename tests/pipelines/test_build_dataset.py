@@ -63,6 +63,8 @@ def test_cli_output_parses_with_the_input_contract(cli_output):
     entries = {**artifact.categorical, **artifact.dense, **artifact.counters}
     assert {t: entries[t]["side"] for t in artifact.token_names} == spec.token_sides()   # for score_candidates
     layout = FeatureLayout.from_dict(artifact.layout)
+    binned = {f.name for f in spec.dense} | {c.name for c in spec.counter_features()}
+    assert binned and {t.name for t in layout.categorical if t.ordinal} == binned   # ordered buckets
     parsed = _parse_split(cli_output, "train")
     n = parsed["event_time_ms"].shape[0]
     for token in layout.categorical:

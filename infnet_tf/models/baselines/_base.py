@@ -141,7 +141,8 @@ class PooledBaseline(tf.keras.Model):
         self.task_names = layout.task_names
         self.num_fields = num_fields(layout)
         self.tokenizer = FeatureTokenizer(layout, config.d, combiner=config.sequence_combiner,
-                                          init_std=config.embedding_init_std, name="tokenizer")
+                                          init_std=config.embedding_init_std, ordinal=config.ordinal_encoding,
+                                          name="tokenizer")
         self.build_backbone()
         self.towers = [MLP(config.head_hidden, out=1, dropout=config.dropout, output_dtype="float32",
                            name=f"tower_{i}") for i in range(len(self.task_names))]
