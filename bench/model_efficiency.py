@@ -31,6 +31,7 @@ import time
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
 
+from bench.measure import matmul_peak
 from bench.sample import build_sample
 
 FLAGS = flags.FLAGS
@@ -63,25 +64,6 @@ flags.DEFINE_bool("smoke", False, "Tiny fast run (tests): batch 128, infnet+dcnv
 
 
 # -- measuring ---------------------------------------------------------------------------------
-def matmul_peak(sizes, reps: int) -> tuple[float, dict]:
-    """Best fp32 FLOP/s of large square matmuls (2 n^3 FLOPs each) over ``sizes``."""
-    import tensorflow as tf
-
-    per_size = {}
-    for n in sizes:
-        a = tf.random.uniform([n, n], dtype=tf.float32)
-        b = tf.random.uniform([n, n], dtype=tf.float32)
-        fn = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)[:1, :1]))
-        fn(a, b).numpy()
-        best = float("inf")
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn(a, b).numpy()
-            best = min(best, time.perf_counter() - t)
-        per_size[n] = 2.0 * n ** 3 / best
-    return max(per_size.values()), per_size
-
-
 class StepTimer:
     """One model's trainer and the cached batch its train step runs on."""
 

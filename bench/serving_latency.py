@@ -26,7 +26,12 @@ is the first real row with every sequence filled to ``max_len`` with the real ro
 candidates are the real rows' items. Printed: p50/p99 of both and the speed-up (rows/s ratio =
 p50 ratio, equal row counts) per length.
 
+The compute floor of a batch: its analytical FLOPs (``infnet_tf.models.cost``) over the fp32 matmul
+peak measured in the same run (``bench.measure.matmul_peak``), the time the model's arithmetic would
+take at the machine's best matmul rate.
+
 Last line: ``RATIO transform_overhead_at_256=<p50 raw / p50 ids at batch 256> p99_ms_at_256=<raw p99>
+p99_over_floor_at_256=<raw p99 / compute floor at 256>
 candidates_speedup_at_256=<p50 serving_default / p50 score_candidates, first --seq_lens>
 candidates_speedup_at_256_T<L>=<the same at each length>``.
 """
@@ -55,6 +60,9 @@ flags.DEFINE_integer("sample_impressions", 20000, "Impressions of the synthetic 
 flags.DEFINE_string("model", "infnet", "Registered model name.")
 flags.DEFINE_integer("d", None, "Token width override (default: the ModelConfig default).")
 flags.DEFINE_integer("num_blocks", None, "Number of blocks override (default: the ModelConfig default).")
+flags.DEFINE_list("model_changes", [], "More ModelConfig overrides, field=value (e.g. seq_hub_views=all); "
+                                       "applied after --d / --num_blocks.")
+flags.DEFINE_list("peak_sizes", ["1024", "2048"], "Square matmul sizes for the fp32 peak of the compute floor.")
 flags.DEFINE_integer("candidates", 256, "Candidates per score_candidates request (one user).", lower_bound=1)
 flags.DEFINE_list("seq_lens", ["70", "1000"], "Total behaviour-sequence tokens per user for the one-user x N "
                                               "candidates comparison (e.g. 50,1000,4000); empty: skip it.")
@@ -167,7 +175,9 @@ def main(argv) -> int:
     from export.session_model import SessionModel
     from infnet_tf.data import artifact as artifact_lib
     from infnet_tf.data.tensors import input_signature
+    from bench.measure import matmul_peak
     from infnet_tf.models import ModelConfig
+    from infnet_tf.models.cost import flops_per_example
     from infnet_tf.data.partitions import list_partitions
     from infnet_tf.transform_graph import TransformGraph
 
@@ -177,7 +187,8 @@ def main(argv) -> int:
         artifact = artifact_lib.load(data)
         layout = artifact.feature_layout
         overrides = {k: FLAGS[k].value for k in ("d", "num_blocks") if FLAGS[k].value is not None}
-        config = ModelConfig(model=FLAGS.model, **overrides)
+        overrides.update(kv.split("=", 1) for kv in FLAGS.model_changes)
+        config = ModelConfig.from_flags_dict({"model": FLAGS.model, **overrides})
         model = build_serving_model(layout, config, "float32")
         path = os.path.join(tmp, "saved_model")
         start = time.perf_counter()
@@ -207,6 +218,11 @@ def main(argv) -> int:
                   f"keras p50 {r['keras'][0]:8.2f} ms p99 {r['keras'][1]:8.2f} ms | "
                   f"raw/ids {r['raw'][0] / r['ids'][0]:.3f} ({n_calls} calls)", flush=True)
         served.close()
+        peak, _ = matmul_peak([int(n) for n in FLAGS.peak_sizes], 5)
+        floor_ms = {size: 1e3 * size * flops_per_example(layout, config) / peak for size in sizes}
+        print(f"compute floor (analytical FLOPs / fp32 matmul peak {peak / 1e9:.1f} GFLOP/s): " + ", ".join(
+            f"batch {size} {floor_ms[size]:.2f} ms (raw p99 {results[size]['raw'][1] / floor_ms[size]:.2f}x)"
+            for size in sizes), flush=True)
         by_len = candidates_section(artifact, layout, config, rows, tmp) if FLAGS.seq_lens else {}
     ref = 256 if 256 in results else sizes[len(sizes) // 2]
     overhead = results[ref]["raw"][0] / results[ref]["ids"][0]
@@ -215,7 +231,8 @@ def main(argv) -> int:
     if speedups:
         extra = f" candidates_speedup_at_{FLAGS.candidates}={next(iter(speedups.values())):.2f} " + " ".join(
             f"candidates_speedup_at_{FLAGS.candidates}_T{t}={x:.2f}" for t, x in speedups.items())
-    print(f"RATIO transform_overhead_at_{ref}={overhead:.3f} p99_ms_at_{ref}={results[ref]['raw'][1]:.2f}{extra}")
+    print(f"RATIO transform_overhead_at_{ref}={overhead:.3f} p99_ms_at_{ref}={results[ref]['raw'][1]:.2f} "
+          f"p99_over_floor_at_{ref}={results[ref]['raw'][1] / floor_ms[ref]:.2f}{extra}")
     return 0
 
 

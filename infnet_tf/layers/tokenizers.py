@@ -35,12 +35,13 @@ class FeatureTokenizer(tf.keras.layers.Layer):
     """``call(features)`` -> (C [B, N_c, d] or None, [(S_b [B, T_b, d], mask_b [B, T_b]) per type])."""
 
     def __init__(self, layout, d: int, combiner: str = "sum", init_std: float = 0.0, ordinal: str = "none",
-                 **kwargs):
+                 id_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if combiner not in COMBINERS:
             raise ValueError(f"tokenizer: combiner must be one of {'|'.join(COMBINERS)}, got {combiner!r}")
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
         self.d, self.combiner, self.init_std, self.ordinal = int(d), combiner, float(init_std), ordinal
+        self.id_dropout = float(id_dropout)
         init = lambda: embedding_initializer(self.init_std)  # noqa: E731  (a new instance per table)
         self.embeddings = EmbeddingTables(self.layout, self.d, self.init_std, ordinal, name="tables")
         self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, embeddings_initializer=init(),
@@ -53,12 +54,18 @@ class FeatureTokenizer(tf.keras.layers.Layer):
                           for s in self.layout.sequences if combiner == "concat_linear" and len(s.fields) > 1}
 
     # -- categorical ---------------------------------------------------------------------
-    def categorical_tokens(self, features):
-        """C [B, N_c, d] in layout order, or None when the layout has no categorical input."""
+    def categorical_tokens(self, features, training=False):
+        """C [B, N_c, d] in layout order, or None when the layout has no categorical input. Training
+        with ``id_dropout`` p: each non-ordinal token's id is replaced by 0 (missing) with probability p."""
         if not self.layout.categorical:
             return None
-        return tf.stack([self.embeddings.lookup(f, features[cat_key(f.name)])
+        return tf.stack([self.embeddings.lookup(f, self._drop(f, features[cat_key(f.name)], training))
                          for f in self.layout.categorical], axis=1)
+
+    def _drop(self, field, ids, training):
+        if not training or not self.id_dropout or field.ordinal:
+            return ids
+        return tf.where(tf.random.uniform(tf.shape(ids)) < self.id_dropout, tf.zeros_like(ids), ids)
 
     # -- sequences -----------------------------------------------------------------------
     def sequence_tokens(self, features):
@@ -88,12 +95,13 @@ class FeatureTokenizer(tf.keras.layers.Layer):
                 for seq, (s, m) in zip(self.layout.sequences, self.sequence_tokens(features))}
 
     @no_autograph
-    def call(self, features):
-        return self.categorical_tokens(features), self.sequence_tokens(features)
+    def call(self, features, training=False):
+        return self.categorical_tokens(features, training), self.sequence_tokens(features)
 
     def get_config(self):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
-                "combiner": self.combiner, "init_std": self.init_std, "ordinal": self.ordinal}
+                "combiner": self.combiner, "init_std": self.init_std, "ordinal": self.ordinal,
+                "id_dropout": self.id_dropout}
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:

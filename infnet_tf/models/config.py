@@ -34,8 +34,9 @@ embedding_init_std  0.1 | 0.0 | float > 0                  0: Keras' U(-0.05, 0.
 readout             task_token_flat_hubs | task_token |    t_i and every hub, flattened | t_i only
                     task_token_hubs                        (eq. 11, paper) | t_i and the mean of
                                                            every hub group
-ordinal_encoding    none | cumulative                      binned numbers: a free row per bucket |
-                                                           bucket j = sum of rows 1..j (every model)
+ordinal_encoding    cumulative | none                      binned numbers: bucket j = sum of rows
+                                                           1..j | a free row per bucket (paper; every
+                                                           model reads this field)
 seq_hub_views       all | seq                              sequence hubs read C, S, T (eqs. 5-7) |
                                                            S only (user side computed once)
 ==================  =====================================  ======================================
@@ -59,7 +60,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
     "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
-    "ordinal_encoding": ("none", "cumulative"),
+    "ordinal_encoding": ("cumulative", "none"),
     "seq_hub_views": ("all", "seq"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
@@ -115,10 +116,14 @@ class ModelConfig:
         "Beyond the paper: which views the sequence hubs aggregate in Phase 1: all (eqs. 5-7: C, S and T) or seq "
         "(S only: the whole sequence path is independent of the candidate, so score_candidates computes it once "
         "per request; the categorical and task hubs still read S)."))
-    ordinal_encoding: str = setting("none", choices=CHOICES["ordinal_encoding"], help=(
+    ordinal_encoding: str = setting("cumulative", choices=CHOICES["ordinal_encoding"], help=(
         "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
         "tokens: none = one free embedding per bucket; cumulative = bucket j is the sum of rows 1..j of its "
         "table (ordered buckets, neighbours share rows)."))
+    id_dropout: float = setting(0.0, help=(
+        "Beyond the paper, every model: in training, each categorical token that is not a binned number (ids: user, "
+        "item, attributes) is replaced by the missing id 0 with this probability, so the model also learns from "
+        "the other features what an id alone would memorise. 0 = off."))
     readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
         "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or task_token_hubs (t_i and the mean "
         "of every hub group)."))
@@ -156,6 +161,8 @@ class ModelConfig:
             fail("num_heads", f"must divide d={self.d}, got {self.num_heads}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"expected a float in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.id_dropout, (int, float)) or not 0.0 <= self.id_dropout < 1.0:
+            fail("id_dropout", f"expected a float in [0, 1), got {self.id_dropout!r}")
         if not isinstance(self.embedding_init_std, (int, float)) or self.embedding_init_std < 0:
             fail("embedding_init_std", f"expected a float >= 0, got {self.embedding_init_std!r}")
         for name in ("task_tokens", "hubs", "aggregation", "broadcast", "token_norm"):

@@ -46,7 +46,7 @@ class INFNet(tf.keras.Model):
         self.plan = plan = make_plan(layout, c)
         self.task_names = layout.task_names
         self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, c.embedding_init_std,
-                                          c.ordinal_encoding, name="tokenizer")
+                                          c.ordinal_encoding, c.id_dropout, name="tokenizer")
         self.task_tokens = LearnedTokens(len(layout.tasks), c.d, name="task_tokens") if c.task_tokens else None
         self.cat_hub_init = self.seq_hub_init = self.shared_task_hubs = None
         if "cat" in plan.n_hubs:
@@ -70,9 +70,9 @@ class INFNet(tf.keras.Model):
         self.heads = [TaskHead(c.head_hidden, c.dropout, name=f"head_{i}") for i in range(len(self.task_names))]
 
     # -- tokens and hubs (§3.1) ------------------------------------------------------------
-    def _tokens(self, features):
+    def _tokens(self, features, training=False):
         """({group: [B, N_g, d]}, {group: mask}, per-type sequence (tokens, masks), batch size)."""
-        cat, seqs = self.tokenizer(features)
+        cat, seqs = self.tokenizer(features, training=training)
         return self._group_tokens(cat, seqs)
 
     def _group_tokens(self, cat, seqs):
@@ -105,7 +105,7 @@ class INFNet(tf.keras.Model):
     # -- forward -----------------------------------------------------------------------------
     def encode(self, features, training=False, return_attention=False):
         """Run tokenizers and blocks: (tokens, masks, hubs, [per-block attention weights])."""
-        tokens, masks, seqs, batch = self._tokens(features)
+        tokens, masks, seqs, batch = self._tokens(features, training)
         hubs = self._hubs(tokens, seqs, batch) if self.model_config.hubs else {}
         return self._blocks(tokens, masks, hubs, training, return_attention)
 

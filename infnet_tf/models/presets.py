@@ -5,7 +5,8 @@ defaults; flags given explicitly on the command line override it. Three kinds:
 
 * ``default`` -- the ModelConfig defaults (the recommended INFNet);
 * ``paper`` -- the paper-exact INFNet (§3, Table 4 defaults): every switch that goes beyond the paper
-  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``) turned off;
+  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``; issue 16:
+  ``seq_hub_views``) turned off;
 * one preset per ablation row of the report: the paper's §4.3 / Table 4 switches, one row per
   beyond-the-paper default turned back to the paper's choice (``paper_embedding_init``,
   ``readout_task_token``), and the measured alternatives that did not become defaults
@@ -28,7 +29,8 @@ class Preset:
 
 
 # The paper's choices for every switch the paper does not have (the ModelConfig defaults differ).
-PAPER_CHOICES: Mapping[str, Any] = {"token_norm": False, "embedding_init_std": 0.0, "readout": "task_token"}
+PAPER_CHOICES: Mapping[str, Any] = {"token_norm": False, "embedding_init_std": 0.0, "readout": "task_token",
+                                    "ordinal_encoding": "none", "seq_hub_views": "all"}
 
 ABLATIONS: tuple[Preset, ...] = (
     Preset("no_task_tokens", "w/o Task tokens", "macro", {"task_tokens": False}),
@@ -52,9 +54,13 @@ ABLATIONS: tuple[Preset, ...] = (
            {"embedding_init_std": PAPER_CHOICES["embedding_init_std"]}),
     Preset("readout_task_token", "Heads read t_i only (paper eq. 11)", "Beyond the paper",
            {"readout": PAPER_CHOICES["readout"]}),
+    Preset("ordinal_none", "Binned numbers: a free row per bucket (paper)", "Beyond the paper",
+           {"ordinal_encoding": PAPER_CHOICES["ordinal_encoding"]}),
     Preset("readout_mean_hubs", "Heads read t_i + mean of each hub group", "Beyond the paper",
            {"readout": "task_token_hubs"}),
     Preset("token_norm", "+ token pre-norm before K/V/Q (not default)", "Beyond the paper", {"token_norm": True}),
+    Preset("seq_hubs_read_seq", "+ sequence hubs read only S (not default; score_candidates)", "Beyond the paper",
+           {"seq_hub_views": "seq"}),
 )
 
 PRESETS: Mapping[str, Preset] = {

@@ -27,7 +27,9 @@ MODEL_FLAG_NAME = flag_names(ModelConfig)  # ModelConfig field -> its flag name 
 # epochs / steps, early stopping, seeds, shuffling, logging, kept checkpoints, the distribution
 # strategy, float32 <-> mixed_bfloat16 (variables stay float32).
 CONFIG_FILE = "trainer_config.json"
-RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std")  # no variables / initialisation only
+RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std", "id_dropout")  # no variables / initialisation only
+# Fields added after model dirs already existed: a recorded config without one was trained with this value.
+FIELDS_ADDED_LATER = {"ordinal_encoding": "none", "seq_hub_views": "all"}
 SHAPING_TRAIN_FIELDS = ("embedding_optimizer",)
 KEEP_ON_OVERWRITE = ("export",)
 
@@ -50,9 +52,9 @@ def config_differences(recorded: dict, layout_dict: dict, model_config: ModelCon
     diffs = []
     old_model = recorded.get("model_config") or {}
     for name, new in model_config.to_dict().items():
-        if name in RESUMABLE_MODEL_FIELDS or name not in old_model:
+        if name in RESUMABLE_MODEL_FIELDS or (name not in old_model and name not in FIELDS_ADDED_LATER):
             continue
-        old = old_model[name]
+        old = old_model.get(name, FIELDS_ADDED_LATER.get(name))
         if _show(old) != _show(new):
             diffs.append(f"{MODEL_FLAG_NAME.get(name, name)}: {_show(old)} -> {_show(new)}")
     old_train = recorded.get("train_config") or {}

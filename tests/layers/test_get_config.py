@@ -29,7 +29,7 @@ CASES = [
     (lambda: LearnedTokens(3, 8), lambda l: l(2)),
     (lambda: EmbeddingTables(LAYOUT, 8), lambda l: l({"age": tf.constant([1, 2])})),
     (lambda: FeatureTokenizer(LAYOUT, 8, combiner="concat_linear"), lambda l: l(FEATURES)),
-    (lambda: FeatureTokenizer(LAYOUT, 8, ordinal="cumulative"), lambda l: l(FEATURES)),
+    (lambda: FeatureTokenizer(LAYOUT, 8, ordinal="cumulative", id_dropout=0.1), lambda l: l(FEATURES)),
     (lambda: CategoricalHubInit(5, 2, 8, mode="mlp", hidden=(4,)), lambda l: l(X)),
     (lambda: SequenceHubInit(1, 8, mode="type_mlp", hidden=(4,)), lambda l: l([X], [MASK])),
     (lambda: MultiViewAggregation(8, 2, ["g"], ["v"], fusion="sum"),

@@ -94,3 +94,22 @@ def test_cumulative_ordinal_encoding_sums_the_rows_up_to_the_bucket():
     grad = tape.gradient(loss, ordered.embeddings.tables["age"].embeddings)
     rows = np.abs(tf.convert_to_tensor(grad).numpy()).sum(1)
     assert rows[0] == 0 and np.all(rows[1:4] > 0) and np.all(rows[4:] == 0)
+
+
+def test_id_dropout_replaces_ids_by_missing_only_in_training():
+    """id_dropout p: in training each non-ordinal categorical id becomes 0 (missing) with probability
+    p; ordinal tokens (binned numbers) and inference are untouched."""
+    tok = FeatureTokenizer(LAYOUT, 8, id_dropout=0.5)
+    batch = random_batch(LAYOUT, 400, seed=4)
+    plain, _ = tok(batch)
+    np.testing.assert_array_equal(tok(batch, training=False)[0].numpy(), plain.numpy())
+    tf.random.set_seed(7)
+    dropped, _ = tok(batch, training=True)
+    missing = tok.embeddings.lookup(LAYOUT.categorical[0], tf.zeros([1], tf.int64)).numpy()[0]
+    for i in (0, 1):                                              # user_id, video_id: ids
+        gone = np.all(np.isclose(dropped.numpy()[:, i], missing if i == 0 else
+                                 tok.embeddings.lookup(LAYOUT.categorical[1], tf.zeros([1], tf.int64)).numpy()[0]),
+                      axis=-1)
+        kept = np.all(dropped.numpy()[:, i] == plain.numpy()[:, i], axis=-1)
+        assert np.all(gone | kept) and 0.4 < gone.mean() < 0.6
+    np.testing.assert_array_equal(dropped.numpy()[:, 2], plain.numpy()[:, 2])   # age_bucket: ordinal

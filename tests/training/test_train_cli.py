@@ -139,6 +139,17 @@ def test_config_differences_name_only_model_shaping_settings():
         ["precision: float32 -> mixed_float16"]
     layout_diff = config_differences(recorded, {"tasks": ["click", "like"]}, old_model, old_train)
     assert len(layout_diff) == 1 and layout_diff[0].startswith("data layout (tasks)")
+    # a model dir recorded before a field existed was trained with that field's value of then
+    older = {**recorded, "model_config": {k: v for k, v in recorded["model_config"].items()
+                                          if k not in ("ordinal_encoding", "seq_hub_views")}}
+    then = old_model.replace(ordinal_encoding="none", seq_hub_views="all")
+    assert config_differences(older, layout, then, old_train) == []
+    assert config_differences(older, layout, then.replace(ordinal_encoding="cumulative"), old_train) == \
+        ["ordinal_encoding: none -> cumulative"]
+    # the layout's ordinal marks come from the artifact: a layout recorded without them is the same data
+    marked = {"categorical": [{"name": "price", "vocab_size": 5, "ordinal": True}]}
+    unmarked = {**recorded, "layout": {"categorical": [{"name": "price", "vocab_size": 5}]}}
+    assert config_differences(unmarked, marked, old_model, old_train) == []
 
 
 def test_model_dir_with_other_settings_is_refused_before_anything_is_written(tmp_path):

@@ -142,6 +142,7 @@ class PooledBaseline(tf.keras.Model):
         self.num_fields = num_fields(layout)
         self.tokenizer = FeatureTokenizer(layout, config.d, combiner=config.sequence_combiner,
                                           init_std=config.embedding_init_std, ordinal=config.ordinal_encoding,
+                                          id_dropout=config.id_dropout,
                                           name="tokenizer")
         self.build_backbone()
         self.towers = [MLP(config.head_hidden, out=1, dropout=config.dropout, output_dtype="float32",
@@ -156,10 +157,10 @@ class PooledBaseline(tf.keras.Model):
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
-    def field_embeddings(self, features):
+    def field_embeddings(self, features, training=False):
         """E [B, F, d]: categorical tokens then one masked-mean field per behaviour type."""
         parts = []
-        c = self.tokenizer.categorical_tokens(features)
+        c = self.tokenizer.categorical_tokens(features, training)
         if c is not None:
             parts.append(c)
         if self.layout.sequences:
@@ -169,7 +170,7 @@ class PooledBaseline(tf.keras.Model):
 
     @no_autograph
     def call(self, features, training=False):
-        reps, extra = self.backbone(self.field_embeddings(features), training=training)
+        reps, extra = self.backbone(self.field_embeddings(features, training), training=training)
         out = {}
         for i, (task, tower, rep) in enumerate(zip(self.task_names, self.towers, reps)):
             logit = tf.cast(tower(rep, training=training), tf.float32)[:, 0]
