@@ -72,8 +72,8 @@ class EmbeddingTables(tf.keras.layers.Layer):
     def _cumulative(self, table: str):
         """[vocab, dim]: row 0 as stored, row j >= 1 the sum of rows 1..j."""
         layer = self.tables[table]
-        if not layer.built:
-            layer.build(None)
+        if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
+            layer(tf.zeros([1], tf.int64))
         rows = tf.convert_to_tensor(layer.embeddings)
         return tf.concat([rows[:1], tf.math.cumsum(rows[1:], axis=0)], axis=0)
 
