@@ -37,8 +37,9 @@ readout             task_token_flat_hubs | task_token |    t_i and every hub, fl
 ordinal_encoding    cumulative | none                      binned numbers: bucket j = sum of rows
                                                            1..j | a free row per bucket (paper; every
                                                            model reads this field)
-seq_hub_views       all | seq                              sequence hubs read C, S, T (eqs. 5-7) |
-                                                           S only (user side computed once)
+seq_hub_views       seq | all                              sequence hubs read S only (the user side
+                                                           computed once per request) | C, S, T
+                                                           (paper eqs. 5-7)
 ==================  =====================================  ======================================
 
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
@@ -61,7 +62,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sequence_combiner": ("sum", "concat_linear"),
     "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
     "ordinal_encoding": ("cumulative", "none"),
-    "seq_hub_views": ("all", "seq"),
+    "seq_hub_views": ("seq", "all"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
@@ -112,10 +113,10 @@ class ModelConfig:
     embedding_init_std: float = setting(0.1, help=(
         "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; > 0: truncated normal with this "
         "standard deviation."))
-    seq_hub_views: str = setting("all", choices=CHOICES["seq_hub_views"], help=(
-        "Beyond the paper: which views the sequence hubs aggregate in Phase 1: all (eqs. 5-7: C, S and T) or seq "
-        "(S only: the whole sequence path is independent of the candidate, so score_candidates computes it once "
-        "per request; the categorical and task hubs still read S)."))
+    seq_hub_views: str = setting("seq", choices=CHOICES["seq_hub_views"], help=(
+        "Beyond the paper: which views the sequence hubs aggregate in Phase 1: seq (S only: the whole sequence path "
+        "is independent of the candidate, so score_candidates computes it once per request; the categorical and "
+        "task hubs still read S) or all (the paper's eqs. 5-7: C, S and T)."))
     ordinal_encoding: str = setting("cumulative", choices=CHOICES["ordinal_encoding"], help=(
         "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
         "tokens: none = one free embedding per bucket; cumulative = bucket j is the sum of rows 1..j of its "

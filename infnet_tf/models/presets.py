@@ -59,8 +59,8 @@ ABLATIONS: tuple[Preset, ...] = (
     Preset("readout_mean_hubs", "Heads read t_i + mean of each hub group", "Beyond the paper",
            {"readout": "task_token_hubs"}),
     Preset("token_norm", "+ token pre-norm before K/V/Q (not default)", "Beyond the paper", {"token_norm": True}),
-    Preset("seq_hubs_read_seq", "+ sequence hubs read only S (not default; score_candidates)", "Beyond the paper",
-           {"seq_hub_views": "seq"}),
+    Preset("seq_hubs_read_all", "Sequence hubs read C, S and T (paper eqs. 5-7)", "Beyond the paper",
+           {"seq_hub_views": PAPER_CHOICES["seq_hub_views"]}),
 )
 
 PRESETS: Mapping[str, Preset] = {

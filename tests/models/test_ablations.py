@@ -29,7 +29,7 @@ EXPECTED = {
     "broadcast_unit=pgu": ({"broadcast_unit": "pgu"}, CHANGED, MORE),   # per-token projections
     "sequence_combiner=concat_linear": ({"sequence_combiner": "concat_linear"}, MORE, MORE),
     "hubs=off": ({"hubs": False}, CHANGED, CHANGED),                  # see the scaling test below
-    "seq_hub_views=seq": ({"seq_hub_views": "seq"}, LESS, CHANGED),   # seq hubs: one view (own query set)
+    "seq_hub_views=all": ({"seq_hub_views": "all"}, MORE, CHANGED),   # seq hubs read 3 views: Linear(3d) fusion
 }
 
 

@@ -41,11 +41,11 @@ def test_input_keys_partition_the_layout():
     {"aggregation": False},                                        # late fusion reads the S tokens
     {"broadcast": False, "broadcast_unit": "pgu"},                 # S never refined: stays at batch 1
     {"broadcast_unit": "pgu", "num_blocks": 3},
-    {"seq_hub_views": "seq", "num_blocks": 3},                     # the sequence path stays at batch 1
-    {"seq_hub_views": "seq", "n_cat_hubs": 8, "token_norm": True},
-    {"ordinal_encoding": "cumulative"},
+    {"seq_hub_views": "all", "num_blocks": 3},                     # paper: S depends on the candidate from block 2
+    {"seq_hub_views": "all", "n_cat_hubs": 8, "token_norm": True},
+    {"ordinal_encoding": "none"},
 ], ids=["default", "one-block", "hubs-off", "global-mean", "projected-kv", "no-aggregation", "no-broadcast",
-        "pgu", "seq-hubs-read-seq", "seq-hubs-read-seq-projected", "ordinal"])
+        "pgu", "seq-hubs-read-all", "seq-hubs-read-all-projected", "ordinal"])
 def test_equals_the_full_model_on_tiled_rows(changes):
     """Lengths 0 (empty sequences: masked out, zero hubs), partial and full; unseen-id buckets
     (the highest ids of each table, the transform's OOV range) among the candidates."""
