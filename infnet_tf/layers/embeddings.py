@@ -10,7 +10,9 @@ Ordinal inputs (binned numbers, ``TokenInput.ordinal``) may be encoded as ordere
 the token of bucket j >= 1 is the sum of the table's rows 1..j (a thermometer code times the table),
 so neighbouring buckets share all rows but one and a bucket seen rarely in training still sits
 between its neighbours; row 0 (missing) stays a free vector. Same table, same variables as the
-plain look-up (``ordinal="none"``).
+plain look-up (``ordinal="none"``). ``ordinal="cumulative_with_gaps"`` also encodes the behaviour
+sequences' time-gap buckets so (:class:`~infnet_tf.layers.tokenizers.FeatureTokenizer`; log-binned gaps,
+bucket 0 = padding).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.data.layout import FeatureLayout, TokenInput
 
 
-ORDINAL_ENCODINGS = ("none", "cumulative")
+ORDINAL_ENCODINGS = ("none", "cumulative", "cumulative_with_gaps")
 
 
 def layer_name(prefix: str, name: str) -> str:
@@ -60,22 +62,14 @@ class EmbeddingTables(tf.keras.layers.Layer):
                             for t, (_, dim) in self.dims.items() if dim != self.d}
 
     def lookup(self, field: TokenInput, ids):
-        if field.ordinal and self.ordinal == "cumulative":
-            x = tf.gather(self._cumulative(field.table), ids)
+        if field.ordinal and self.ordinal != "none":
+            x = cumulative_lookup(self.tables[field.table], ids)
         else:
             x = self.tables[field.table](ids)
         x = tf.cast(x, self.compute_dtype)
         if field.table in self.projections:
             x = self.projections[field.table](x)
         return x
-
-    def _cumulative(self, table: str):
-        """[vocab, dim]: row 0 as stored, row j >= 1 the sum of rows 1..j."""
-        layer = self.tables[table]
-        if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
-            layer(tf.zeros([1], tf.int64))
-        rows = tf.convert_to_tensor(layer.embeddings)
-        return tf.concat([rows[:1], tf.math.cumsum(rows[1:], axis=0)], axis=0)
 
     @no_autograph
     def call(self, ids_by_table):
@@ -86,6 +80,15 @@ class EmbeddingTables(tf.keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d, "init_std": self.init_std,
                 "ordinal": self.ordinal}
+
+
+def cumulative_lookup(layer, ids):
+    """Ordered-bucket look-up in Keras ``Embedding`` ``layer``: row 0 as stored, id j >= 1 the sum of
+    rows 1..j (float32, as the layer's own look-up)."""
+    if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
+        layer(tf.zeros([1], tf.int64))
+    rows = tf.convert_to_tensor(layer.embeddings)
+    return tf.gather(tf.concat([rows[:1], tf.math.cumsum(rows[1:], axis=0)], axis=0), ids)
 
 
 def embedding_initializer(init_std: float = 0.0):

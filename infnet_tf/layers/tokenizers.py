@@ -24,7 +24,8 @@ import tensorflow as tf
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
 from infnet_tf.data.layout import FeatureLayout
-from infnet_tf.layers.embeddings import EmbeddingTables, embedding_initializer, layer_name, projection_flops
+from infnet_tf.layers.embeddings import (EmbeddingTables, cumulative_lookup, embedding_initializer, layer_name,
+                                         projection_flops)
 from infnet_tf.layers.masking import masked_mean
 
 COMBINERS = ("sum", "concat_linear")
@@ -84,7 +85,11 @@ class FeatureTokenizer(tf.keras.layers.Layer):
             mask = t < length[:, None]
             recency = tf.clip_by_value(length[:, None] - 1 - t, 0, seq.max_len - 1)
             p = tf.cast(self.positions[seq.name](recency), self.compute_dtype)
-            r = tf.cast(self.time_gaps[seq.name](features[seq_key(seq.name, TIME_GAP)]), self.compute_dtype)
+            gaps = features[seq_key(seq.name, TIME_GAP)]
+            if self.ordinal == "cumulative_with_gaps":
+                r = tf.cast(cumulative_lookup(self.time_gaps[seq.name], gaps), self.compute_dtype)
+            else:
+                r = tf.cast(self.time_gaps[seq.name](gaps), self.compute_dtype)
             s = (e + p + r) * tf.cast(mask, self.compute_dtype)[..., None]
             out.append((s, mask))
         return out

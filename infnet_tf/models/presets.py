@@ -56,6 +56,8 @@ ABLATIONS: tuple[Preset, ...] = (
            {"readout": PAPER_CHOICES["readout"]}),
     Preset("ordinal_none", "Binned numbers: a free row per bucket (paper)", "Beyond the paper",
            {"ordinal_encoding": PAPER_CHOICES["ordinal_encoding"]}),
+    Preset("ordinal_tokens_only", "Time-gap buckets: a free row per bucket", "Beyond the paper",
+           {"ordinal_encoding": "cumulative"}),
     Preset("readout_mean_hubs", "Heads read t_i + mean of each hub group", "Beyond the paper",
            {"readout": "task_token_hubs"}),
     Preset("token_norm", "+ token pre-norm before K/V/Q (not default)", "Beyond the paper", {"token_norm": True}),

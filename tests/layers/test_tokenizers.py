@@ -113,3 +113,24 @@ def test_id_dropout_replaces_ids_by_missing_only_in_training():
         kept = np.all(dropped.numpy()[:, i] == plain.numpy()[:, i], axis=-1)
         assert np.all(gone | kept) and 0.4 < gone.mean() < 0.6
     np.testing.assert_array_equal(dropped.numpy()[:, 2], plain.numpy()[:, 2])   # age_bucket: ordinal
+
+
+def test_cumulative_with_gaps_also_orders_the_time_gap_buckets():
+    """ordinal="cumulative_with_gaps": a real position's time-gap term is rows 1..j of the type's
+    gap table summed; padding stays zero; the binned categorical tokens are encoded as with "cumulative"."""
+    plain = FeatureTokenizer(LAYOUT, 8, ordinal="cumulative")
+    tok = FeatureTokenizer(LAYOUT, 8, ordinal="cumulative_with_gaps")
+    batch = random_batch(LAYOUT, 3, lengths=[[2, 5, 0], [1, 0, 3]])
+    plain(batch)
+    tok(batch)
+    tok.set_weights(plain.get_weights())
+    cat, seqs = tok(batch)
+    np.testing.assert_array_equal(cat.numpy(), plain(batch)[0].numpy())
+    gaps = batch[seq_key("type0", "time_gap")].numpy()
+    table = tok.time_gaps["type0"].embeddings.numpy()
+    (s, mask), (s_plain, _) = seqs[0], plain(batch)[1][0]
+    for row, t in ((0, 0), (0, 1), (1, 4)):
+        j = gaps[row, t]
+        want = s_plain.numpy()[row, t] - table[j] + table[1:j + 1].sum(0)
+        np.testing.assert_allclose(s.numpy()[row, t], want, rtol=1e-5, atol=1e-6)
+    assert np.all(s.numpy()[~mask.numpy()] == 0.0)
