@@ -187,6 +187,9 @@ def main(argv) -> int:
         artifact = artifact_lib.load(data)
         layout = artifact.feature_layout
         overrides = {k: FLAGS[k].value for k in ("d", "num_blocks") if FLAGS[k].value is not None}
+        bad = [kv for kv in FLAGS.model_changes if "=" not in kv]
+        if bad:
+            raise SystemExit(f"--model_changes: expected field=value entries, got {bad}")
         overrides.update(kv.split("=", 1) for kv in FLAGS.model_changes)
         config = ModelConfig.from_flags_dict({"model": FLAGS.model, **overrides})
         model = build_serving_model(layout, config, "float32")
