@@ -34,10 +34,11 @@ embedding_init_std  0.1 | 0.0 | float > 0                  0: Keras' U(-0.05, 0.
 readout             task_token_flat_hubs | task_token |    t_i and every hub, flattened | t_i only
                     task_token_hubs                        (eq. 11, paper) | t_i and the mean of
                                                            every hub group
-ordinal_encoding    cumulative | cumulative_with_gaps |    binned numbers (dense, counters): bucket
-                    none                                   j = sum of rows 1..j | the same and the
-                                                           sequences' time-gap buckets | a free row
-                                                           per bucket (paper; every model reads it)
+ordinal_encoding    cumulative_with_gaps | cumulative |    binned numbers (dense, counters) and the
+                    none                                   sequences' time-gap buckets: bucket j =
+                                                           sum of rows 1..j | the same for the
+                                                           binned tokens only | a free row per
+                                                           bucket (paper; every model reads it)
 seq_hub_views       seq | all                              sequence hubs read S only (the user side
                                                            computed once per request) | C, S, T
                                                            (paper eqs. 5-7)
@@ -62,7 +63,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
     "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
-    "ordinal_encoding": ("cumulative", "cumulative_with_gaps", "none"),
+    "ordinal_encoding": ("cumulative_with_gaps", "cumulative", "none"),
     "seq_hub_views": ("seq", "all"),
 }
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
@@ -118,7 +119,7 @@ class ModelConfig:
         "Beyond the paper: which views the sequence hubs aggregate in Phase 1: seq (S only: the whole sequence path "
         "is independent of the candidate, so score_candidates computes it once per request; the categorical and "
         "task hubs still read S) or all (the paper's eqs. 5-7: C, S and T)."))
-    ordinal_encoding: str = setting("cumulative", choices=CHOICES["ordinal_encoding"], help=(
+    ordinal_encoding: str = setting("cumulative_with_gaps", choices=CHOICES["ordinal_encoding"], help=(
         "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
         "tokens: none = one free embedding per bucket; cumulative = bucket j is the sum of rows 1..j of its "
         "table (ordered buckets, neighbours share rows); cumulative_with_gaps = the same, and the behaviour "

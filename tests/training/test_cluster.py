@@ -19,7 +19,8 @@ import time
 import pytest
 
 from infnet_tf.training.local_cluster import Role, cluster_spec, free_ports, plan_roles, tf_config
-from tests.training.helpers import PYTHON, ROOT, TINY_MODEL_FLAGS, subprocess_env, write_data_with_artifact
+from tests.training.helpers import (ORDER_STABLE_MODEL_FLAGS, PYTHON, ROOT, TINY_MODEL_FLAGS, subprocess_env,
+                                   write_data_with_artifact)
 
 _STARTED = re.compile(r"cluster: started (\S+) pid (\d+)")
 
@@ -137,7 +138,7 @@ def test_launcher_rejects_bad_counts_with_exit_2():
 def test_multi_worker_mirrored_trains_like_one_process(tmp_path, cluster_run):
     data = str(tmp_path / "data")
     write_data_with_artifact(data, days=(2, 1, 0), rows_per_day=256, files_per_day=2)  # 4 train files
-    flags = ["--epochs=1", "--deterministic"]
+    flags = ["--epochs=1", "--deterministic", *ORDER_STABLE_MODEL_FLAGS]   # the workers see other batch orders
     single = subprocess.run([PYTHON, "-m", "infnet_tf.train", "--strategy=default",
                              *_train_flags(data, tmp_path / "single", *flags)], cwd=ROOT, env=subprocess_env(),
                             capture_output=True, text=True, timeout=300)

@@ -19,12 +19,12 @@ _SCRIPT = textwrap.dedent("""
     from infnet_tf.data.artifact import load_layout
     from infnet_tf.input import make_dataset
     from infnet_tf.training.trainer import Trainer
-    from tests.training.helpers import tiny_model_config, tiny_train_config
+    from tests.training.helpers import ORDER_STABLE_MODEL, tiny_model_config, tiny_train_config
 
     data, out = sys.argv[1], {}
     layout = load_layout(data)
     for strategy in ("default", "mirrored"):
-        trainer = Trainer(layout, tiny_model_config(), tiny_train_config(strategy=strategy, seed=3),
+        trainer = Trainer(layout, tiny_model_config(**ORDER_STABLE_MODEL), tiny_train_config(strategy=strategy, seed=3),
                           f"{sys.argv[2]}/{strategy}")
         train = make_dataset(f"{data}/train", layout, 64, shuffle=False, repeat=False, deterministic=True)
         first = trainer.train_on(train, max_steps=1)
