@@ -10,6 +10,8 @@ sequence length; ``hubs=off`` is quadratic.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.heads import task_head_flops
 from infnet_tf.layers.hub_init import categorical_hub_flops, sequence_hub_flops
@@ -37,3 +39,39 @@ def infnet_flops(layout: FeatureLayout, config: ModelConfig) -> int:
             total += self_attention_flops(n, b.query_last or n, d, c.ffn_mult)
     total += len(layout.tasks) * task_head_flops(plan.readout_tokens * d, c.head_hidden)
     return total
+
+
+def candidate_flops(layout: FeatureLayout, config: ModelConfig) -> int:
+    """FLOPs per candidate of ``score_candidates`` (:mod:`infnet_tf.models.candidates`): the work that
+    depends on the candidate; the rest is done once per request. Same convention as
+    :func:`infnet_flops` (keys/values counted projected), so ``infnet_flops / candidate_flops`` is the
+    speed-up the arithmetic allows for many candidates.
+
+    Shared: the sequences' tokenizer work and hub initialisation; with ``seq_hub_views=seq`` in every
+    block the sequence hubs' aggregation, Phase 2 on S and S's key/value projections (which the other
+    hubs read too); with ``all`` S's key/value projections of block 1 only (S depends on the candidate
+    after block 1's Phase 2); with ``hubs=off`` the tokenizer only.
+    """
+    plan, c, d = make_plan(layout, config), config, config.d
+    full = infnet_flops(layout, config)
+    n_seq = plan.n_tokens.get("seq", 0)
+    if not n_seq:
+        return full
+    shared = (tokenizer_flops(layout, d, c.sequence_combiner)
+              - tokenizer_flops(dataclasses.replace(layout, sequences=()), d, c.sequence_combiner))
+    if not c.hubs:
+        return full - shared
+    shared += sequence_hub_flops([s.max_len for s in layout.sequences], d, c.seq_hub_init, c.seq_hub_hidden)
+    kv = 2 * 2 * n_seq * d * d                                    # S W^k + b^k, S W^v + b^v
+    if plan.group_views.get("seq") != ("seq",):
+        return full - shared - (kv if plan.blocks[0].aggregate else 0)
+    others = {g: n for g, n in plan.n_hubs.items() if g != "seq"}
+    for b in plan.blocks:
+        def block(hubs, keep):
+            return infnet_block_flops(d, plan.n_tokens, hubs, [g for g in b.aggregate if keep(g)],
+                                      [g for g in b.broadcast if keep(g)], c.fusion, c.broadcast_unit, c.bgu_hidden,
+                                      group_views=plan.group_views)
+        per_candidate = block(others, lambda g: g != "seq")    # other hubs read S: its projections counted here
+        reads_s = any(g != "seq" for g in b.aggregate)
+        shared += block(plan.n_hubs, lambda g: True) - per_candidate + (kv if reads_s else 0)
+    return full - shared

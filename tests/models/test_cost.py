@@ -46,3 +46,49 @@ def test_param_count():
     model = build_model(LAYOUT, tiny_config())
     assert param_count(model) == sum(int(np.prod(v.shape)) for v in model.variables)
     assert param_count(model, trainable_only=True) <= param_count(model)
+
+
+def _longer(layout, extra):
+    """``layout`` with ``extra`` more tokens in its first behaviour sequence."""
+    import dataclasses
+
+    first = dataclasses.replace(layout.sequences[0], max_len=layout.sequences[0].max_len + extra)
+    return dataclasses.replace(layout, sequences=(first, *layout.sequences[1:]))
+
+
+def test_candidate_flops_grow_with_the_sequence_only_by_the_other_hubs_attention():
+    """seq_hub_views=seq: a longer sequence adds, per candidate, only the categorical and task hubs'
+    two attention contractions over the extra tokens (2 · 2 · hubs · extra · d per block that
+    aggregates them); its projections, the sequence hubs and Phase 2 on S are shared."""
+    from infnet_tf.models.infnet_flops import candidate_flops, infnet_flops
+    from infnet_tf.models.infnet_plan import make_plan
+
+    config = tiny_config(seq_hub_views="seq")
+    plan = make_plan(LAYOUT, config)
+    queries = sum(sum(plan.n_hubs[g] for g in b.aggregate if g != "seq") for b in plan.blocks)
+    extra = 7
+    grown = candidate_flops(_longer(LAYOUT, extra), config) - candidate_flops(LAYOUT, config)
+    assert grown == 2 * 2 * queries * extra * config.d
+    assert infnet_flops(_longer(LAYOUT, extra), config) - infnet_flops(LAYOUT, config) > 2 * grown   # a row pays S projections, seq hubs, Phase 2
+
+
+def test_candidate_flops_without_sharing_are_the_rows():
+    """Nothing of a layout without sequences is shared; with hubs off only the tokenizer (no
+    sequence projections here: the whole row); with the paper's sequence hubs (``all``) the sequence
+    hub initialisation and block 1's S projections (4 · T · d^2)."""
+    import dataclasses
+
+    from infnet_tf.layers.hub_init import sequence_hub_flops
+    from infnet_tf.models.infnet_flops import candidate_flops, infnet_flops
+
+    no_seq = dataclasses.replace(LAYOUT, sequences=())
+    config = tiny_config()
+    assert candidate_flops(no_seq, config) == infnet_flops(no_seq, config)
+    off = tiny_config(hubs=False, task_tokens=False)
+    assert candidate_flops(LAYOUT, off) == infnet_flops(LAYOUT, off)
+    paper = tiny_config(seq_hub_views="all")
+    t = LAYOUT.num_sequence_tokens
+    seq_init = sequence_hub_flops([s.max_len for s in LAYOUT.sequences], paper.d, paper.seq_hub_init,
+                                  paper.seq_hub_hidden)
+    assert infnet_flops(LAYOUT, paper) - candidate_flops(LAYOUT, paper) == seq_init + 4 * t * paper.d ** 2
+    assert candidate_flops(LAYOUT, tiny_config(seq_hub_views="seq")) < candidate_flops(LAYOUT, paper)
