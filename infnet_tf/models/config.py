@@ -34,11 +34,13 @@ embedding_init_std  0.1 | 0.0 | float > 0                  0: Keras' U(-0.05, 0.
 readout             task_token_flat_hubs | task_token |    t_i and every hub, flattened | t_i only
                     task_token_hubs                        (eq. 11, paper) | t_i and the mean of
                                                            every hub group
-ordinal_encoding    cumulative_with_gaps | cumulative |    binned numbers (dense, counters) and the
-                    none                                   sequences' time-gap buckets: bucket j =
-                                                           sum of rows 1..j | the same for the
-                                                           binned tokens only | a free row per
-                                                           bucket (paper; every model reads it)
+ordinal_encoding    auto | cumulative_with_gaps |          binned numbers (dense, counters) and the
+                    cumulative | none                      sequences' time-gap buckets: the model's
+                                                           choice (cumulative_with_gaps; DeepFM:
+                                                           none) | bucket j = sum of rows 1..j |
+                                                           the same for the binned tokens only | a
+                                                           free row per bucket (paper; every model
+                                                           reads it)
 seq_hub_views       seq | all                              sequence hubs read S only (the user side
                                                            computed once per request) | C, S, T
                                                            (paper eqs. 5-7)
@@ -63,9 +65,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "broadcast_unit": ("affine", "scale", "shift", "pgu"),
     "sequence_combiner": ("sum", "concat_linear"),
     "readout": ("task_token", "task_token_hubs", "task_token_flat_hubs"),
-    "ordinal_encoding": ("cumulative_with_gaps", "cumulative", "none"),
+    "ordinal_encoding": ("auto", "cumulative_with_gaps", "cumulative", "none"),
     "seq_hub_views": ("seq", "all"),
 }
+# ``ordinal_encoding=auto``: what most models use (measured, bench/REPORT.md round 2); a model
+# class may name another (DeepFM: ``none``).
+ORDINAL_CHOICE = "cumulative_with_gaps"
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
 
@@ -119,11 +124,12 @@ class ModelConfig:
         "Beyond the paper: which views the sequence hubs aggregate in Phase 1: seq (S only: the whole sequence path "
         "is independent of the candidate, so score_candidates computes it once per request; the categorical and "
         "task hubs still read S) or all (the paper's eqs. 5-7: C, S and T)."))
-    ordinal_encoding: str = setting("cumulative_with_gaps", choices=CHOICES["ordinal_encoding"], help=(
+    ordinal_encoding: str = setting("auto", choices=CHOICES["ordinal_encoding"], help=(
         "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
         "tokens: none = one free embedding per bucket; cumulative = bucket j is the sum of rows 1..j of its "
         "table (ordered buckets, neighbours share rows); cumulative_with_gaps = the same, and the behaviour "
-        "sequences' time-gap buckets too."))
+        "sequences' time-gap buckets too; auto = the model's measured choice: cumulative_with_gaps, but none for "
+        "deepfm (its FM term diverges on summed rows)."))
     id_dropout: float = setting(0.0, help=(
         "Beyond the paper, every model: in training, each categorical token that is not a binned number (ids: user, "
         "item, attributes) is replaced by the missing id 0 with this probability, so the model also learns from "
@@ -193,6 +199,11 @@ class ModelConfig:
         specific = self.task_tokens and self.task_hubs in ("hybrid", "specific")
         shared = self.task_hubs in ("hybrid", "shared") or not self.task_tokens
         return specific, shared and self.n_shared_task_hubs > 0
+
+    def tokenizer_ordinal(self, model_choice: str = ORDINAL_CHOICE) -> str:
+        """The tokenizer's ordinal encoding: ``ordinal_encoding``, with ``auto`` resolved to the model's
+        measured choice ``model_choice`` (a class attribute of the model: ``ORDINAL_CHOICE`` by default)."""
+        return model_choice if self.ordinal_encoding == "auto" else self.ordinal_encoding
 
     def replace(self, **changes: Any) -> "ModelConfig":
         """A copy with ``changes`` applied (validated again)."""

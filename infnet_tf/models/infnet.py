@@ -46,7 +46,7 @@ class INFNet(tf.keras.Model):
         self.plan = plan = make_plan(layout, c)
         self.task_names = layout.task_names
         self.tokenizer = FeatureTokenizer(layout, c.d, c.sequence_combiner, c.embedding_init_std,
-                                          c.ordinal_encoding, c.id_dropout, name="tokenizer")
+                                          c.tokenizer_ordinal(), c.id_dropout, name="tokenizer")
         self.task_tokens = LearnedTokens(len(layout.tasks), c.d, name="task_tokens") if c.task_tokens else None
         self.cat_hub_init = self.seq_hub_init = self.shared_task_hubs = None
         if "cat" in plan.n_hubs:

@@ -286,3 +286,14 @@ def test_options_from_flag_strings_and_errors():
         flops_per_example(LAYOUT, config_for("mmoe").replace(options={"num_experts": 0}))
     with pytest.raises(ValueError, match="options.structure: expected one of stacked|parallel"):
         build_model(LAYOUT, config_for("dcnv2").replace(options={"structure": "side"}))
+
+
+@pytest.mark.parametrize("model,auto", [("infnet", "cumulative_with_gaps"), ("dcnv2", "cumulative_with_gaps"),
+                                        ("shared_bottom", "cumulative_with_gaps"), ("deepfm", "none")])
+def test_ordinal_encoding_auto_is_the_models_choice_and_an_explicit_value_wins(model, auto):
+    """``ordinal_encoding=auto`` (the default) resolves per model: summed rows for every model but
+    DeepFM, whose FM pair sum diverged on them (real log); a value given explicitly is used as is."""
+    assert ModelConfig().ordinal_encoding == "auto"
+    assert build_model(LAYOUT, ModelConfig(model=model, d=8)).tokenizer.ordinal == auto
+    assert build_model(LAYOUT, ModelConfig(model=model, d=8, ordinal_encoding="cumulative")).tokenizer.ordinal == \
+        "cumulative"

@@ -35,7 +35,7 @@ from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 from infnet_tf.layers.tokenizers import FeatureTokenizer, tokenizer_flops
-from infnet_tf.models.config import ModelConfig
+from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
 
 
 # -- options -----------------------------------------------------------------------------------
@@ -128,6 +128,7 @@ class PooledBaseline(tf.keras.Model):
 
     MODEL: str = ""
     OPTIONS: Mapping[str, Option] = {}
+    ORDINAL_CHOICE = ORDINAL_CHOICE     # what ``ordinal_encoding=auto`` means for this model
 
     def __init__(self, layout, config, **kwargs):
         layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
@@ -141,7 +142,8 @@ class PooledBaseline(tf.keras.Model):
         self.task_names = layout.task_names
         self.num_fields = num_fields(layout)
         self.tokenizer = FeatureTokenizer(layout, config.d, combiner=config.sequence_combiner,
-                                          init_std=config.embedding_init_std, ordinal=config.ordinal_encoding,
+                                          init_std=config.embedding_init_std,
+                                          ordinal=config.tokenizer_ordinal(self.ORDINAL_CHOICE),
                                           id_dropout=config.id_dropout,
                                           name="tokenizer")
         self.build_backbone()
