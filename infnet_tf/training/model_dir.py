@@ -10,7 +10,7 @@ import json
 
 from infnet_tf.config_flags import flag_names
 from infnet_tf.data import fs
-from infnet_tf.models.config import ModelConfig
+from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.training.job import JobError
 
@@ -44,6 +44,15 @@ def _show(value) -> str:
     return str(value)
 
 
+def _ordinal(value, model: str):
+    """``ordinal_encoding`` ``value`` with ``auto`` resolved as model ``model`` resolves it."""
+    if value != "auto":
+        return value
+    from infnet_tf.models import get_entry
+
+    return getattr(get_entry(model).build, "ORDINAL_CHOICE", ORDINAL_CHOICE)
+
+
 def config_differences(recorded: dict, layout_dict: dict, model_config: ModelConfig,
                        train_config: TrainConfig, precision: str | None = None) -> list[str]:
     """``name: old -> new`` for each model-shaping setting that differs from a recorded
@@ -55,6 +64,8 @@ def config_differences(recorded: dict, layout_dict: dict, model_config: ModelCon
         if name in RESUMABLE_MODEL_FIELDS or (name not in old_model and name not in FIELDS_ADDED_LATER):
             continue
         old = old_model.get(name, FIELDS_ADDED_LATER.get(name))
+        if name == "ordinal_encoding":   # auto and the encoding it stands for are the same model
+            old, new = _ordinal(old, old_model.get("model", model_config.model)), _ordinal(new, model_config.model)
         if _show(old) != _show(new):
             diffs.append(f"{MODEL_FLAG_NAME.get(name, name)}: {_show(old)} -> {_show(new)}")
     old_train = recorded.get("train_config") or {}

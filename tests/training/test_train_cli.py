@@ -146,6 +146,15 @@ def test_config_differences_name_only_model_shaping_settings():
     assert config_differences(older, layout, then, old_train) == []
     assert config_differences(older, layout, then.replace(ordinal_encoding="cumulative"), old_train) == \
         ["ordinal_encoding: none -> cumulative"]
+    # ordinal_encoding=auto compares as the encoding it stands for, for the recorded model
+    assert config_differences(older, layout, old_model, old_train) == \
+        ["seq_hub_views: all -> seq", "ordinal_encoding: none -> cumulative_with_gaps"]
+    explicit = _recorded(old_model.replace(ordinal_encoding="cumulative_with_gaps"), old_train)
+    assert config_differences(explicit, layout, old_model, old_train) == []
+    deepfm = ModelConfig(model="deepfm", d=32)
+    deepfm_older = {**_recorded(deepfm, old_train)}
+    deepfm_older["model_config"] = {k: v for k, v in deepfm_older["model_config"].items() if k != "ordinal_encoding"}
+    assert config_differences(deepfm_older, deepfm_older["layout"], deepfm, old_train) == []   # auto = none
     # the layout's ordinal marks come from the artifact: a layout recorded without them is the same data
     marked = {"categorical": [{"name": "price", "vocab_size": 5, "ordinal": True}]}
     unmarked = {**recorded, "layout": {"categorical": [{"name": "price", "vocab_size": 5}]}}
