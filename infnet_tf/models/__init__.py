@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from infnet_tf.data.layout import FeatureLayout
-from infnet_tf.models.config import ModelConfig
+from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
 from infnet_tf.models import registry as _registry
 from infnet_tf.models.registry import ModelEntry, register_model
 
@@ -26,6 +26,12 @@ def get_entry(name: str) -> ModelEntry:
     """The registry entry (builder, analytical FLOPs) of model ``name``."""
     _load_models()
     return _registry.get_entry(name)
+
+
+def ordinal_choice(name: str) -> str:
+    """What ``ordinal_encoding=auto`` means for model ``name``: its class's ``ORDINAL_CHOICE``
+    (``ModelConfig.tokenizer_ordinal``), the config module's ``ORDINAL_CHOICE`` when it names none."""
+    return getattr(get_entry(name).build, "ORDINAL_CHOICE", ORDINAL_CHOICE)
 
 
 def registered_models() -> tuple[str, ...]:
@@ -47,4 +53,4 @@ def build_model(layout: FeatureLayout, config: ModelConfig):
 
 
 __all__ = ["FeatureLayout", "ModelConfig", "ModelEntry", "build_model", "get_entry",
-           "register_model", "registered_models"]
+           "ordinal_choice", "register_model", "registered_models"]

@@ -67,11 +67,11 @@ def candidate_flops(layout: FeatureLayout, config: ModelConfig) -> int:
         return full - shared - (kv if plan.blocks[0].aggregate else 0)
     others = {g: n for g, n in plan.n_hubs.items() if g != "seq"}
     for b in plan.blocks:
-        def block(hubs, keep):
-            return infnet_block_flops(d, plan.n_tokens, hubs, [g for g in b.aggregate if keep(g)],
-                                      [g for g in b.broadcast if keep(g)], c.fusion, c.broadcast_unit, c.bgu_hidden,
-                                      group_views=plan.group_views)
-        per_candidate = block(others, lambda g: g != "seq")    # other hubs read S: its projections counted here
-        reads_s = any(g != "seq" for g in b.aggregate)
-        shared += block(plan.n_hubs, lambda g: True) - per_candidate + (kv if reads_s else 0)
+        whole = infnet_block_flops(d, plan.n_tokens, plan.n_hubs, b.aggregate, b.broadcast, c.fusion,
+                                   c.broadcast_unit, c.bgu_hidden, group_views=plan.group_views)
+        aggregate = [g for g in b.aggregate if g != "seq"]
+        # the other hubs' part; they read S too, so it counts S's projections, which are shared
+        per_candidate = infnet_block_flops(d, plan.n_tokens, others, aggregate, [g for g in b.broadcast if g != "seq"],
+                                           c.fusion, c.broadcast_unit, c.bgu_hidden, group_views=plan.group_views)
+        shared += whole - per_candidate + (kv if aggregate else 0)
     return full - shared

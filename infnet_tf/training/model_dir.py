@@ -10,7 +10,7 @@ import json
 
 from infnet_tf.config_flags import flag_names
 from infnet_tf.data import fs
-from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
+from infnet_tf.models.config import ModelConfig
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.training.job import JobError
 
@@ -45,12 +45,10 @@ def _show(value) -> str:
 
 
 def _ordinal(value, model: str):
-    """``ordinal_encoding`` ``value`` with ``auto`` resolved as model ``model`` resolves it."""
-    if value != "auto":
-        return value
-    from infnet_tf.models import get_entry
+    """``ordinal_encoding`` ``value`` as model ``model``'s tokenizer uses it (``auto`` resolved)."""
+    from infnet_tf.models import ordinal_choice
 
-    return getattr(get_entry(model).build, "ORDINAL_CHOICE", ORDINAL_CHOICE)
+    return ModelConfig(model=model, ordinal_encoding=value).tokenizer_ordinal(ordinal_choice(model))
 
 
 def config_differences(recorded: dict, layout_dict: dict, model_config: ModelConfig,
