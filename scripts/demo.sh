@@ -18,7 +18,7 @@ Environment variables it reads:
   NUM_IMPRESSIONS    size of the synthetic log (default 200000)
   DEMO_DAYS          days the synthetic log spans (default 14: 12 train partitions, 1 valid, 1 test)
   DEMO_TRAIN_FLAGS   training flags (default "--d=32 --num_blocks=2 --batch_size=1024", a CPU-sized
-                     INFNet; DEMO_TRAIN_FLAGS="" trains d=64, 4 blocks, batch size from the data;
+                     INFNet; DEMO_TRAIN_FLAGS="" trains the defaults, d=64, 2 blocks, batch size from the data;
                      add --preset=paper for the paper-exact model)
   DEMO_VERBOSE=1     show every log line of the child jobs (TensorFlow C++ logs, Beam warnings);
                      by default only the project's own progress and results are printed

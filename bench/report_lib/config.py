@@ -25,7 +25,7 @@ import time
 from typing import Any, Mapping
 
 from infnet_tf.config_flags import setting
-from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, Preset, preset_changes
+from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, PAPER_CHOICES, Preset
 
 SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")  # the default run
 # Sections run only when asked for by --sections: "gbdt", the LightGBM reference on its own (the
@@ -46,7 +46,7 @@ ABLATION_IDS = tuple(a.id for a in ABLATIONS)
 DEFAULT_ABLATIONS = ("no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast", "cat_init_mean",
                      "seq_init_global_mean", "fusion_sum", "task_hubs_shared", "bgu_shift",
                      "paper_embedding_init", "readout_task_token", "readout_mean_hubs", "token_norm",
-                     "ordinal_none", "ordinal_tokens_only", "seq_hubs_read_all")
+                     "ordinal_none", "ordinal_tokens_only", "seq_hubs_read_all", "multi_head")
 # The quality table's extra INFNet row: the paper-exact preset on top of the suite's base INFNet.
 PAPER_PRESET = "paper"
 PAPER_LABEL = "infnet (paper preset)"
@@ -102,7 +102,7 @@ class SuiteConfig:
                      "hidden width (registry default x width/64). Not the same as python -m infnet_tf.train --d "
                      "(token width only). Alias: --d.", flag="width")
     num_blocks: int = setting(2, "INFNet / all-to-all blocks L.")
-    num_heads: int = setting(2, "Attention heads.")
+    num_heads: int = setting(1, "Attention heads (the product default, 1).")
     n_cat_hubs: int = setting(16, "INFNet categorical hubs n_c (base model).")
     n_shared_task_hubs: int = setting(4, "INFNet shared task hubs n_shared (base model).")
     # -- quality -------------------------------------------------------------------------
@@ -243,8 +243,10 @@ class SuiteConfig:
         return scaled_model_config(model, d or self.d, **base)
 
     def paper_config(self):
-        """The quality table's "infnet (paper preset)": the base INFNet with the ``paper`` preset applied."""
-        return self.model_config("infnet", **preset_changes(PAPER_PRESET))
+        """The quality table's "infnet (paper preset)": the base INFNet with the ``paper`` preset's switches
+        (``PAPER_CHOICES``) at the suite's size (``--num_blocks``, ``--num_heads``, ...), so the row measures
+        the switches, not a deeper model."""
+        return self.model_config("infnet", **PAPER_CHOICES)
 
 
 # The documented presets. Flags left unset on the command line take these values.

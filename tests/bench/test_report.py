@@ -140,7 +140,7 @@ def test_protocols_presets_and_width_rule(tmp_path):
     and the width rule leaves the non-width ModelConfig fields alone."""
     from bench.report import parse_args
     from infnet_tf.models import ModelConfig
-    from infnet_tf.models.presets import ABLATIONS, preset_changes
+    from infnet_tf.models.presets import ABLATIONS, PAPER_CHOICES, preset_changes
     from infnet_tf.training.recipe import auto_batch_size
 
     data = str(tmp_path / "data")
@@ -171,12 +171,13 @@ def test_protocols_presets_and_width_rule(tmp_path):
 
     ref = ModelConfig()
     base = suite.model_config("infnet")
-    for name in ("token_norm", "embedding_init_std", "readout", "ordinal_encoding", "seq_hub_views"):
+    for name in ("token_norm", "embedding_init_std", "readout", "ordinal_encoding", "seq_hub_views", "num_heads"):
         assert getattr(base, name) == getattr(ref, name)
     paper = suite.paper_config()
-    for name, value in preset_changes("paper").items():
+    for name, value in PAPER_CHOICES.items():
         assert getattr(paper, name) == value
-    assert paper.replace(**{k: getattr(base, k) for k in preset_changes("paper")}) == base
+    assert paper.replace(**{k: getattr(base, k) for k in PAPER_CHOICES}) == base   # the suite's size
+    assert set(preset_changes("paper")) > set(PAPER_CHOICES) and preset_changes("paper")["num_blocks"] == 4
     changed = suite.model_config("infnet", d=16, token_norm=True, embedding_init_std=0.02,
                                  readout="task_token_hubs")
     assert (changed.token_norm, changed.embedding_init_std, changed.readout) == (True, 0.02, "task_token_hubs")

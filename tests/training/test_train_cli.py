@@ -132,8 +132,11 @@ def test_config_differences_name_only_model_shaping_settings():
     assert config_differences(recorded, layout, old_model.replace(dropout=0.1), resumable) == []
     diffs = config_differences(recorded, layout, ModelConfig(hubs=False, head_hidden=(8, 8)),
                                      TrainConfig(embedding_optimizer="adam"))
-    assert diffs == ["d: 32 -> 64", "num_blocks: 2 -> 4", "head_hidden: 64 -> 8,8", "hubs: on -> off",
-                     "embedding_optimizer: adagrad -> adam"]
+    assert diffs == ["d: 32 -> 64", "head_hidden: 64 -> 8,8", "hubs: on -> off", "embedding_optimizer: adagrad -> adam"]
+    # a model dir trained with the defaults before the sixth session (4 blocks, 4 heads) is named on resume
+    previous_defaults = _recorded(ModelConfig(num_blocks=4, num_heads=4), old_train)
+    assert config_differences(previous_defaults, layout, ModelConfig(), old_train) == \
+        ["num_blocks: 4 -> 2", "num_heads: 4 -> 1"]
     assert config_differences(recorded, layout, old_model, old_train, "mixed_bfloat16") == []
     assert config_differences(recorded, layout, old_model, old_train, "mixed_float16") == \
         ["precision: float32 -> mixed_float16"]
@@ -200,6 +203,7 @@ def test_preset_then_explicit_flags_override_it(parsed_flags):
     parsed_flags("--preset=paper")
     paper = train.model_config_from_flags()
     assert {k: getattr(paper, k) for k in PAPER_CHOICES} == dict(PAPER_CHOICES)
+    assert (paper.num_blocks, paper.num_heads) == (4, 1)          # the paper's size and eq. 5's one head
     parsed_flags("--preset=paper", "--token_norm=on")                 # an explicit flag wins
     assert train.model_config_from_flags().token_norm is True
     parsed_flags("--preset=no_hubs")
