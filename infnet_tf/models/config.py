@@ -89,8 +89,8 @@ class ModelConfig:
         "real 20k-row log 4 blocks reached a lower valid/test AUC than 2 (bench/REPORT.md)."))
     num_heads: int = setting(1, help=(
         "Attention heads per attention (must divide d). 1 is the paper's single-head cross-attention "
-        "(eq. 5, scaled by sqrt(d)); measured on a real log: as accurate as 4 heads and a 1.5-1.8x faster "
-        "train step (bench/REPORT.md)."))
+        "(eq. 5, scaled by sqrt(d)); measured on a real log: as accurate as 4 heads, with a ~1.4x faster "
+        "train step at d=32 (bench/REPORT.md)."))
     n_cat_hubs: int = setting(16, "Number of categorical hubs n_c (paper default 16).")
     n_shared_task_hubs: int = setting(4, "Number of shared task hubs n_shared (paper default 4).")
     cat_hub_hidden: tuple[int, ...] = setting((256,), help=(

@@ -6,7 +6,7 @@ defaults; flags given explicitly on the command line override it. Three kinds:
 * ``default`` -- the ModelConfig defaults (the recommended INFNet);
 * ``paper`` -- the paper-exact INFNet (§3, Table 4 defaults): every switch that goes beyond the paper
   (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``; issue 16:
-  ``seq_hub_views``) turned off;
+  ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the default is 2);
 * one preset per ablation row of the report: the paper's §4.3 / Table 4 switches, one row per
   beyond-the-paper default turned back to the paper's choice (``paper_embedding_init``,
   ``readout_task_token``), and the measured alternatives that did not become defaults
