@@ -9,6 +9,9 @@ checkpoint by mean valid AUC, a final evaluation on ``test/`` with the best weig
 Early stopping: with valid data and ``early_stopping_patience`` P > 0, training stops after P rounds
 in a row without a better mean valid AUC; the best round's weights are restored either way.
 
+Each ``history`` entry of ``metrics.json`` records the round's ``wall_seconds``: training, the
+checkpoint and the valid evaluation (``train.seconds`` is the training pass alone).
+
 Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
 AUC is also saved to ``<model_dir>/best`` (kept apart so rotation never deletes it), and its path is
 recorded in ``<model_dir>/metrics.json`` together with the per-task metrics of every split.
@@ -97,6 +100,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
                 log(f"batch: reached --train_steps={cfg.train_steps}")
                 break
         log(f"Epoch {round_no}/{rounds}")
+        round_start = time.perf_counter()
         if trainer.coordinator is not None and max_steps is not None:   # parameter_server, --train_steps
             stats = _scheduled_round(trainer, train_dir, max_steps)
         else:   # one process, each worker of several, or a parameter-server epoch fed by the chief
@@ -115,7 +119,9 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
                         "checkpoint": best_manager.save(checkpoint_number=trainer.global_step),
                         "valid": valid_metrics}
                 log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
-        trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"]})
+        entry["wall_seconds"] = time.perf_counter() - round_start   # train + checkpoint + valid evaluation
+        trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"],
+                                        "wall_examples_per_sec": stats["examples"] / max(entry["wall_seconds"], 1e-9)})
         history.append(entry)
         log(_round_line(round_no, rounds, stats, valid_auc))
         stale = round_no - best.get("epoch", round_no)

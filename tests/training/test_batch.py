@@ -29,6 +29,8 @@ def test_batch_mode_end_to_end(tmp_path, capsys):
     assert written["valid"]["click"]["auc"] > 0.6, written["valid"]
     assert written["test"]["click"]["auc"] > 0.6, written["test"]
     assert [h["global_step"] for h in written["history"]] == [16, 32, 48]
+    for h in written["history"]:      # a round's wall time covers its training pass and more
+        assert h["wall_seconds"] > h["train"]["seconds"] > 0, h
     best = written["best"]
     assert best["valid_mean_auc"] == pytest.approx(max(h["valid_mean_auc"] for h in written["history"]))
     assert tf.io.gfile.exists(best["checkpoint"] + ".index")
