@@ -45,6 +45,9 @@ ordinal_encoding    auto | cumulative_with_gaps |          binned numbers (dense
 seq_hub_views       seq | all                              sequence hubs read S only (the user side
                                                            computed once per request) | C, S, T
                                                            (paper eqs. 5-7)
+head_output_scale   0.1 | float > 0                        initial scale of each task head's output
+                                                           layer (x Glorot uniform; 1 = Keras',
+                                                           the paper's); every model
 ==================  =====================================  ======================================
 
 Other registered models (baselines) read the generic fields they need (``d``, ``head_hidden``,
@@ -143,6 +146,10 @@ class ModelConfig:
     readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
         "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or task_token_hubs (t_i and the mean "
         "of every hub group)."))
+    head_output_scale: float = setting(0.1, help=(
+        "Beyond the paper, every model: each task head's output layer starts at Glorot uniform x this scale, so "
+        "the first logits sit near their bias (with --output_bias_init=prior: the task's positive rate) instead "
+        "of random confident guesses. 1 = Keras' default (the paper's)."))
     # -- model-specific knobs of other registered models (JSON-able) ----------------------
     options: Mapping[str, Any] = setting(default_factory=dict, flag="model_options", help=(
         "JSON object of baseline-specific options, e.g. '{\"projection_dim\": 64}'. shared_bottom: "
@@ -179,6 +186,9 @@ class ModelConfig:
             fail("dropout", f"expected a float in [0, 1), got {self.dropout!r}")
         if not isinstance(self.id_dropout, (int, float)) or not 0.0 <= self.id_dropout < 1.0:
             fail("id_dropout", f"expected a float in [0, 1), got {self.id_dropout!r}")
+        if not isinstance(self.head_output_scale, (int, float)) or isinstance(self.head_output_scale, bool) \
+                or not self.head_output_scale > 0:
+            fail("head_output_scale", f"expected a float > 0, got {self.head_output_scale!r}")
         if not isinstance(self.embedding_init_std, (int, float)) or self.embedding_init_std < 0:
             fail("embedding_init_std", f"expected a float >= 0, got {self.embedding_init_std!r}")
         for name in ("task_tokens", "hubs", "aggregation", "broadcast", "token_norm"):

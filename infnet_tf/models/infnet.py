@@ -67,7 +67,12 @@ class INFNet(tf.keras.Model):
             self.block_layers = [
                 SelfAttentionBlock(c.d, c.num_heads, c.ffn_mult, c.dropout, b.query_last, name=f"block_{i}")
                 for i, b in enumerate(plan.blocks)]
-        self.heads = [TaskHead(c.head_hidden, c.dropout, name=f"head_{i}") for i in range(len(self.task_names))]
+        self.heads = [TaskHead(c.head_hidden, c.dropout, c.head_output_scale, name=f"head_{i}")
+                      for i in range(len(self.task_names))]
+
+    def output_layers(self) -> dict:
+        """{task: the Dense(1) producing its logit} (the trainer sets their biases: ``output_bias_init``)."""
+        return {name: head.output_layer for name, head in zip(self.task_names, self.heads)}
 
     # -- tokens and hubs (§3.1) ------------------------------------------------------------
     def _tokens(self, features, training=False):

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from infnet_tf.config_flags import setting
 
 EMBEDDING_OPTIMIZERS = ("adagrad", "adam")
+OUTPUT_BIAS_INITS = ("prior", "zero")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 
@@ -25,6 +26,11 @@ class TrainConfig:
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
     warmup_steps: int = setting(0, "Linear learning-rate warm-up over this many steps (both optimizers); 0: none.")
     clip_norm: float = setting(10.0, "Clip gradients to this global norm; 0 disables clipping.")
+    output_bias_init: str = setting("prior", choices=OUTPUT_BIAS_INITS, help=(
+        "prior: before a new model's first step, each task head's output bias is set to the logit of the task's "
+        "positive rate in the first training batch (Laplace-smoothed), so training starts at the base-rate loss; "
+        "zero: Keras' zeros. Not applied when a run resumes, with several multi_worker workers, or under "
+        "parameter_server with --train_steps (workers read their own batches)."))
     precision: str = setting("auto", choices=PRECISIONS, help=(
         "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32."))
     strategy: str = setting("auto", choices=STRATEGIES, help=(
@@ -76,6 +82,8 @@ class TrainConfig:
         if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS:
             fail("embedding_optimizer", f"expected one of {'|'.join(EMBEDDING_OPTIMIZERS)}, "
                                         f"got {self.embedding_optimizer!r}")
+        if self.output_bias_init not in OUTPUT_BIAS_INITS:
+            fail("output_bias_init", f"expected one of {'|'.join(OUTPUT_BIAS_INITS)}, got {self.output_bias_init!r}")
         if self.strategy not in STRATEGIES:
             fail("strategy", f"expected one of {'|'.join(STRATEGIES)}, got {self.strategy!r}")
         if self.precision not in PRECISIONS:

@@ -138,6 +138,8 @@ def train_fed(trainer, inputs: tf.data.Dataset, max_steps: int | None = None) ->
     for i, (features, labels) in enumerate(inputs):
         if max_steps is not None and i >= max_steps:
             break
+        if i == 0:
+            trainer.init_output_biases(labels)     # before the first step is scheduled
         pending.append(trainer.coordinator.schedule(step_fn, args=(features, labels)))
         if len(pending) >= progress.chunk():
             progress.add(pending)

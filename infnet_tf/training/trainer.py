@@ -27,6 +27,8 @@ import math
 import time
 from typing import Mapping
 
+import numpy as np
+
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 import tensorflow as tf
 
@@ -134,6 +136,7 @@ class Trainer:
                                              reduce_retracing=True, autograph=False)
         self.restored_checkpoint: str | None = None   # the checkpoint the weights came from
         self.last_eval_examples = 0          # examples of the latest evaluate() (manifest row checks)
+        self._output_biases_done = False     # init_output_biases runs once
         self._write_config()
         log(f"trainer: model {model_config.model} ({param_count(self.model):,} parameters), "
             f"precision {self.precision}, {describe(self.strategy)}, global batch {train_config.batch_size}")
@@ -248,6 +251,8 @@ class Trainer:
         for features, labels in self._distribute(inputs):
             if max_steps is not None and steps >= max_steps:
                 break
+            if steps == 0:
+                self.init_output_biases(labels)
             loss, task_losses, batch = self._train_fn(features, labels)
             last_loss = float(loss)
             step = self.global_step
@@ -286,6 +291,41 @@ class Trainer:
         if steps == 0:
             log("train: the dataset yielded no batch (nothing trained)")
         return stats
+
+    def init_output_biases(self, labels: Mapping) -> dict[str, float]:
+        """``output_bias_init=prior``: before a new model's first step (global step 0), set each task's
+        output bias to logit(p), p = (positives + 1) / (labelled + 2) in this first batch ``labels``;
+        returns {task: p} ({} when not applied). Per-replica labels are summed over every replica and
+        worker (one all-reduce), so all replicas set the same bias. Runs once per trainer; a resumed
+        model (global step > 0) keeps its weights."""
+        if self._output_biases_done or self.config.output_bias_init != "prior" or self.global_step != 0:
+            return {}
+        self._output_biases_done = True
+        layers = self.model.output_layers() if hasattr(self.model, "output_layers") else {}
+        rates = {}
+        for task, layer in layers.items():
+            positives, labelled = self._label_counts(labels[task])
+            rates[task] = p = (positives + 1.0) / (labelled + 2.0)
+            layer.bias.assign(np.full(layer.bias.shape, math.log(p / (1.0 - p)), dtype=np.float32))
+        if rates:
+            log("trainer: output biases set to the first batch's positive rates (--output_bias_init=prior): "
+                + ", ".join(f"{t} {p:.4f}" for t, p in rates.items()))
+        return rates
+
+    def _label_counts(self, label) -> tuple[float, float]:
+        """(positives, labelled) of a label batch; a per-replica batch is all-reduced by the strategy."""
+        def counts(y):
+            known = y >= 0
+            return tf.stack([tf.reduce_sum(tf.cast(tf.equal(y, 1), tf.float32)),
+                             tf.reduce_sum(tf.cast(known, tf.float32))])
+
+        if isinstance(label, tf.distribute.DistributedValues):
+            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(counts, args=(label,)),
+                                         axis=None)
+        else:
+            total = counts(tf.convert_to_tensor(label))
+        positives, labelled = (float(v) for v in np.asarray(total))
+        return positives, labelled
 
     # -- evaluation ----------------------------------------------------------------------------
     def _eval_inputs(self, features, labels):

@@ -42,6 +42,7 @@ CASES = [
      lambda l: l({"v": X}, {"v": H}, {"v": MASK})),
     (lambda: SelfAttentionBlock(8, 2, ffn_mult=1, query_last=2), lambda l: l(X, MASK)),
     (lambda: TaskHead((4,)), lambda l: l(X[:, 0])),
+    (lambda: TaskHead((4,), output_scale=0.1), lambda l: l(X[:, 0])),
 ]
 
 
@@ -60,3 +61,26 @@ def test_get_config_round_trip(make, run):
     assert tf.keras.utils.get_registered_object(tf.keras.utils.get_registered_name(layer.__class__)) is layer.__class__
     import json
     json.dumps(config)
+
+
+def test_head_output_scale_scales_the_initial_output_kernel_only():
+    """TaskHead(output_scale=s): the output Dense starts at Glorot uniform x s (its bound is
+    s * sqrt(6 / (fan_in + fan_out))); the hidden layers keep Glorot; the bias starts at 0."""
+    x = tf.random.normal([512, 40], seed=3)
+    for scale in (1.0, 0.1):
+        tf.keras.utils.set_random_seed(7)
+        head = TaskHead((64,), output_scale=scale)
+        head(x)
+        kernel = head.output_layer.kernel.numpy()
+        bound = scale * np.sqrt(6.0 / (64 + 1))
+        assert np.abs(kernel).max() <= bound + 1e-7
+        assert np.abs(kernel).max() > 0.8 * bound          # uniform on [-bound, bound]: 64 draws reach it
+        assert np.abs(head.mlp.hidden_layers[0].kernel.numpy()).max() > 0.8 * np.sqrt(6.0 / (40 + 64))
+        np.testing.assert_array_equal(head.output_layer.bias.numpy(), [0.0])
+    tf.keras.utils.set_random_seed(7)
+    small = TaskHead((64,), output_scale=0.1)
+    tf.keras.utils.set_random_seed(7)
+    glorot = TaskHead((64,))
+    small(x), glorot(x)
+    logits = lambda h: h.mlp(x).numpy()  # noqa: E731
+    assert logits(small).std() < 0.2 * logits(glorot).std()   # the initial logits are ~10x smaller

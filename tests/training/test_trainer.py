@@ -119,3 +119,40 @@ def test_tensorboard_scalars_and_attention_image(trained, data):
             tags.update(v.tag for v in event.summary.value)
     assert {"valid/click/auc", "valid/click/gauc", "valid/attention", "train/loss"} <= tags
     assert "train/learning_rate/dense" in tags and "train/examples_per_sec" in tags
+
+
+def _output_biases(trainer):
+    return {t: float(layer.bias.numpy()[0]) for t, layer in trainer.model.output_layers().items()}
+
+
+def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, capsys):
+    """--output_bias_init=prior: before a new model's first step every task's output bias is
+    logit((positives + 1) / (labelled + 2)) of the first batch (missing labels -1 left out); once per
+    trainer; 'zero' and a resumed model (global step > 0) keep the biases."""
+    root, layout = data
+    labels = {"click": tf.constant([1, 0, 0, -1, 1, 0], tf.int64), "like": tf.constant([0, 0, 0, 0, -1, -1], tf.int64)}
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "a"))
+    assert _output_biases(trainer) == {"click": 0.0, "like": 0.0}
+    rates = trainer.init_output_biases(labels)
+    assert rates == pytest.approx({"click": 3 / 7, "like": 1 / 6})       # (2 + 1) / (5 + 2), (0 + 1) / (4 + 2)
+    assert _output_biases(trainer) == pytest.approx({"click": math.log(3 / 4), "like": math.log(1 / 5)}, abs=1e-6)
+    assert "output biases set to the first batch's positive rates" in capsys.readouterr().out
+    assert trainer.init_output_biases({"click": tf.ones([4], tf.int64), "like": tf.ones([4], tf.int64)}) == {}
+
+    zero = Trainer(layout, tiny_model_config(), tiny_train_config(output_bias_init="zero"), str(tmp_path / "b"))
+    assert zero.init_output_biases(labels) == {} and _output_biases(zero) == {"click": 0.0, "like": 0.0}
+
+    fresh = Trainer(layout, tiny_model_config(model="shared_bottom"), tiny_train_config(), str(tmp_path / "c"))
+    ordered = lambda: make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=False,  # noqa: E731
+                                   deterministic=True)
+    first_labels = next(iter(ordered()))[1]
+    fresh.train_on(ordered(), max_steps=1)       # train_on sets them before its first step
+    for task, bias in _output_biases(fresh).items():
+        y = first_labels[task].numpy()
+        p = ((y == 1).sum() + 1) / ((y >= 0).sum() + 2)
+        assert bias == pytest.approx(math.log(p / (1 - p)), abs=0.01), task   # one Adam step (lr 1e-3) later
+    fresh.save_checkpoint()
+    resumed = Trainer(layout, tiny_model_config(model="shared_bottom"), tiny_train_config(), str(tmp_path / "c"))
+    assert resumed.restore_latest() and resumed.global_step == 1
+    before = _output_biases(resumed)
+    assert resumed.init_output_biases(labels) == {} and _output_biases(resumed) == before

@@ -148,6 +148,7 @@ class PooledBaseline(tf.keras.Model):
                                           name="tokenizer")
         self.build_backbone()
         self.towers = [MLP(config.head_hidden, out=1, dropout=config.dropout, output_dtype="float32",
+                           out_scale=config.head_output_scale,
                            name=f"tower_{i}") for i in range(len(self.task_names))]
 
     # -- to be provided by subclasses --------------------------------------------------------
@@ -159,6 +160,10 @@ class PooledBaseline(tf.keras.Model):
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
+    def output_layers(self) -> dict:
+        """{task: the Dense(1) producing its tower's logit} (the trainer sets their biases)."""
+        return {task: tower.out_layer for task, tower in zip(self.task_names, self.towers)}
+
     def field_embeddings(self, features, training=False):
         """E [B, F, d]: categorical tokens then one masked-mean field per behaviour type."""
         parts = []
