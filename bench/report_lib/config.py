@@ -45,7 +45,7 @@ ABLATION_IDS = tuple(a.id for a in ABLATIONS)
 # specific only" is also the n_shared = 0 point of the hub sweep.) ``--ablations=all`` runs every row.
 DEFAULT_ABLATIONS = ("no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast", "cat_init_mean",
                      "seq_init_global_mean", "fusion_sum", "task_hubs_shared", "bgu_shift",
-                     "paper_embedding_init", "readout_task_token", "glorot_head", "readout_mean_hubs", "token_norm",
+                     "paper_embedding_init", "readout_task_token", "readout_mean_hubs", "token_norm",
                      "ordinal_none", "ordinal_tokens_only", "seq_hubs_read_all", "multi_head")
 # The quality table's extra INFNet row: the paper-exact preset on top of the suite's base INFNet.
 PAPER_PRESET = "paper"

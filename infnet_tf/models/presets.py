@@ -5,11 +5,11 @@ defaults; flags given explicitly on the command line override it. Three kinds:
 
 * ``default`` -- the ModelConfig defaults (the recommended INFNet);
 * ``paper`` -- the paper-exact INFNet (§3, Table 4 defaults): every switch that goes beyond the paper
-  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``,
-  ``head_output_scale``; issue 16: ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the default is 2);
+  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``; issue 16:
+  ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the default is 2);
 * one preset per ablation row of the report: the paper's §4.3 / Table 4 switches, one row per
   beyond-the-paper default turned back to the paper's choice (``paper_embedding_init``,
-  ``readout_task_token``, ``glorot_head``), and the measured alternatives that did not become defaults
+  ``readout_task_token``), and the measured alternatives that did not become defaults
   (``readout_mean_hubs``, ``token_norm``, ``multi_head``), so each is measured alone against the recommended model.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Preset:
 
 # The paper's choices for every switch the paper does not have (the ModelConfig defaults differ).
 PAPER_CHOICES: Mapping[str, Any] = {"token_norm": False, "embedding_init_std": 0.0, "readout": "task_token",
-                                    "ordinal_encoding": "none", "seq_hub_views": "all", "head_output_scale": 1.0}
+                                    "ordinal_encoding": "none", "seq_hub_views": "all"}
 
 # The paper's size where the defaults differ: L = 4 blocks ("an embedding dimension of 64 and a 4-layer
 # stack" at industrial scale, §4.4). The default is 2: on the real KuaiRand dev log 4 blocks trained to a
@@ -59,8 +59,6 @@ ABLATIONS: tuple[Preset, ...] = (
            {"embedding_init_std": PAPER_CHOICES["embedding_init_std"]}),
     Preset("readout_task_token", "Heads read t_i only (paper eq. 11)", "Beyond the paper",
            {"readout": PAPER_CHOICES["readout"]}),
-    Preset("glorot_head", "Heads' output layer: Glorot init (paper/Keras)", "Beyond the paper",
-           {"head_output_scale": PAPER_CHOICES["head_output_scale"]}),
     Preset("ordinal_none", "Binned numbers: a free row per bucket (paper)", "Beyond the paper",
            {"ordinal_encoding": PAPER_CHOICES["ordinal_encoding"]}),
     Preset("ordinal_tokens_only", "Time-gap buckets: a free row per bucket", "Beyond the paper",

@@ -26,10 +26,11 @@ class TrainConfig:
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
     warmup_steps: int = setting(0, "Linear learning-rate warm-up over this many steps (both optimizers); 0: none.")
     clip_norm: float = setting(10.0, "Clip gradients to this global norm; 0 disables clipping.")
-    output_bias_init: str = setting("prior", choices=OUTPUT_BIAS_INITS, help=(
-        "prior: before a new model's first step, each task head's output bias is set to the logit of the task's "
-        "positive rate in the first training batch (Laplace-smoothed), so training starts at the base-rate loss; "
-        "zero: Keras' zeros. Not applied when a run resumes, with several multi_worker workers, or under "
+    output_bias_init: str = setting("zero", choices=OUTPUT_BIAS_INITS, help=(
+        "zero: Keras' zeros; prior: before a new model's first step, each task head's output bias is set to the "
+        "logit of the task's positive rate in the first training batch (Laplace-smoothed); with "
+        "--head_output_scale=0.1 training starts at the base-rate loss (fewer epochs, not more accuracy: "
+        "bench/REPORT.md). Not applied when a run resumes, with several multi_worker workers, or under "
         "parameter_server with --train_steps (workers read their own batches)."))
     precision: str = setting("auto", choices=PRECISIONS, help=(
         "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32."))

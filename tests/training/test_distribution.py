@@ -24,8 +24,8 @@ _SCRIPT = textwrap.dedent("""
     data, out = sys.argv[1], {}
     layout = load_layout(data)
     for strategy in ("default", "mirrored"):
-        trainer = Trainer(layout, tiny_model_config(**ORDER_STABLE_MODEL), tiny_train_config(strategy=strategy, seed=3),
-                          f"{sys.argv[2]}/{strategy}")
+        config = tiny_train_config(strategy=strategy, seed=3, output_bias_init="prior")
+        trainer = Trainer(layout, tiny_model_config(**ORDER_STABLE_MODEL), config, f"{sys.argv[2]}/{strategy}")
         train = make_dataset(f"{data}/train", layout, 64, shuffle=False, repeat=False, deterministic=True)
         first = trainer.train_on(train, max_steps=1)
         rest = trainer.train_on(train.skip(1))

@@ -128,10 +128,10 @@ def _output_biases(trainer):
 def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, capsys):
     """--output_bias_init=prior: before a new model's first step every task's output bias is
     logit((positives + 1) / (labelled + 2)) of the first batch (missing labels -1 left out); once per
-    trainer; 'zero' and a resumed model (global step > 0) keep the biases."""
+    trainer; 'zero' (the default) and a resumed model (global step > 0) keep the biases."""
     root, layout = data
     labels = {"click": tf.constant([1, 0, 0, -1, 1, 0], tf.int64), "like": tf.constant([0, 0, 0, 0, -1, -1], tf.int64)}
-    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "a"))
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(output_bias_init="prior"), str(tmp_path / "a"))
     assert _output_biases(trainer) == {"click": 0.0, "like": 0.0}
     rates = trainer.init_output_biases(labels)
     assert rates == pytest.approx({"click": 3 / 7, "like": 1 / 6})       # (2 + 1) / (5 + 2), (0 + 1) / (4 + 2)
@@ -139,10 +139,11 @@ def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, c
     assert "output biases set to the first batch's positive rates" in capsys.readouterr().out
     assert trainer.init_output_biases({"click": tf.ones([4], tf.int64), "like": tf.ones([4], tf.int64)}) == {}
 
-    zero = Trainer(layout, tiny_model_config(), tiny_train_config(output_bias_init="zero"), str(tmp_path / "b"))
+    zero = Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "b"))   # the default
     assert zero.init_output_biases(labels) == {} and _output_biases(zero) == {"click": 0.0, "like": 0.0}
 
-    fresh = Trainer(layout, tiny_model_config(model="shared_bottom"), tiny_train_config(), str(tmp_path / "c"))
+    prior = tiny_train_config(output_bias_init="prior")
+    fresh = Trainer(layout, tiny_model_config(model="shared_bottom"), prior, str(tmp_path / "c"))
     ordered = lambda: make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=False,  # noqa: E731
                                    deterministic=True)
     first_labels = next(iter(ordered()))[1]
@@ -152,7 +153,7 @@ def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, c
         p = ((y == 1).sum() + 1) / ((y >= 0).sum() + 2)
         assert bias == pytest.approx(math.log(p / (1 - p)), abs=0.01), task   # one Adam step (lr 1e-3) later
     fresh.save_checkpoint()
-    resumed = Trainer(layout, tiny_model_config(model="shared_bottom"), tiny_train_config(), str(tmp_path / "c"))
+    resumed = Trainer(layout, tiny_model_config(model="shared_bottom"), prior, str(tmp_path / "c"))
     assert resumed.restore_latest() and resumed.global_step == 1
     before = _output_biases(resumed)
     assert resumed.init_output_biases(labels) == {} and _output_biases(resumed) == before
