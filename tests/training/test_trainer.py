@@ -157,3 +157,19 @@ def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, c
     assert resumed.restore_latest() and resumed.global_step == 1
     before = _output_biases(resumed)
     assert resumed.init_output_biases(labels) == {} and _output_biases(resumed) == before
+
+
+def test_train_and_predict_steps_are_traced_once_for_any_batch_size(data, tmp_path):
+    """A pass whose last batch is partial (512 rows in batches of 96 -> 5 x 96 + 32) must not trace the
+    train step again: it is traced once with the batch dimension open, before its first call (the same
+    for the evaluation's predict step)."""
+    root, layout = data
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(batch_size=96), str(tmp_path / "m"))
+    stats = trainer.train_on(make_dataset(f"{root}/train", layout, 96, shuffle=True, repeat=False, deterministic=False))
+    assert stats["steps"] == 6 and stats["examples"] == 512
+    stats = trainer.train_on(make_dataset(f"{root}/train", layout, 128, shuffle=True, repeat=False, deterministic=False))
+    assert stats["steps"] == 4
+    assert trainer._train_fn.experimental_get_tracing_count() == 1        # noqa: SLF001
+    valid = make_dataset(f"{root}/valid", layout, 96, shuffle=False, repeat=False, deterministic=True)
+    assert trainer.evaluate(valid)["click"]["count"] == 256                 # 2 x 96 + 64
+    assert trainer._local_predict_fn.experimental_get_tracing_count() == 1  # noqa: SLF001
