@@ -120,8 +120,9 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
                         "valid": valid_metrics}
                 log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
         entry["wall_seconds"] = time.perf_counter() - round_start   # train + checkpoint + valid evaluation
+        wall_rate = stats["examples"] / max(entry["wall_seconds"], 1e-9)
         trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"],
-                                        "wall_examples_per_sec": stats["examples"] / max(entry["wall_seconds"], 1e-9)})
+                                        "wall_examples_per_sec": wall_rate})
         history.append(entry)
         log(_round_line(round_no, rounds, stats, valid_auc))
         stale = round_no - best.get("epoch", round_no)

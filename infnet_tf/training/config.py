@@ -30,8 +30,9 @@ class TrainConfig:
         "zero: Keras' zeros; prior: before a new model's first step, each task head's output bias is set to the "
         "logit of the task's positive rate in the first training batch (Laplace-smoothed); with "
         "--head_output_scale=0.1 training starts at the base-rate loss (fewer epochs, not more accuracy: "
-        "bench/REPORT.md). Not applied when a run resumes, with several multi_worker workers, or under "
-        "parameter_server with --train_steps (workers read their own batches)."))
+        "bench/REPORT.md). Replicas and multi_worker workers count their first batches together (one "
+        "all-reduce); not applied when a run resumes, nor under parameter_server with --train_steps (the "
+        "workers read their own batches)."))
     precision: str = setting("auto", choices=PRECISIONS, help=(
         "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32."))
     strategy: str = setting("auto", choices=STRATEGIES, help=(

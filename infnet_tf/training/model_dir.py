@@ -22,10 +22,11 @@ MODEL_FLAG_NAME = flag_names(ModelConfig)  # ModelConfig field -> its flag name 
 # shape the variables — every ModelConfig field except dropout, id_dropout, embedding_init_std and
 # head_output_scale (no variables; initialisation only), the embedding optimizer (its slots), moving
 # to or from mixed_float16 (loss scaling wraps the optimizer, which changes the checkpoint's object
-# graph) and the data's model-input layout — must equal those recorded in <model_dir>/trainer_config.json. Settings that
-# only steer training may change when a run resumes: batch sizes, learning rates, warm-up, clipping,
-# epochs / steps, early stopping, seeds, shuffling, logging, kept checkpoints, the distribution
-# strategy, float32 <-> mixed_bfloat16 (variables stay float32).
+# graph) and the data's model-input layout — must equal those recorded in
+# <model_dir>/trainer_config.json. Settings that only steer training may change when a run resumes:
+# batch sizes, learning rates, warm-up, clipping, epochs / steps, early stopping, seeds, shuffling,
+# logging, kept checkpoints, the distribution strategy, float32 <-> mixed_bfloat16 (variables stay
+# float32).
 CONFIG_FILE = "trainer_config.json"
 RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std", "id_dropout",   # no variables / initialisation only
                           "head_output_scale")

@@ -130,7 +130,8 @@ def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, c
     logit((positives + 1) / (labelled + 2)) of the first batch (missing labels -1 left out); once per
     trainer; 'zero' (the default) and a resumed model (global step > 0) keep the biases."""
     root, layout = data
-    labels = {"click": tf.constant([1, 0, 0, -1, 1, 0], tf.int64), "like": tf.constant([0, 0, 0, 0, -1, -1], tf.int64)}
+    labels = {"click": tf.constant([1, 0, 0, -1, 1, 0], tf.int64),
+              "like": tf.constant([0, 0, 0, 0, -1, -1], tf.int64)}
     trainer = Trainer(layout, tiny_model_config(), tiny_train_config(output_bias_init="prior"), str(tmp_path / "a"))
     assert _output_biases(trainer) == {"click": 0.0, "like": 0.0}
     rates = trainer.init_output_biases(labels)
