@@ -130,15 +130,12 @@ def full_user(raw: dict, layout) -> dict:
     return out
 
 
-def flop_bound(layout, config, candidate_tokens) -> float:
+def flop_bound(layout, config) -> float:
     """The speed-up the arithmetic allows for many candidates: a row's analytical FLOPs over a
     candidate's (``infnet_flops.candidate_flops``: the user side done once); 1 for other models."""
     from infnet_tf.models.infnet_flops import candidate_flops, infnet_flops
 
-    if config.model != "infnet":
-        return 1.0
-    user_cat_fields = sum(1 for f in layout.categorical if f.name not in set(candidate_tokens))
-    return infnet_flops(layout, config) / candidate_flops(layout, config, user_cat_fields)
+    return infnet_flops(layout, config) / candidate_flops(layout, config) if config.model == "infnet" else 1.0
 
 
 def candidates_section(artifact, layout, config, rows, root: str) -> dict:
@@ -167,7 +164,7 @@ def candidates_section(artifact, layout, config, rows, root: str) -> dict:
             diff = max(float(np.max(np.abs(got[t] - want[t]))) for t in got)
             r, n = time_calls({"candidates": lambda: served.run(SCORE_CANDIDATES, request),
                                "rows": lambda: served.run(SERVING_DEFAULT, pairs)})
-        bound = flop_bound(long, config, chosen)
+        bound = flop_bound(long, config)
         out[total] = {**r, "bound": bound}
         print(f"1 user x {FLAGS.candidates} candidates, {total:5d} sequence tokens "
               f"({'+'.join(str(s.max_len) for s in long.sequences)}): score_candidates p50 {r['candidates'][0]:8.2f} "

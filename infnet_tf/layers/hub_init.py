@@ -74,37 +74,6 @@ class CategoricalHubInit(tf.keras.layers.Layer):
             return tf.matmul(tf.cast(self.averaging, tokens.dtype), tokens)
         return self.hubs(batch)
 
-    @no_autograph
-    def call_split(self, shared_fields: Sequence[int], shared_tokens, fields: Sequence[int], tokens):
-        """eq. 1 for N examples whose fields ``shared_fields`` are the same in every example: the
-        ``shared_tokens`` [1, n_s, d] once, the other ``fields``' ``tokens`` [N, n_f, d] per example
-        (field indices into C's order). Returns the hubs [N, n_hubs, d] that :meth:`call` returns for C
-        with the shared rows repeated (``mlp`` mode only; one user x N candidates).
-
-        phi^cat's first Dense is linear in flatten(C): flatten(C) W = sum_f c_f W_f (W_f: the d rows of
-        W that field f meets), so the shared fields' part u W_u [1, H] is computed once and added to
-        every candidate's c W_c [N, H] before the bias and the activation -- the same sum, regrouped."""
-        if self.mode != "mlp":
-            raise ValueError(f"call_split: cat_hub_init={self.mode} has no per-field linear part")
-        mlp = self.mlp
-        first = mlp.hidden_layers[0] if mlp.hidden_layers else mlp.out_layer
-        dtype = first.compute_dtype
-        weights = tf.reshape(tf.cast(first.kernel, dtype), [self.n_fields, self.d, -1])   # W_f per field
-
-        def part(idx, x):
-            rows = tf.reshape(tf.gather(weights, list(idx)), [len(idx) * self.d, -1])
-            return tf.matmul(tf.reshape(tf.cast(x, dtype), [-1, len(idx) * self.d]), rows)
-
-        x = part(fields, tokens) + part(shared_fields, shared_tokens)                     # [N, H] + [1, H]
-        if first.use_bias:
-            x = tf.nn.bias_add(x, tf.cast(first.bias, dtype))
-        x = first.activation(x)
-        if mlp.hidden_layers:
-            for layer in mlp.hidden_layers[1:]:
-                x = layer(x)
-            x = mlp.out_layer(x)
-        return tf.reshape(x, [tf.shape(tokens)[0], self.n_hubs, self.d])
-
     def get_config(self):
         return {**super().get_config(), "n_fields": self.n_fields, "n_hubs": self.n_hubs, "d": self.d,
                 "mode": self.mode, "hidden": list(self.hidden)}

@@ -23,12 +23,7 @@ Computed once, at batch 1, and broadcast to the N candidates:
   that differs per candidate: [N, T, d] from there on. (The PGU's token projection of S is shared the
   same way.)
 
-* eq. 1's user part: phi^cat's first Dense is linear in flatten(C), so the user-side fields' share of
-  it, u W_u [1, H], is computed once and added to every candidate's c W_c [N, H] before the bias and
-  the activation (``CategoricalHubInit.call_split``; ``cat_hub_init=mlp``).
-
-Per candidate: the candidate-side rows of C, the rest of the categorical hubs (eq. 1: the activation
-and phi^cat's further layers read all of C),
+Per candidate: the candidate-side rows of C, the categorical hubs (eq. 1: phi^cat reads all of C),
 the task tokens and hubs (eq. 4), the hubs' queries and attention weights from block 1 on (every
 hub attends to C, so every hub, and every token Phase 2 refines, S included, depends on the
 candidate), and blocks 2..L whole. With ``hubs=off`` the all-to-all attention mixes S with C from
@@ -122,28 +117,23 @@ def score_candidates(model, user: Mapping, candidates: Mapping) -> dict:
         """A batch-1 tensor viewed as N equal rows."""
         return tf.broadcast_to(x, tf.concat([[n], tf.shape(x)[1:]], axis=0))
 
-    cat, user_rows, candidate_rows = None, {}, {}
+    cat = None
     if layout.categorical:
-        for i, f in enumerate(layout.categorical):
+        rows = []
+        for f in layout.categorical:
             key = cat_key(f.name)
             if key in candidates:
-                candidate_rows[i] = tokenizer.embeddings.lookup(f, candidates[key])   # [N, d]
+                rows.append(tokenizer.embeddings.lookup(f, candidates[key]))          # [N, d]
             else:
-                user_rows[i] = tokenizer.embeddings.lookup(f, user[key])              # [1, d] once
-        cat = tf.stack([candidate_rows[i] if i in candidate_rows else broadcast(user_rows[i])
-                        for i in range(len(layout.categorical))], axis=1)            # C [N, N_c, d]
+                rows.append(broadcast(tokenizer.embeddings.lookup(f, user[key])))   # [1, d] once
+        cat = tf.stack(rows, axis=1)                                                 # C [N, N_c, d]
     seqs = tokenizer.sequence_tokens(user)                                           # eq. 2, batch 1
     # S and its mask stay at batch 1 ([1, T, d], [1, T]); C and the task tokens are [N, ...]
     tokens, masks, _, batch = model._group_tokens(cat, seqs)
     hubs = {}
     seq_path_shared = model.plan.group_views.get("seq") == ("seq",)   # seq_hub_views=seq: S never meets C
     if model.model_config.hubs:
-        cat_hubs = None
-        if user_rows and model.cat_hub_init is not None and model.cat_hub_init.mode == "mlp":
-            cat_hubs = model.cat_hub_init.call_split(                # eq. 1, the user fields' part once
-                list(user_rows), tf.stack(list(user_rows.values()), axis=1),
-                list(candidate_rows), tf.stack(list(candidate_rows.values()), axis=1))
-        hubs = model._hubs(tokens, ([s for s, _ in seqs], [m for _, m in seqs]), batch, cat_hubs)
+        hubs = model._hubs(tokens, ([s for s, _ in seqs], [m for _, m in seqs]), batch)
         if "seq" in hubs and not seq_path_shared:
             hubs["seq"] = broadcast(hubs["seq"])                                     # eq. 3, batch 1
     else:                                                   # all-to-all: one [N, C+S+T, d] sequence

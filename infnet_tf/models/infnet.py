@@ -94,11 +94,10 @@ class INFNet(tf.keras.Model):
             tokens["task"] = self.task_tokens(batch)
         return tokens, masks, (seq_tokens, seq_masks), batch
 
-    def _hubs(self, tokens, seqs, batch, cat_hubs=None):
-        """Initial hubs; ``cat_hubs`` (already computed, :mod:`~infnet_tf.models.candidates`) replaces eq. 1."""
+    def _hubs(self, tokens, seqs, batch):
         hubs = {}
         if self.cat_hub_init is not None:
-            hubs["cat"] = self.cat_hub_init(tokens["cat"]) if cat_hubs is None else cat_hubs   # eq. 1
+            hubs["cat"] = self.cat_hub_init(tokens["cat"])                  # eq. 1
         if self.seq_hub_init is not None:
             hubs["seq"] = self.seq_hub_init(*seqs)                          # eq. 3
         if "task" in self.plan.n_hubs:                                       # eq. 4

@@ -41,7 +41,7 @@ def infnet_flops(layout: FeatureLayout, config: ModelConfig) -> int:
     return total
 
 
-def candidate_flops(layout: FeatureLayout, config: ModelConfig, user_cat_fields: int = 0) -> int:
+def candidate_flops(layout: FeatureLayout, config: ModelConfig) -> int:
     """FLOPs per candidate of ``score_candidates`` (:mod:`infnet_tf.models.candidates`): the work that
     depends on the candidate; the rest is done once per request. Same convention as
     :func:`infnet_flops` (keys/values counted projected), so ``infnet_flops / candidate_flops`` is the
@@ -50,14 +50,10 @@ def candidate_flops(layout: FeatureLayout, config: ModelConfig, user_cat_fields:
     Shared: the sequences' tokenizer work and hub initialisation; with ``seq_hub_views=seq`` in every
     block the sequence hubs' aggregation, Phase 2 on S and S's key/value projections (which the other
     hubs read too); with ``all`` S's key/value projections of block 1 only (S depends on the candidate
-    after block 1's Phase 2); with ``hubs=off`` the tokenizer only. With ``user_cat_fields`` user-side
-    categorical fields (``cat_hub_init=mlp``), also their part of phi^cat's first Dense (eq. 1).
+    after block 1's Phase 2); with ``hubs=off`` the tokenizer only.
     """
     plan, c, d = make_plan(layout, config), config, config.d
     full = infnet_flops(layout, config)
-    if c.hubs and "cat" in plan.n_hubs and c.cat_hub_init == "mlp":
-        width = c.cat_hub_hidden[0] if c.cat_hub_hidden else c.n_cat_hubs * d
-        full -= 2 * user_cat_fields * d * width                 # u W_u, once per request
     n_seq = plan.n_tokens.get("seq", 0)
     if not n_seq:
         return full

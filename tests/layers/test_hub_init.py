@@ -51,23 +51,3 @@ def test_sequence_hub_variants():
     assert SequenceHubInit(2, 4, mode="random")(s, m).shape == (2, 2, 4)
     with pytest.raises(ValueError, match="seq_hub_init"):
         SequenceHubInit(2, 4, mode="bogus")
-
-
-@pytest.mark.parametrize("hidden", [(16,), (16, 8), ()])
-def test_call_split_equals_call_on_repeated_shared_fields(hidden):
-    """One user x N candidates: fields 0, 2, 3 are the user's (the same row in every example); computing
-    their part of phi^cat's first Dense once gives the hubs of the full C (eq. 1)."""
-    tf.keras.utils.set_random_seed(3)
-    layer = CategoricalHubInit(5, 3, 4, mode="mlp", hidden=hidden)
-    shared, own = [0, 2, 3], [1, 4]
-    user = tf.random.normal([1, 3, 4])
-    cands = tf.random.normal([6, 2, 4])
-    rows = {f: tf.repeat(user[:, i], 6, axis=0) for i, f in enumerate(shared)}
-    rows.update({f: cands[:, i] for i, f in enumerate(own)})
-    full = tf.stack([rows[f] for f in range(5)], axis=1)                  # C [6, 5, 4]
-    want = layer(full)
-    got = layer.call_split(shared, user, own, cands)
-    assert got.shape == (6, 3, 4)
-    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
-    with pytest.raises(ValueError, match="call_split"):
-        CategoricalHubInit(5, 3, 4, mode="mean").call_split(shared, user, own, cands)

@@ -92,17 +92,3 @@ def test_candidate_flops_without_sharing_are_the_rows():
                                   paper.seq_hub_hidden)
     assert infnet_flops(LAYOUT, paper) - candidate_flops(LAYOUT, paper) == seq_init + 4 * t * paper.d ** 2
     assert candidate_flops(LAYOUT, tiny_config(seq_hub_views="seq")) < candidate_flops(LAYOUT, paper)
-
-
-def test_candidate_flops_share_the_user_fields_part_of_the_cat_hub_mlp():
-    """Each user-side categorical field's d rows of phi^cat's first Dense (2 · d · width FLOPs) are
-    computed once per request (``CategoricalHubInit.call_split``); nothing changes without hubs or
-    with mean-pooled categorical hubs."""
-    from infnet_tf.models.infnet_flops import candidate_flops
-
-    config = tiny_config()
-    width = config.cat_hub_hidden[0]
-    assert candidate_flops(LAYOUT, config) - candidate_flops(LAYOUT, config, user_cat_fields=3) == \
-        2 * 3 * config.d * width
-    for other in (tiny_config(cat_hub_init="mean"), tiny_config(hubs=False, task_tokens=False)):
-        assert candidate_flops(LAYOUT, other, user_cat_fields=3) == candidate_flops(LAYOUT, other)
