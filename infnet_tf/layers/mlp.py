@@ -33,7 +33,8 @@ class MLP(tf.keras.layers.Layer):
         self.out_layer = None
         if self.out is not None:
             extra = {"dtype": output_dtype} if output_dtype else {}
-            if self.out_scale != 1.0:   # Glorot uniform with its variance times out_scale**2
+            if self.out_scale != 1.0:   # Glorot uniform with its variance times out_scale**2; at 1 Keras'
+                # own default initializer stays, so existing seeds draw exactly the weights they drew before
                 extra["kernel_initializer"] = tf.keras.initializers.VarianceScaling(
                     self.out_scale ** 2, mode="fan_avg", distribution="uniform")
             self.out_layer = tf.keras.layers.Dense(self.out, name="out", **extra)
