@@ -10,8 +10,10 @@ product's optimizer and loss, and every ``--every`` steps records, on a fixed ba
   the entropy of a uniform distribution over the same real (unpadded) keys — 1.0 means the hubs
   only average the tokens, lower means they select;
 * **gradient norms** per layer group (embedding tables, hub initialisation, each block's
-  aggregation and broadcast, task tokens, heads) and the **relative update** ``|Δw| / |w|`` of the
-  last step per group;
+  aggregation and broadcast, task tokens, heads), the **relative update** ``|Δw| / |w|`` of the
+  last step per group, and the **drift** ``|w_t - w_0| / |w_0|`` of each group from its
+  initialisation (how far training has moved it at all: with the product's embedding optimizer the
+  id tables of a small log stay within a few percent of their random initialisation, REPORT.md);
 * **token norms**: mean L2 norm of the categorical tokens C and of the sequence tokens S as they
   enter the first block (what the K/V projections see), and of the task hubs after the last block.
 
@@ -58,6 +60,15 @@ def entropy_ratios(weights_per_block) -> dict[str, float]:
             ok = real > 1
             out[f"b{i}/{view}"] = float((h[ok] / uniform[ok]).mean()) if ok.any() else float("nan")
     return out
+
+
+def relative_change(now, then) -> float:
+    """``|now - then| / |then|`` over a group of arrays (Frobenius norms; 0 when ``then`` is all zero
+    and nothing moved)."""
+    diff = math.sqrt(sum(float(np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+                         for a, b in zip(now, then)))
+    base = math.sqrt(sum(float(np.sum(np.asarray(b, np.float64) ** 2)) for b in then))
+    return diff / base if base else (0.0 if diff == 0 else math.inf)
 
 
 def token_norms(model, features) -> dict[str, float]:
@@ -107,6 +118,7 @@ def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, se
                               deterministic=True, seed=seed))
     variables = model.trainable_variables
     groups = [group_of(v.name) for v in variables]
+    initial = [v.numpy() for v in variables]
 
     @tf.function(autograph=False)
     def step(features, labels):
@@ -129,9 +141,10 @@ def diagnose(data: str, preset: str, steps: int, every: int, batch_size: int, se
             idx = [j for j, name in enumerate(groups) if name == g]
             gn = math.sqrt(sum(float(tf.reduce_sum(tf.square(tf.convert_to_tensor(grads[j])))) for j in idx
                                if grads[j] is not None))
-            dw = math.sqrt(sum(float(np.sum((variables[j].numpy() - before[j]) ** 2)) for j in idx))
-            w = math.sqrt(sum(float(np.sum(before[j] ** 2)) for j in idx))
-            rec[f"grad/{g}"], rec[f"update/{g}"] = gn, dw / max(w, 1e-12)
+            now = [variables[j].numpy() for j in idx]
+            rec[f"grad/{g}"] = gn
+            rec[f"update/{g}"] = relative_change(now, [before[j] for j in idx])
+            rec[f"drift/{g}"] = relative_change(now, [initial[j] for j in idx])
         rec.update({f"entropy/{k}": v for k, v in entropy_ratios(model.attention_weights(probe)).items()})
         rec.update(token_norms(model, probe))
         records.append(rec)
@@ -180,7 +193,8 @@ def main(argv) -> int:
         ent = [v for k, v in last.items() if k.startswith("entropy/") and "/cat" in k]
         print(f"DIAG {preset}: entropy_ratio_cat_last={np.nanmean(ent):.3f} "
               f"cat_token_norm={last.get('|cat token|', float('nan')):.3f} "
-              f"grad_aggregation={last.get('grad/aggregation', float('nan')):.4g}", flush=True)
+              f"grad_aggregation={last.get('grad/aggregation', float('nan')):.4g} "
+              f"drift_embeddings={last.get('drift/embeddings', float('nan')):.4g}", flush=True)
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(all_records, f, indent=1)
