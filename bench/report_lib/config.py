@@ -25,6 +25,7 @@ import time
 from typing import Any, Mapping
 
 from infnet_tf.config_flags import setting
+from infnet_tf.training.config import TrainConfig
 from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, PAPER_CHOICES, Preset
 
 SECTIONS = ("quality", "ablations", "hubs", "scaling", "attention", "efficiency")  # the default run
@@ -94,9 +95,11 @@ class SuiteConfig:
                               "(infnet_tf.training.recipe.auto_batch_size of the train rows).")
     eval_batch_size: int = setting(2048, "Evaluation batch size.")
     eval_steps: int = setting(0, "Evaluate on at most this many batches of valid/ and test/; 0: all.")
-    # the product's TrainConfig default (INFNet is unstable at 5e-3)
-    learning_rate: float = setting(1e-3, "Adam learning rate of dense weights.")
-    embedding_learning_rate: float = setting(0.05, "Adagrad learning rate of embedding tables.")
+    # the product's TrainConfig defaults (INFNet is unstable at 5e-3 dense)
+    learning_rate: float = setting(TrainConfig.learning_rate, "Adam learning rate of dense weights "
+                                   "(default: the product's).")
+    embedding_learning_rate: float = setting(TrainConfig.embedding_learning_rate, "Adagrad learning rate of "
+                                             "embedding tables (default: the product's).")
     # -- base model ----------------------------------------------------------------------
     d: int = setting(32, "Base width of EVERY model: the token/embedding width and, by the width rule, every "
                      "hidden width (registry default x width/64). Not the same as python -m infnet_tf.train --d "
@@ -208,8 +211,6 @@ class SuiteConfig:
         rounds, no early stopping. Everything else not set here (warm-up, clipping, optimizers) is the
         product's ``TrainConfig`` default, for every model alike.
         """
-        from infnet_tf.training.config import TrainConfig
-
         if self.steps:
             budget = dict(epochs=self.rounds, train_steps=self.steps, early_stopping_patience=0,
                           log_every=max(1, self.steps // 4))
@@ -309,7 +310,6 @@ def suite_from_flags(values: Mapping[str, Any], given: set[str]) -> SuiteConfig:
 @functools.lru_cache(maxsize=None)
 def auto_batch_size(data_dir: str) -> int:
     """The product recipe's batch size for ``<data_dir>/train`` (:func:`infnet_tf.training.recipe.resolve`)."""
-    from infnet_tf.training.config import TrainConfig
     from infnet_tf.training.recipe import resolve
 
     return resolve(TrainConfig(batch_size=0), data_dir, log=lambda *_: None).batch_size
