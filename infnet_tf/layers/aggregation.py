@@ -23,8 +23,9 @@ Linear of a group concatenates only its views. Softmax and LayerNorm statistics 
 
 ``token_norm`` (not in the paper; issue 11) applies a LayerNorm to every view's tokens before its
 key/value projections and to every hub group before the query projection (pre-norm, as in
-pre-LN Transformers): without it the scores Q K^T scale with the raw embedding norms, which start
-tiny (embedding init U(-0.05, 0.05)), so the hubs' attention stays near uniform early in training.
+pre-LN Transformers): without it the scores Q K^T scale with the raw token norms; in block 1 the task
+hubs are the learned task tokens (initialised at std 0.05), so their attention there is uniform
+(entropy 1.000 x uniform on a real log at the defaults, ``bench.diagnostics``; bench/REPORT.md round 5).
 """
 from __future__ import annotations
 

@@ -126,7 +126,8 @@ class ModelConfig:
     # -- beyond the paper (issue 11; the paper preset turns them off) ----------------------
     token_norm: bool = setting(False, help=(
         "Beyond the paper: on|off. on: LayerNorm of every view's tokens before its K/V projections and of the hubs "
-        "before the Q projection (pre-norm)."))
+        "before the Q projection (pre-norm). Measured at the defaults (bench/REPORT.md, round 5): +0.0024 mean test "
+        "AUC on a real log, -0.0038 on the sample, 1.33x the train-step time; so off by default."))
     embedding_init_std: float = setting(0.1, help=(
         "Beyond the paper: 0 = Keras' U(-0.05, 0.05) embedding initialisation; > 0: truncated normal with this "
         "standard deviation."))
