@@ -33,6 +33,8 @@ import numpy as np
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
 from absl import flags
 
+from bench.weight_change import relative_change
+
 FLAGS = flags.FLAGS
 GROUPS = (("embeddings", r"tokenizer/"), ("hub_init", r"(cat|seq)_hub_init/"), ("task_tokens", r"task_tokens/|shared_task_hubs/"),
           ("aggregation", r"block_\d+/aggregation/"), ("broadcast", r"block_\d+/broadcast_"), ("heads", r"head_\d+/"))
@@ -60,15 +62,6 @@ def entropy_ratios(weights_per_block) -> dict[str, float]:
             ok = real > 1
             out[f"b{i}/{view}"] = float((h[ok] / uniform[ok]).mean()) if ok.any() else float("nan")
     return out
-
-
-def relative_change(now, then) -> float:
-    """``|now - then| / |then|`` over a group of arrays (Frobenius norms; 0 when ``then`` is all zero
-    and nothing moved)."""
-    diff = math.sqrt(sum(float(np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-                         for a, b in zip(now, then)))
-    base = math.sqrt(sum(float(np.sum(np.asarray(b, np.float64) ** 2)) for b in then))
-    return diff / base if base else (0.0 if diff == 0 else math.inf)
 
 
 def token_norms(model, features) -> dict[str, float]:

@@ -1,7 +1,7 @@
-"""``bench.diagnostics``: the relative-change helper by hand, and the CLI on tiny data.
+"""``bench.diagnostics``: its weight-change measure by hand, and the CLI on tiny data.
 
-The CLI runs in a subprocess (it trains a model and sets global Keras state) on ``tests.tiny_data``
-partitions plus a transform artifact holding the layout.
+The CLI runs in a subprocess (an entry module: it defines absl flags at import, and it trains a model)
+on ``tests.tiny_data`` partitions plus a transform artifact holding the layout.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from bench.diagnostics import relative_change
+from bench.weight_change import relative_change
 from tests.tiny_data import write_data_with_artifact
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
