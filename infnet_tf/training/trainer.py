@@ -327,29 +327,30 @@ class Trainer:
         self._output_biases_done = True
         layers = self.model.output_layers() if hasattr(self.model, "output_layers") else {}
         rates = {}
-        for task, layer in layers.items():
-            positives, labelled = self._label_counts(labels[task])
+        for task, (positives, labelled) in self._label_counts(labels, tuple(layers)).items():
             rates[task] = p = (positives + 1.0) / (labelled + 2.0)
-            layer.bias.assign(np.full(layer.bias.shape, math.log(p / (1.0 - p)), dtype=np.float32))
+            layers[task].bias.assign(np.full(layers[task].bias.shape, math.log(p / (1.0 - p)), dtype=np.float32))
         if rates:
             log("trainer: output biases set to the first batch's positive rates (--output_bias_init=prior): "
                 + ", ".join(f"{t} {p:.4f}" for t, p in rates.items()))
         return rates
 
-    def _label_counts(self, label) -> tuple[float, float]:
-        """(positives, labelled) of a label batch; a per-replica batch is all-reduced by the strategy."""
-        def counts(y):
-            known = y >= 0
-            return tf.stack([tf.reduce_sum(tf.cast(tf.equal(y, 1), tf.float32)),
-                             tf.reduce_sum(tf.cast(known, tf.float32))])
+    def _label_counts(self, labels: Mapping, tasks: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+        """{task: (positives, labelled)} of a label batch; per-replica batches are summed over every replica
+        and worker by one all-reduce of all tasks' counts."""
+        if not tasks:
+            return {}
 
-        if isinstance(label, tf.distribute.DistributedValues):
-            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(counts, args=(label,)),
-                                         axis=None)
+        def counts(*ys):
+            return tf.stack([tf.stack([tf.reduce_sum(tf.cast(tf.equal(y, 1), tf.float32)),
+                                       tf.reduce_sum(tf.cast(y >= 0, tf.float32))]) for y in ys])   # [tasks, 2]
+
+        ys = tuple(labels[t] for t in tasks)
+        if isinstance(ys[0], tf.distribute.DistributedValues):
+            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(counts, args=ys), axis=None)
         else:
-            total = counts(tf.convert_to_tensor(label))
-        positives, labelled = (float(v) for v in np.asarray(total))
-        return positives, labelled
+            total = counts(*(tf.convert_to_tensor(y) for y in ys))
+        return {t: (float(pos), float(n)) for t, (pos, n) in zip(tasks, np.asarray(total))}
 
     # -- evaluation ----------------------------------------------------------------------------
     def _eval_inputs(self, features, labels):
