@@ -107,7 +107,8 @@ def test_non_finite_loss_stops_before_saving(trained, data, monkeypatch):
 def test_tensorboard_scalars_and_attention_image(trained, data):
     trainer, _, _ = trained
     root, layout = data
-    features, _ = next(iter(_valid(root, layout)))
+    trainer.evaluate(_valid(root, layout), log_prefix="valid")   # valid/* scalars and the attention image,
+    features, _ = next(iter(_valid(root, layout)))              # not left to another test of this file
     png = trainer.attention_image(features)
     assert png is not None and png.startswith(b"\x89PNG")
     written = trainer.write_scalars("valid", {"click": {"auc": 0.7, "gauc": float("nan")}, "loss": 0.5}, 8)
