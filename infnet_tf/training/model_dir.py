@@ -19,7 +19,8 @@ MODEL_FLAG_NAME = flag_names(ModelConfig)  # ModelConfig field -> its flag name 
 
 # -- resuming a model dir ------------------------------------------------------------------------
 # A model dir holds one model: its checkpoints only restore into the same variables. Settings that
-# shape the variables — every ModelConfig field except dropout, id_dropout, embedding_init_std and
+# shape the variables — every ModelConfig field the model reads (``register_model(reads=...)``: a
+# baseline ignores INFNet's fields) except dropout, id_dropout, embedding_init_std and
 # head_output_scale (no variables; initialisation only), the embedding optimizer (its slots), moving
 # to or from mixed_float16 (loss scaling wraps the optimizer, which changes the checkpoint's object
 # graph) and the data's model-input layout — must equal those recorded in
@@ -56,12 +57,18 @@ def _ordinal(value, model: str):
 def config_differences(recorded: dict, layout_dict: dict, model_config: ModelConfig,
                        train_config: TrainConfig, precision: str | None = None) -> list[str]:
     """``name: old -> new`` for each model-shaping setting that differs from a recorded
-    ``trainer_config.json`` payload (empty: the model dir can be resumed with these settings).
+    ``trainer_config.json`` payload (empty: the model dir can be resumed with these settings). Model
+    fields the model does not read (the registry's ``reads``) are not compared.
     ``precision``: the resolved policy of this run (``auto`` resolved), compared with the recorded one."""
+    from infnet_tf.models import get_entry
+
     diffs = []
     old_model = recorded.get("model_config") or {}
+    entry = get_entry(model_config.model)
     for name, new in model_config.to_dict().items():
         if name in RESUMABLE_MODEL_FIELDS or (name not in old_model and name not in FIELDS_ADDED_LATER):
+            continue
+        if not entry.reads_field(name):   # e.g. num_blocks for a baseline: cannot change its variables
             continue
         old = old_model.get(name, FIELDS_ADDED_LATER.get(name))
         if name == "ordinal_encoding":   # auto and the encoding it stands for are the same model

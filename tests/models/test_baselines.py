@@ -1,4 +1,5 @@
 """Every baseline on the tiny layout: build, masked training step, counts, save/reload, padding."""
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import tensorflow as tf
 from tensorflow.python.profiler import model_analyzer, option_builder
 
 from infnet_tf.layers.self_attention import SelfAttentionBlock
-from infnet_tf.models import ModelConfig, build_model, registered_models
+from infnet_tf.models import ModelConfig, build_model, get_entry, registered_models
 from infnet_tf.models.baselines import MODELS
 from infnet_tf.models.cost import flops_per_example, param_count
 from infnet_tf.models.infnet import INFNet
@@ -188,6 +189,41 @@ def test_all_to_all_is_infnet_with_hubs_off():
     assert flops_per_example(LAYOUT, config) == infnet_flops(LAYOUT, config.replace(hubs=False))
     with pytest.raises(ValueError, match="takes no options"):
         build_model(LAYOUT, config.replace(options={"num_experts": 2}))
+
+
+# a value other than the tiny config's for every field a model may leave unread
+UNREAD_VALUES = dict(num_blocks=3, num_heads=4, n_cat_hubs=3, n_shared_task_hubs=1, cat_hub_hidden=(5,),
+                     seq_hub_hidden=(5,), bgu_hidden=(5,), ffn_mult=3, task_tokens=False, hubs=False,
+                     aggregation=False, broadcast=False, cat_hub_init="mean", seq_hub_init="global_mean",
+                     fusion="sum", task_hubs="shared", broadcast_unit="pgu", token_norm=True,
+                     seq_hub_views="all", readout="task_token")
+CHANGED_APART = ("broadcast",)   # off together with aggregation=off is an invalid config
+
+
+@pytest.mark.parametrize("case", [c for c in BASIC if get_entry(CASES[c][0]).reads is not None])
+def test_fields_a_model_does_not_read_leave_it_unchanged(case):
+    """What the registry's ``reads`` promises (resuming a model dir ignores the other fields): changing
+    every other field builds the same variables (shapes, in creation order), initialised alike, with the
+    same predictions."""
+    entry = get_entry(CASES[case][0])
+    unread = [f.name for f in dataclasses.fields(ModelConfig) if not entry.reads_field(f.name)]
+    missing = sorted(set(unread) - set(UNREAD_VALUES))
+    assert not missing, f"add a non-default value for {missing} to UNREAD_VALUES"
+    base = config_for(case)
+    groups = [[n for n in unread if n not in CHANGED_APART], [n for n in unread if n in CHANGED_APART]]
+    variants = [base.replace(**{n: UNREAD_VALUES[n] for n in group}) for group in groups if group]
+    assert all(getattr(v, n) != getattr(base, n) for v, group in zip(variants, groups) for n in group)
+    batch = random_batch(LAYOUT, B, seed=2)
+    built = []
+    for config in (base, *variants):
+        tf.keras.utils.set_random_seed(0)
+        model = build_model(LAYOUT, config)
+        built.append(([tuple(v.shape) for v in model.variables], model(batch)))   # names: Keras numbers layers
+    (variables, out), *changed = built
+    for variables_changed, out_changed in changed:
+        assert variables_changed == variables
+        for task in out:
+            np.testing.assert_array_equal(out_changed[task].numpy(), out[task].numpy())
 
 
 # -- save / reload --------------------------------------------------------------------------------

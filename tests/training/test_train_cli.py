@@ -158,6 +158,13 @@ def test_config_differences_name_only_model_shaping_settings():
     deepfm_older = {**_recorded(deepfm, old_train)}
     deepfm_older["model_config"] = {k: v for k, v in deepfm_older["model_config"].items() if k != "ordinal_encoding"}
     assert config_differences(deepfm_older, deepfm_older["layout"], deepfm, old_train) == []   # auto = none
+    # a baseline does not read INFNet's fields: a DCNv2 dir recorded with the old INFNet defaults resumes
+    dcnv2 = _recorded(ModelConfig(model="dcnv2", num_blocks=4, num_heads=4, seq_hub_views="all"), old_train)
+    assert config_differences(dcnv2, layout, ModelConfig(model="dcnv2"), old_train) == []
+    assert config_differences(dcnv2, layout, ModelConfig(model="dcnv2", d=32, head_hidden=(8,)), old_train) == \
+        ["d: 64 -> 32", "head_hidden: 64 -> 8"]
+    assert config_differences(dcnv2, layout, ModelConfig(), old_train) == \
+        ["model: dcnv2 -> infnet", "num_blocks: 4 -> 2", "num_heads: 4 -> 1", "seq_hub_views: all -> seq"]
     # the layout's ordinal marks come from the artifact: a layout recorded without them is the same data
     marked = {"categorical": [{"name": "price", "vocab_size": 5, "ordinal": True}]}
     unmarked = {**recorded, "layout": {"categorical": [{"name": "price", "vocab_size": 5}]}}

@@ -16,8 +16,10 @@ Options: each baseline declares its knobs with defaults (:class:`Option`) and re
 ``config.options``; unknown keys are an error (a typo must not silently train the default model).
 Flag strings are accepted (``"256,128"`` for int lists, ``"null"``/``"none"`` for optional ints).
 Of the generic :class:`~infnet_tf.models.config.ModelConfig` fields they read ``d``, ``head_hidden``,
-``dropout`` (after every hidden layer: bottom/deep MLPs, experts, towers) and ``sequence_combiner``
-(the tokenizer's); the INFNet-only fields (``num_blocks``, hubs, switches ...) are ignored.
+``dropout`` (after every hidden layer: bottom/deep MLPs, experts, towers), the tokenizer's
+(``sequence_combiner``, ``embedding_init_std``, ``ordinal_encoding``, ``id_dropout``) and
+``head_output_scale`` (:data:`POOLED_FIELDS`, declared to the registry); the INFNet-only fields
+(``num_blocks``, hubs, switches ...) are ignored.
 
 FLOPs convention (:mod:`infnet_tf.models.cost`): 2 × multiply-adds of every dense contraction
 (MatMul / BatchMatMul); element-wise work, reductions (the masked means, the FM term) and
@@ -36,6 +38,10 @@ from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
 from infnet_tf.layers.tokenizers import FeatureTokenizer, tokenizer_flops
 from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
+
+# The ModelConfig fields a pooled baseline reads (``register_model(..., reads=POOLED_FIELDS)``).
+POOLED_FIELDS = ("d", "head_hidden", "dropout", "sequence_combiner", "embedding_init_std", "ordinal_encoding",
+                 "id_dropout", "head_output_scale", "options")
 
 
 # -- options -----------------------------------------------------------------------------------

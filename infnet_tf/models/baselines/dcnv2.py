@@ -27,7 +27,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from infnet_tf.layers.mlp import mlp_flops
-from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
+from infnet_tf.models.baselines._base import (POOLED_FIELDS, Option, PooledBaseline, flatten_fields, input_flops,
                                               mlp_or_identity, num_fields, read_options,
                                               tower_flops, width_after)
 from infnet_tf.models.registry import register_model
@@ -65,7 +65,7 @@ def dcnv2_flops(layout, config) -> float:
 
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
-@register_model(NAME, flops=dcnv2_flops)
+@register_model(NAME, flops=dcnv2_flops, reads=POOLED_FIELDS)
 class DCNv2(PooledBaseline):
     MODEL = NAME
     OPTIONS = OPTIONS

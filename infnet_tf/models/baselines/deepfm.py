@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from infnet_tf.layers.fm import FMInteraction, fm_flops
 from infnet_tf.layers.mlp import mlp_flops
-from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
+from infnet_tf.models.baselines._base import (POOLED_FIELDS, Option, PooledBaseline, flatten_fields, input_flops,
                                               mlp_or_identity, num_fields, read_options,
                                               tower_flops, width_after)
 from infnet_tf.models.registry import register_model
@@ -52,7 +52,7 @@ def deepfm_flops(layout, config) -> float:
 
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
-@register_model(NAME, flops=deepfm_flops)
+@register_model(NAME, flops=deepfm_flops, reads=POOLED_FIELDS)
 class DeepFM(PooledBaseline):
     MODEL = NAME
     OPTIONS = OPTIONS

@@ -21,7 +21,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.experts import MMoE, mmoe_flops
-from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
+from infnet_tf.models.baselines._base import (POOLED_FIELDS, Option, PooledBaseline, flatten_fields, input_flops,
                                               num_fields, read_options, tower_flops)
 from infnet_tf.models.registry import register_model
 
@@ -41,7 +41,7 @@ def mmoe_model_flops(layout, config) -> float:
 
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
-@register_model(NAME, flops=mmoe_model_flops)
+@register_model(NAME, flops=mmoe_model_flops, reads=POOLED_FIELDS)
 class MMoEModel(PooledBaseline):
     MODEL = NAME
     OPTIONS = OPTIONS

@@ -25,7 +25,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.experts import CGC, cgc_flops
-from infnet_tf.models.baselines._base import (Option, PooledBaseline, flatten_fields, input_flops,
+from infnet_tf.models.baselines._base import (POOLED_FIELDS, Option, PooledBaseline, flatten_fields, input_flops,
                                               num_fields, read_options, tower_flops)
 from infnet_tf.models.registry import register_model
 
@@ -50,7 +50,7 @@ def ple_flops(layout, config) -> float:
 
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
-@register_model(NAME, flops=ple_flops)
+@register_model(NAME, flops=ple_flops, reads=POOLED_FIELDS)
 class PLE(PooledBaseline):
     MODEL = NAME
     OPTIONS = OPTIONS
