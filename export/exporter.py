@@ -9,6 +9,7 @@ dataset partition does not match its manifest.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
@@ -142,11 +143,17 @@ def build_serving_model(layout: FeatureLayout, model_config: ModelConfig, precis
 
 
 def restore_weights(model, checkpoint: str) -> None:
+    """``checkpoint``'s weights into ``model``: the dense weights' moving average when the checkpoint has
+    one (``--weight_average_decay``; what training evaluated), the trained weights otherwise."""
     import tensorflow as tf
+
+    from infnet_tf.training.weight_average import restore_averaged
 
     status = tf.train.Checkpoint(model=model).restore(checkpoint)
     status.assert_existing_objects_matched()
     status.expect_partial()  # the optimizer's slots and the step are not needed for serving
+    if restore_averaged(model, checkpoint):
+        log(f"{checkpoint}: the moving average of the dense weights (as training evaluated them)")
 
 
 def checkpoints_newest_first(model_dir: str) -> list[str]:
@@ -816,7 +823,8 @@ def export_from_trainer(trainer, partition_key: str | None = None, *, export_bas
     artifact, where = load_artifact(data)
     policy = serving_precision(precision, getattr(trainer, "precision", "float32"))
     model = build_serving_model(trainer.layout, trainer.model_config, policy)
-    weights = trainer.model.get_weights()
+    with trainer.evaluation_weights() if hasattr(trainer, "evaluation_weights") else contextlib.nullcontext():
+        weights = trainer.model.get_weights()   # the averaged dense weights when averaging is on
     if [w.shape for w in weights] != [tuple(v.shape) for v in model.weights]:
         raise ExportError("export_from_trainer: the trainer's model and the rebuilt model have different weights")
     model.set_weights(weights)

@@ -26,6 +26,10 @@ class TrainConfig:
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
     warmup_steps: int = setting(0, "Linear learning-rate warm-up over this many steps (both optimizers); 0: none.")
     clip_norm: float = setting(10.0, "Clip gradients to this global norm; 0 disables clipping.")
+    weight_average_decay: float = setting(0.0, help=(
+        "Evaluate, select the best checkpoint with and export an exponential moving average of the dense "
+        "weights, updated every step with this decay (min(decay, (1 + step) / (10 + step))); embeddings are "
+        "not averaged. 0: off (the trained weights as they are)."))
     output_bias_init: str = setting("zero", choices=OUTPUT_BIAS_INITS, help=(
         "zero: Keras' zeros; prior: before a new model's first step, each task head's output bias is set to the "
         "logit of the task's positive rate in the first training batch (Laplace-smoothed); with "
@@ -79,6 +83,8 @@ class TrainConfig:
                 fail(name, f"expected a positive number, got {value!r}")
         if not isinstance(self.clip_norm, (int, float)) or self.clip_norm < 0:
             fail("clip_norm", f"expected a number >= 0 (0 disables clipping), got {self.clip_norm!r}")
+        if not isinstance(self.weight_average_decay, (int, float)) or not 0 <= self.weight_average_decay < 1:
+            fail("weight_average_decay", f"expected a number in [0, 1) (0: off), got {self.weight_average_decay!r}")
         if self.adagrad_initial_accumulator <= 0:
             fail("adagrad_initial_accumulator", f"expected a positive number, got {self.adagrad_initial_accumulator!r}")
         if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS:

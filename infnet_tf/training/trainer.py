@@ -18,10 +18,12 @@ replicas, clipped by global norm, then applied by the composite optimizer (dense
 Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
-optimizers' slots and the global step. TensorBoard goes to ``<model_dir>/tensorboard``.
+optimizers' slots, the global step and, with ``weight_average_decay`` on, the moving average of the
+dense weights (:mod:`infnet_tf.training.weight_average`), which every evaluation uses. TensorBoard goes to ``<model_dir>/tensorboard``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -50,6 +52,7 @@ from infnet_tf.training.distribution import (describe, is_parameter_server, make
                                              worker_files)
 from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
 from infnet_tf.training.summaries import SummaryWriter, heatmap_png
+from infnet_tf.training.weight_average import CHECKPOINT_KEY as AVERAGE_KEY, WeightAverage, has_averages
 
 CHECKPOINT_SUBDIR = "checkpoints"
 TENSORBOARD_SUBDIR = "tensorboard"
@@ -120,8 +123,13 @@ class Trainer:
             self.optimizer = build_optimizer(self.model, train_config)
             self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              global_step=self._global_step)
+            self.average = (WeightAverage(self.model, train_config.weight_average_decay)
+                            if train_config.weight_average_decay else None)
+        tracked = {"model": self.model, "optimizer": self.optimizer, "global_step": self._global_step}
+        if self.average is not None:
+            tracked[AVERAGE_KEY] = self.average.trackable
+        self._tracked = tracked
+        self.checkpoint = tf.train.Checkpoint(**tracked)
         self.checkpoint_dir = self.worker_path(CHECKPOINT_SUBDIR)
         self._manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
                                                    max_to_keep=train_config.keep_checkpoints,
@@ -220,6 +228,8 @@ class Trainer:
     def _distributed_train_step(self, features, labels):
         loss, task_losses, batch = self.strategy.run(self._replica_step, args=(features, labels))
         total = lambda x: self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None)  # noqa: E731
+        if self.average is not None:
+            self.average.update(self._global_step)
         self._global_step.assign_add(1)
         return total(loss), {t: total(v) for t, v in task_losses.items()}, total(batch)
 
@@ -404,8 +414,13 @@ class Trainer:
         ``<log_prefix>/<task>/<metric>`` at the global step, and the attention image of the first
         batch (when the model exposes ``attention_weights``) is logged as ``<log_prefix>/attention``
         unless ``attention=False`` (the image costs seconds of matplotlib: batch mode draws it for the
-        first round and the test evaluation only).
+        first round and the test evaluation only). With weight averaging on, the averaged weights are
+        evaluated (:meth:`evaluation_weights`).
         """
+        with self.evaluation_weights():
+            return self._evaluate(dataset, max_steps, log_prefix, attention)
+
+    def _evaluate(self, dataset, max_steps, log_prefix, attention) -> dict[str, dict]:
         has_users = USER_KEY in dataset.element_spec[0]
         max_steps = max_steps if max_steps is not None else (self.config.eval_steps or None)
         collector = MetricCollector(self.layout.task_names)
@@ -427,6 +442,11 @@ class Trainer:
             if first is not None:
                 self.log_attention(f"{log_prefix}/attention", first)
         return metrics
+
+    def evaluation_weights(self):
+        """Context: the weights an evaluation (and the export) uses in the model's variables -- the
+        averaged dense weights when ``--weight_average_decay`` is on, the raw ones otherwise."""
+        return self.average.swapped() if self.average is not None else contextlib.nullcontext()
 
     # -- TensorBoard ---------------------------------------------------------------------------
     def write_scalars(self, prefix: str, metrics: Mapping, step: int | None = None) -> dict[str, float]:
@@ -451,7 +471,8 @@ class Trainer:
 
     def log_attention(self, name: str, features: Mapping[str, tf.Tensor], step: int | None = None) -> bool:
         """Write :meth:`attention_image` to TensorBoard as ``name``; False when unsupported."""
-        png = self.attention_image(features)
+        with self.evaluation_weights():
+            png = self.attention_image(features)
         if png is None:
             return False
         self.summaries.image(name, png, self.global_step if step is None else step)
@@ -470,8 +491,15 @@ class Trainer:
         return self._manager.latest_checkpoint
 
     def restore(self, path: str) -> None:
-        """Restore a given checkpoint (model, optimizer slots, global step)."""
-        self.checkpoint.restore(path).assert_existing_objects_matched()
+        """Restore a given checkpoint (model, optimizer slots, global step, weight averages). A
+        checkpoint written without averages while averaging is on starts them at its weights."""
+        if self.average is not None and not has_averages(path):
+            tracked = {k: v for k, v in self._tracked.items() if k != AVERAGE_KEY}
+            tf.train.Checkpoint(**tracked).restore(path).assert_existing_objects_matched()
+            self.average.reset()
+            log(f"checkpoint: {path} has no weight averages; they start at its weights")
+        else:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
         self.restored_checkpoint = path
         log(f"checkpoint: restored {path} (global step {self.global_step})")
 
