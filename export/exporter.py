@@ -143,8 +143,8 @@ def build_serving_model(layout: FeatureLayout, model_config: ModelConfig, precis
 
 
 def restore_weights(model, checkpoint: str) -> None:
-    """``checkpoint``'s weights into ``model``: the dense weights' moving average when the checkpoint has
-    one (``--weight_average_decay``; what training evaluated), the trained weights otherwise."""
+    """``checkpoint``'s weights into ``model``: their moving average when the checkpoint has one
+    (``--weight_average_decay``; what training evaluated), the trained weights otherwise."""
     import tensorflow as tf
 
     from infnet_tf.training.weight_average import restore_averaged
@@ -153,7 +153,7 @@ def restore_weights(model, checkpoint: str) -> None:
     status.assert_existing_objects_matched()
     status.expect_partial()  # the optimizer's slots and the step are not needed for serving
     if restore_averaged(model, checkpoint):
-        log(f"{checkpoint}: the moving average of the dense weights (as training evaluated them)")
+        log(f"{checkpoint}: the moving average of the weights (as training evaluated them)")
 
 
 def checkpoints_newest_first(model_dir: str) -> list[str]:

@@ -19,7 +19,7 @@ Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anyth
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
 optimizers' slots, the global step and, with ``weight_average_decay`` on, the moving average of the
-dense weights (:mod:`infnet_tf.training.weight_average`), which every evaluation uses. TensorBoard goes to ``<model_dir>/tensorboard``.
+weights (:mod:`infnet_tf.training.weight_average`), which every evaluation uses. TensorBoard goes to ``<model_dir>/tensorboard``.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ from infnet_tf.training.distribution import (describe, is_parameter_server, make
                                              worker_files)
 from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
 from infnet_tf.training.summaries import SummaryWriter, heatmap_png
-from infnet_tf.training.weight_average import CHECKPOINT_KEY as AVERAGE_KEY, WeightAverage, has_averages
+from infnet_tf.training.weight_average import CHECKPOINT_KEY as AVERAGE_KEY, WeightAverage
+from infnet_tf.training.weight_average import matches as average_matches
 
 CHECKPOINT_SUBDIR = "checkpoints"
 TENSORBOARD_SUBDIR = "tensorboard"
@@ -123,7 +124,8 @@ class Trainer:
             self.optimizer = build_optimizer(self.model, train_config)
             self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            self.average = (WeightAverage(self.model, train_config.weight_average_decay)
+            self.average = (WeightAverage(self.model, train_config.weight_average_decay,
+                                          train_config.weight_average_embeddings)
                             if train_config.weight_average_decay else None)
         tracked = {"model": self.model, "optimizer": self.optimizer, "global_step": self._global_step}
         if self.average is not None:
@@ -492,12 +494,13 @@ class Trainer:
 
     def restore(self, path: str) -> None:
         """Restore a given checkpoint (model, optimizer slots, global step, weight averages). A
-        checkpoint written without averages while averaging is on starts them at its weights."""
-        if self.average is not None and not has_averages(path):
+        checkpoint without these averages (averaging was off, or it averaged another set of weights)
+        starts them at its weights."""
+        if self.average is not None and not average_matches(self.average.variables, path):
             tracked = {k: v for k, v in self._tracked.items() if k != AVERAGE_KEY}
             tf.train.Checkpoint(**tracked).restore(path).assert_existing_objects_matched()
             self.average.reset()
-            log(f"checkpoint: {path} has no weight averages; they start at its weights")
+            log(f"checkpoint: {path} holds no averages of these weights; the average starts at its weights")
         else:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         self.restored_checkpoint = path

@@ -1,21 +1,22 @@
-"""An exponential moving average of the dense weights: what batch evaluation, the best checkpoint and
-the export use (``--weight_average_decay``; bench/REPORT.md round 6 has the measurements).
+"""An exponential moving average of the weights: what evaluation, the best-checkpoint choice and the
+export use (``--weight_average_decay``; bench/REPORT.md round 6 has the measurements).
 
-After every train step t (the global step before the step, from 0) each dense weight w gets a shadow
+After every train step t (the global step before the step, from 0) each averaged weight w gets a shadow
 
     a <- decay_t · a + (1 - decay_t) · w,      decay_t = min(decay, (1 + t) / (10 + t))
 
 (the warm-up of ``tf.train.ExponentialMovingAverage(num_updates=t)``: early shadows follow the
-weights instead of remembering their initialisation). The embedding tables are not averaged: each
-row moves only on the steps whose batch holds its id (an average would mostly lag), and a copy of
-every table would double the largest part of a model's memory (on parameter servers too).
+weights instead of remembering their initialisation). Every trainable weight is averaged, the
+embedding tables too (measured: averaging only the dense weights kept half the gain on a real log);
+``--noweight_average_embeddings`` leaves the tables out -- for tables much larger than the dense
+weights, where a shadow copy doubles their memory and its update is a pass over every table per step.
 
 The shadows are checkpointed with the model (``weight_average`` in the trainer's checkpoint), so a
-resumed run continues the same average; a checkpoint written without them (averaging was off, or an
-older model dir) starts the average at the restored weights. The model's own variables always hold
-the trained ("raw") weights; :meth:`WeightAverage.swapped` puts the averages in their place for an
-evaluation and back after, and :func:`restore_averaged` loads a checkpoint's averages into a fresh
-model (the exporter).
+resumed run continues the same average; a checkpoint written without them (averaging was off, an
+older model dir, or the other ``weight_average_embeddings`` setting) starts the average at the
+restored weights. The model's own variables always hold the trained ("raw") weights;
+:meth:`WeightAverage.swapped` puts the averages in their place for an evaluation and back after,
+and :func:`restore_averaged` loads a checkpoint's averages into a fresh model (the exporter).
 """
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ import tensorflow as tf
 CHECKPOINT_KEY = "weight_average"   # the shadows' name in the trainer's tf.train.Checkpoint
 
 
-def averaged_variables(model: tf.keras.Model) -> list[tf.Variable]:
-    """The model's variables that are averaged: its dense (non-embedding) trainable weights, in a
-    fixed order (the same for every model built from the same layout and config)."""
+def averaged_variables(model: tf.keras.Model, embeddings: bool = True) -> list[tf.Variable]:
+    """The model's variables that are averaged, in a fixed order (the same for every model built from
+    the same layout and config): every trainable weight, or without ``embeddings`` the dense
+    (non-embedding) ones."""
     from infnet_tf.training.optimizers import dense_variables
 
-    return dense_variables(model)
+    return list(model.trainable_variables) if embeddings else dense_variables(model)
 
 
 class _Shadows(tf.Module):
@@ -45,13 +47,13 @@ class _Shadows(tf.Module):
 
 
 class WeightAverage:
-    """The shadows of ``model``'s dense weights (create it under the strategy's scope)."""
+    """The shadows of ``model``'s weights (create it under the strategy's scope)."""
 
-    def __init__(self, model: tf.keras.Model, decay: float):
+    def __init__(self, model: tf.keras.Model, decay: float, embeddings: bool = True):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"weight_average_decay: expected a decay in (0, 1), got {decay}")
         self.decay = float(decay)
-        self.variables = averaged_variables(model)
+        self.variables = averaged_variables(model, embeddings)
         self.trackable = _Shadows(tf.Variable(v.read_value(), trainable=False, name=v.name.split(":")[0] + "/average")
                                   for v in self.variables)
 
@@ -88,16 +90,31 @@ class WeightAverage:
             self._swap()
 
 
-def has_averages(checkpoint: str) -> bool:
-    """Whether ``checkpoint`` (a path prefix) holds weight averages."""
-    return any(name.startswith(CHECKPOINT_KEY + "/") for name, _ in tf.train.list_variables(checkpoint))
+def stored_shapes(checkpoint: str) -> list[tuple[int, ...]] | None:
+    """The shapes of the averages ``checkpoint`` (a path prefix) holds, in order; None when it has none."""
+    prefix = CHECKPOINT_KEY + "/shadows/"
+    shapes = {}
+    for name, shape in tf.train.list_variables(checkpoint):
+        if name.startswith(prefix) and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE"):
+            index = name[len(prefix):].split("/", 1)[0]
+            if index.isdigit():
+                shapes[int(index)] = tuple(shape)
+    return [shapes[i] for i in sorted(shapes)] if shapes else None
+
+
+def matches(variables, checkpoint: str) -> bool:
+    """Whether ``checkpoint`` holds averages of exactly ``variables`` (same count, order and shapes)."""
+    return stored_shapes(checkpoint) == [tuple(v.shape) for v in variables]
 
 
 def restore_averaged(model: tf.keras.Model, checkpoint: str) -> bool:
-    """Load ``checkpoint``'s averaged weights into ``model``'s dense variables (after its raw weights
-    were restored); False (nothing changed) when the checkpoint has none."""
-    if not has_averages(checkpoint):
-        return False
-    status = tf.train.Checkpoint(**{CHECKPOINT_KEY: _Shadows(averaged_variables(model))}).restore(checkpoint)
-    status.expect_partial()
-    return True
+    """Load ``checkpoint``'s averages into ``model``'s variables (after its raw weights were restored):
+    of every weight, or of the dense ones, whichever the checkpoint holds; False (nothing changed) when
+    it holds none."""
+    for embeddings in (True, False):
+        variables = averaged_variables(model, embeddings)
+        if matches(variables, checkpoint):
+            status = tf.train.Checkpoint(**{CHECKPOINT_KEY: _Shadows(variables)}).restore(checkpoint)
+            status.expect_partial()
+            return True
+    return False

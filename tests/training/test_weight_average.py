@@ -1,5 +1,5 @@
-"""The moving average of the dense weights: hand-computed updates, evaluation on the averages,
-checkpoints (resume, a checkpoint without averages) and the export's weights."""
+"""The moving average of the weights: hand-computed updates, evaluation on the averages, checkpoints
+(resume; a checkpoint without averages, or with those of other weights) and the export's weights."""
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ from infnet_tf.input import make_dataset
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.training.optimizers import dense_variables, embedding_variables
 from infnet_tf.training.trainer import Trainer
-from infnet_tf.training.weight_average import WeightAverage, has_averages
+from infnet_tf.training.weight_average import WeightAverage, stored_shapes
 from tests.training.helpers import tiny_model_config, tiny_train_config, write_data_with_artifact
 
 DECAY = 0.5
@@ -32,13 +32,15 @@ def _tiny_model():
     return model
 
 
-def test_update_matches_the_hand_computed_average_and_skips_embeddings():
+@pytest.mark.parametrize("embeddings", [True, False], ids=["all", "dense_only"])
+def test_update_matches_the_hand_computed_average(embeddings):
     model = _tiny_model()
     kernel = model.dense.kernel
     kernel.assign([[1.0], [2.0]])
-    average = WeightAverage(model, decay=0.9)
-    assert [v.ref() for v in average.variables] == [v.ref() for v in dense_variables(model)]
-    assert not {v.ref() for v in embedding_variables(model)} & {v.ref() for v in average.variables}
+    average = WeightAverage(model, decay=0.9, embeddings=embeddings)
+    expected = model.trainable_variables if embeddings else dense_variables(model)
+    assert [v.ref() for v in average.variables] == [v.ref() for v in expected]
+    assert bool({v.ref() for v in embedding_variables(model)} & {v.ref() for v in average.variables}) == embeddings
     shadow = np.array([[1.0], [2.0]])                       # starts at the weights
     for step, value in enumerate([3.0, 5.0, 7.0]):
         kernel.assign([[value], [value]])
@@ -116,7 +118,7 @@ def test_evaluation_uses_the_averages_and_leaves_the_trained_weights(trained, da
 
 def test_checkpoint_resumes_the_average(trained, data, tmp_path):
     trainer, path = trained
-    assert has_averages(path)
+    assert stored_shapes(path) == [tuple(v.shape) for v in trainer.model.trainable_variables]
     _, layout = data
     resumed = Trainer(layout, tiny_model_config(), tiny_train_config(weight_average_decay=DECAY), trainer.model_dir)
     assert resumed.restore_latest()
@@ -124,19 +126,19 @@ def test_checkpoint_resumes_the_average(trained, data, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_a_checkpoint_without_averages_starts_them_at_its_weights(trained, data, tmp_path):
-    _, layout = data
-    plain = Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "plain"))
-    root, _ = data
-    plain.train_on(make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=True, deterministic=True),
-                   max_steps=2)
-    path = plain.save_checkpoint()
-    assert plain.average is None and not has_averages(path)
-    averaged = Trainer(layout, tiny_model_config(), tiny_train_config(weight_average_decay=DECAY),
-                       str(tmp_path / "plain"))
+@pytest.mark.parametrize("before", [dict(weight_average_decay=0), dict(weight_average_embeddings=False)],
+                         ids=["averaging_off", "dense_only"])
+def test_a_checkpoint_without_these_averages_starts_them_at_its_weights(data, tmp_path, before):
+    """Resuming with averaging on from a checkpoint written with it off, or averaging another set of weights."""
+    root, layout = data
+    earlier = Trainer(layout, tiny_model_config(), tiny_train_config(**before), str(tmp_path / "run"))
+    earlier.train_on(make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=True, deterministic=True),
+                     max_steps=2)
+    path = earlier.save_checkpoint()
+    averaged = Trainer(layout, tiny_model_config(), tiny_train_config(weight_average_decay=DECAY), str(tmp_path / "run"))
     averaged.restore(path)
     assert averaged.global_step == 2
-    for v, a, w in zip(averaged.average.variables, averaged.average.shadows, dense_variables(plain.model)):
+    for v, a, w in zip(averaged.average.variables, averaged.average.shadows, earlier.model.trainable_variables):
         np.testing.assert_array_equal(v.numpy(), w.numpy())
         np.testing.assert_array_equal(a.numpy(), w.numpy())
 
@@ -148,7 +150,22 @@ def test_export_restores_the_averaged_weights(trained, data):
     _, layout = data
     model = build_serving_model(layout, trainer.model_config, "float32")
     restore_weights(model, path)
-    for v, a in zip(dense_variables(model), trainer.average.shadows):
+    for v, a in zip(model.trainable_variables, trainer.average.shadows, strict=True):
         np.testing.assert_array_equal(v.numpy(), a.numpy())
-    for v, w in zip(embedding_variables(model), embedding_variables(trainer.model)):
+
+
+def test_export_of_dense_only_averages_keeps_the_trained_tables(data, tmp_path):
+    from export.exporter import build_serving_model, restore_weights
+
+    root, layout = data
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(weight_average_decay=DECAY,
+                                                                     weight_average_embeddings=False), str(tmp_path))
+    trainer.train_on(make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=True, deterministic=True),
+                     max_steps=3)
+    path = trainer.save_checkpoint()
+    model = build_serving_model(layout, trainer.model_config, "float32")
+    restore_weights(model, path)
+    for v, a in zip(dense_variables(model), trainer.average.shadows, strict=True):
+        np.testing.assert_array_equal(v.numpy(), a.numpy())
+    for v, w in zip(embedding_variables(model), embedding_variables(trainer.model), strict=True):
         np.testing.assert_array_equal(v.numpy(), w.numpy())
