@@ -7,7 +7,9 @@ checkpoint by mean valid AUC, a final evaluation on ``test/`` with the best weig
   from the latest one (the step budget counts from step 0; epoch mode runs its epochs again).
 
 Early stopping: with valid data and ``early_stopping_patience`` P > 0, training stops after P rounds
-in a row without a better mean valid AUC; the best round's weights are restored either way.
+in a row without a better mean valid AUC; the best round's weights are restored either way. With
+``weight_average_decay`` on (the default) the evaluations, hence the best round, are of the weights'
+moving average (:mod:`infnet_tf.training.weight_average`), which the checkpoints hold beside them.
 
 Each ``history`` entry of ``metrics.json`` records the round's ``wall_seconds``: training, the
 checkpoint and the valid evaluation (``train.seconds`` is the training pass alone).

@@ -342,6 +342,8 @@ class Trainer:
         for task, (positives, labelled) in self._label_counts(labels, tuple(layers)).items():
             rates[task] = p = (positives + 1.0) / (labelled + 2.0)
             layers[task].bias.assign(np.full(layers[task].bias.shape, math.log(p / (1.0 - p)), dtype=np.float32))
+        if rates and self.average is not None:
+            self.average.reset()   # the average starts at the weights training starts from
         if rates:
             log("trainer: output biases set to the first batch's positive rates (--output_bias_init=prior): "
                 + ", ".join(f"{t} {p:.4f}" for t, p in rates.items()))

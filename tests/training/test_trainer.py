@@ -138,6 +138,8 @@ def test_output_biases_start_at_the_first_batch_positive_rates(data, tmp_path, c
     rates = trainer.init_output_biases(labels)
     assert rates == pytest.approx({"click": 3 / 7, "like": 1 / 6})       # (2 + 1) / (5 + 2), (0 + 1) / (4 + 2)
     assert _output_biases(trainer) == pytest.approx({"click": math.log(3 / 4), "like": math.log(1 / 5)}, abs=1e-6)
+    for w, a in zip(trainer.average.variables, trainer.average.shadows):   # the weight average starts there too
+        np.testing.assert_array_equal(a.numpy(), w.numpy())
     assert "output biases set to the first batch's positive rates" in capsys.readouterr().out
     assert trainer.init_output_biases({"click": tf.ones([4], tf.int64), "like": tf.ones([4], tf.int64)}) == {}
 
