@@ -124,9 +124,15 @@ class Trainer:
             self.optimizer = build_optimizer(self.model, train_config)
             self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            self.average = (WeightAverage(self.model, train_config.weight_average_decay,
-                                          train_config.weight_average_embeddings)
-                            if train_config.weight_average_decay else None)
+            self.average = None
+            if train_config.weight_average_decay and self.coordinator is not None:
+                # the PS tasks hold the variables in shards that the one-process export cannot match to
+                # averages kept per shard: not supported yet, so evaluation and export see the same weights
+                log("trainer: weight averaging is not supported with parameter_server (yet); evaluating and "
+                    "exporting the trained weights")
+            elif train_config.weight_average_decay:
+                self.average = WeightAverage(self.model, train_config.weight_average_decay,
+                                             train_config.weight_average_embeddings)
         tracked = {"model": self.model, "optimizer": self.optimizer, "global_step": self._global_step}
         if self.average is not None:
             tracked[AVERAGE_KEY] = self.average.trackable
