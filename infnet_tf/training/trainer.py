@@ -19,7 +19,8 @@ Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anyth
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
 optimizers' slots, the global step and, with ``weight_average_decay`` on, the moving average of the
-weights (:mod:`infnet_tf.training.weight_average`), which every evaluation uses. TensorBoard goes to ``<model_dir>/tensorboard``.
+weights (:mod:`infnet_tf.training.weight_average`), which every evaluation uses. TensorBoard goes to
+``<model_dir>/tensorboard``.
 """
 from __future__ import annotations
 
@@ -455,7 +456,7 @@ class Trainer:
 
     def evaluation_weights(self):
         """Context: the weights an evaluation (and the export) uses in the model's variables -- the
-        averaged dense weights when ``--weight_average_decay`` is on, the raw ones otherwise."""
+        averaged weights when ``--weight_average_decay`` is on, the raw ones otherwise."""
         return self.average.swapped() if self.average is not None else contextlib.nullcontext()
 
     # -- TensorBoard ---------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class WeightAverage:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"weight_average_decay: expected a decay in (0, 1), got {decay}")
         self.decay = float(decay)
+        self._in = False   # inside swapped()
         self.variables = averaged_variables(model, embeddings)
         self.trackable = _Shadows(tf.Variable(v.read_value(), trainable=False, name=v.name.split(":")[0] + "/average")
                                   for v in self.variables)
@@ -82,11 +83,16 @@ class WeightAverage:
     @contextlib.contextmanager
     def swapped(self):
         """The averages in the model's variables for the duration (and the raw weights back after,
-        also on an exception)."""
+        also on an exception). Nested uses (an evaluation drawing its attention image) swap once."""
+        if self._in:
+            yield
+            return
         self._swap()
+        self._in = True
         try:
             yield
         finally:
+            self._in = False
             self._swap()
 
 

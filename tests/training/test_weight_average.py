@@ -60,6 +60,11 @@ def test_swapped_puts_the_averages_in_and_the_weights_back_also_on_error():
     with average.swapped():
         np.testing.assert_allclose(average.variables[0].numpy(), raw[0] + 1.0)
     np.testing.assert_allclose(average.variables[0].numpy(), raw[0])
+    with average.swapped():
+        with average.swapped():                              # nested (evaluate -> attention image): still in
+            np.testing.assert_allclose(average.variables[0].numpy(), raw[0] + 1.0)
+        np.testing.assert_allclose(average.variables[0].numpy(), raw[0] + 1.0)
+    np.testing.assert_allclose(average.variables[0].numpy(), raw[0])
     with pytest.raises(KeyError):
         with average.swapped():
             raise KeyError("during an evaluation")
