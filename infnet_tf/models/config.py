@@ -146,7 +146,8 @@ class ModelConfig:
         "item, attributes) is replaced by the missing id 0 with this probability, so the model also learns from "
         "the other features what an id alone would memorise. 0 = off."))
     readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
-        "Beyond the paper: what each task head reads: task_token (t_i, eq. 11) or task_token_hubs (t_i and the mean "
+        "Beyond the paper: what each task head reads: task_token_flat_hubs (t_i and every hub of every group, "
+        "concatenated; the default), task_token (t_i only, eq. 11, the paper) or task_token_hubs (t_i and the mean "
         "of every hub group)."))
     head_output_scale: float = setting(1.0, help=(
         "Beyond the paper, every model: each task head's output layer starts at Glorot uniform x this scale (1 = "

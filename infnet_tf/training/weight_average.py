@@ -65,9 +65,11 @@ class WeightAverage:
     def update(self, step) -> None:
         """One step of the average (in the train step, after the optimizer applied the gradients)."""
         t = tf.cast(step, tf.float32)
-        decay = tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        rate = 1.0 - tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        # a - (1 - d)(a - w) = d·a + (1 - d)·w, as one in-place kernel per weight (measured: 1.5x faster
+        # than assign(d·a + (1 - d)·w) on DCNv2's 6M weights); ``a.handle`` is the replica's own copy.
         for w, a in zip(self.variables, self.shadows):
-            a.assign(decay * a + (1.0 - decay) * tf.cast(w, a.dtype))
+            tf.raw_ops.ResourceApplyGradientDescent(var=a.handle, alpha=rate, delta=a - tf.cast(w, a.dtype))
 
     def reset(self) -> None:
         """Start the average at the current weights (a checkpoint without shadows was restored)."""
