@@ -29,9 +29,10 @@ class TrainConfig:
     weight_average_decay: float = setting(0.95, help=(
         "Evaluate, select the best checkpoint with and export an exponential moving average of the weights, "
         "updated every step with this decay (min(decay, (1 + step) / (10 + step))). 0: off (the trained weights "
-        "as they are; also with --strategy=parameter_server, which does not support it yet). Measured (bench/REPORT.md, round 6): INFNet +0.002 mean test AUC on a real log with a "
-        "3x smaller seed sd, +0.001 on the sample; the baselines unchanged. 0.9 and 0.98 kept less of the gain (round 7): "
-        "0.95 averages about the last epoch at ~20 steps per epoch."))
+        "as they are; also with --strategy=parameter_server, which does not support it yet). Measured "
+        "(bench/REPORT.md, round 6): INFNet +0.002 mean test AUC on a real log with a 3x smaller seed sd, +0.001 "
+        "on the sample; the baselines unchanged. 0.9 and 0.98 kept less of the gain (round 7): 0.95 averages "
+        "about the last epoch at ~20 steps per epoch."))
     weight_average_embeddings: bool = setting(True, help=(
         "With --weight_average_decay: average the embedding tables too (measured: about half of the gain). Turn "
         "off for tables much larger than the dense weights (e.g. on parameter servers): their average doubles "

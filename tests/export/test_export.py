@@ -265,17 +265,18 @@ def test_export_from_trainer_rejected_by_the_gate(sample_export, tmp_path):
     write_partition(holdout, layout, held.inputs, labels, int(held.request_time_ms[0]))
 
     weights = trainer.model.get_weights()
-    shadows = [a.numpy() for a in trainer.average.shadows] if trainer.average is not None else []
+    averages = trainer.average.shadows if trainer.average is not None else []
+    saved = [a.numpy() for a in averages]
     rng = np.random.default_rng(7)
     try:  # the trainer moves on to other weights (and averages: what it exports)
         trainer.model.set_weights([w + rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in weights])
-        for a, value in zip(trainer.average.shadows if shadows else [], shadows):
+        for a, value in zip(averages, saved):
             a.assign(value + rng.normal(0, 0.5, value.shape).astype(value.dtype))
         result = export_from_trainer(trainer, "dt=2026-10-03", export_base=base, data=data, holdout=holdout,
                                      keep=1, gate_metric_threshold=0.01)
     finally:
         trainer.model.set_weights(weights)
-        for a, value in zip(trainer.average.shadows if shadows else [], shadows):
+        for a, value in zip(averages, saved):
             a.assign(value)
     assert not result.published and result.version == 2, str(result)
     assert "worse than published version 1" in result.decision.reason
