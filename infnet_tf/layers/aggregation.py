@@ -9,12 +9,19 @@ attention (eq. 6), the views are fused and added to the hub stream (eq. 7)::
 
 Keys and values of a view are projected once per block and shared by all hub groups: the hubs of
 all groups are concatenated into one query set per view, so a block costs
-O(N_hub · N_in · d + N_in · d²). With few queries (e.g. a last block where only the task hubs
-aggregate; the rule is ``attention.use_folded``) a view's keys and values are not projected at
-all: the projections are folded into the queries and the context (``attention.folded_attention``,
-the same function of the same weights), so that view costs O(h · N_hub · N_in · d). Padded keys get exactly zero weight (``masks``); a view whose
-keys are all padding contributes a zero context. The attention output projection is folded into
-the fusion Linear.
+O(N_hub · N_in · d + N_in · d²). With few queries (every view at one head, the default; the rule is
+``attention.use_folded``) a view's keys and values are not projected at all: the projections are
+folded into the queries and the context (``attention.key_fold`` / ``attend_folded`` /
+``value_unfold``, the same function of the same weights), so that view costs O(h · N_hub · N_in · d).
+The folds are products of weights, computed once per call (no batch dimension) and multiplied
+into the neighbouring Linears: a folded view's queries are one matmul of the hubs with
+W^q_v key_fold(W^k_v), and its context meets the fusion Linear as one matmul with
+value_unfold(W^v_v) W^fuse_{g,v} (bias b^v_v W^fuse_{g,v}), so per view the large [B·N_hub, d]
+tensors see one query-side and one fusion-side matmul instead of a query projection, a fold, a value
+map and the fusion rows. The key bias shifts all of a query's logits by the same q · b^k and
+cancels in the softmax; the folded form leaves it out (its gradient is exactly zero). Padded keys get
+exactly zero weight (``masks``); a view whose keys are all padding contributes a zero context (its
+mixed tokens and its value bias term are zeroed for that example).
 
 ``group_views`` (beyond the paper; ``ModelConfig.seq_hub_views``) lets a hub group read only some
 views, e.g. the sequence hubs only S: groups reading the same views share one query set per view
@@ -35,8 +42,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
-from infnet_tf.layers.attention import (attention_flops, folded_attention, folded_attention_flops,
-                                        multi_head_attention, use_folded)
+from infnet_tf.layers.attention import (any_real, attend_folded, attention_flops, key_bias_anchor, key_fold, linear, multi_head_attention, use_folded, value_unfold)
 
 FUSIONS = ("concat_linear", "sum")
 
@@ -96,10 +102,32 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         """The hub groups whose queries are the rows of ``view``'s attention weights, in row order."""
         return tuple(g for views, groups in self.bundles() if view in views for g in groups)
 
+    def _build_dense(self, queries, tokens, bundles) -> None:
+        """Build the projections and fusion Linears as Keras calls would (scoped variable names), on
+        one-token slices, in the order the layer has always created them (per bundle and view K, V,
+        Q, then the fusions by group), so a seed gives the same initial weights; the call reads
+        their weights directly (:meth:`call`)."""
+        for views, _ in bundles:
+            for v in views:
+                for layer, x in ((self.k_proj[v], tokens[v]), (self.v_proj[v], tokens[v]),
+                                 (self.q_proj[v], queries[views])):
+                    if not layer.built:
+                        layer(x[:, :1])
+        for g in self.query_groups:
+            if not self.fuse[g].built:
+                width = self.d * (len(self.views_of(g)) if self.fusion == "concat_linear" else 1)
+                self.fuse[g](tf.zeros([1, 1, width], self.compute_dtype))
+
+    def _fuse_slice(self, group: str, index: int):
+        """The rows of ``fuse[group]``'s kernel that multiply view number ``index`` of the group."""
+        kernel = tf.cast(self.fuse[group].kernel, tf.float32)
+        return kernel[index * self.d:(index + 1) * self.d] if self.fusion == "concat_linear" else kernel
+
     @no_autograph
     def call(self, hubs: Mapping, tokens: Mapping, masks: Mapping | None = None, training=False,
              return_attention: bool = False):
         masks = masks or {}
+        h, d = self.num_heads, self.d
         kv_in, projected = {}, {}
 
         def view_tokens(v):
@@ -107,34 +135,61 @@ class MultiViewAggregation(tf.keras.layers.Layer):
                 kv_in[v] = self.pre_norm_kv[v](tokens[v]) if self.token_norm else tokens[v]
             return kv_in[v]
 
-        contexts, weights = {g: {} for g in self.query_groups}, {}
-        for views, groups in self.bundles():
-            sizes = [hubs[g].shape[1] for g in groups]
+        bundles = self.bundles()
+        queries, folded = {}, {}
+        for views, groups in bundles:
             q_in = [self.pre_norm_q[g](hubs[g]) if self.token_norm else hubs[g] for g in groups]
-            queries = tf.concat(q_in, axis=1) if len(q_in) > 1 else q_in[0]
+            queries[views] = tf.concat(q_in, axis=1) if len(q_in) > 1 else q_in[0]
+            n_q = queries[views].shape[1]
+            folded[views] = {v: use_folded(n_q, tokens[v].shape[1], d, h) for v in views}
+        self._build_dense(queries, {v: view_tokens(v) for views, _ in bundles for v in views}, bundles)
+
+        pieces, weights = {g: [] for g in self.query_groups}, {}
+        for views, groups in bundles:
+            dtype = queries[views].dtype
+            sizes = [hubs[g].shape[1] for g in groups]
             for v in views:
+                # the query side: a folded view's queries in its raw tokens' space (eq. 5 with the K
+                # projection folded in) are one matmul of the hubs with W^q key_fold(W^k)
+                wq, bq = tf.cast(self.q_proj[v].kernel, tf.float32), tf.cast(self.q_proj[v].bias, tf.float32)
+                if folded[views][v]:
+                    fold = key_fold(self.k_proj[v].kernel, h) + key_bias_anchor(self.k_proj[v].bias)
+                    wq, bq = tf.matmul(wq, fold), tf.linalg.matvec(fold, bq, transpose_a=True)
+                q = linear(queries[views], tf.cast(wq, dtype), tf.cast(bq, dtype))
                 kv = view_tokens(v)
-                if use_folded(sum(sizes), kv.shape[1], self.d, self.num_heads):
-                    kp, vp = self.k_proj[v], self.v_proj[v]
-                    for layer in (kp, vp):
-                        if not layer.built:   # build as a Keras call would (scoped variable names)
-                            layer(kv[:, :1])
-                    z, w = folded_attention(self.q_proj[v](queries), kv, kp.kernel, kp.bias, vp.kernel, vp.bias,
-                                            masks.get(v), self.num_heads, return_weights=return_attention)
+                if folded[views][v]:
+                    z, w = attend_folded(q, kv, masks.get(v), h, return_weights=return_attention)
                 else:
                     if v not in projected:   # projected once per view, shared by every query set
                         projected[v] = (self.k_proj[v](kv), self.v_proj[v](kv))
-                    z, w = multi_head_attention(self.q_proj[v](queries), *projected[v], masks.get(v),
-                                                self.num_heads, return_weights=return_attention)
+                    z, w = multi_head_attention(q, *projected[v], masks.get(v), h, return_weights=return_attention)
                 for g, z_g in zip(groups, tf.split(z, sizes, axis=1) if len(groups) > 1 else [z]):
-                    contexts[g][v] = z_g
+                    pieces[g].append((v, z_g, folded[views][v]))
                 weights.setdefault(v, []).append(w)
         if return_attention:
             weights = {v: tf.concat(w, axis=2) if len(w) > 1 else w[0] for v, w in weights.items()}
         out = {}
         for g in self.query_groups:
-            views = [contexts[g][v] for v in self.views_of(g)]
-            fused = self.fuse[g](tf.concat(views, axis=-1) if self.fusion == "concat_linear" else tf.add_n(views))
+            # eq. 7's fusion Linear over the views' contexts, each folded view's value projection
+            # multiplied into its rows of the fusion kernel: (m U_v + b^v) W_v = m (U_v W_v) + b^v W_v
+            kernels, bias = [], tf.cast(self.fuse[g].bias, tf.float32)
+            shift = []                     # b^v W_v of masked folded views: zero where all keys are padding
+            for i, (v, z, is_folded) in enumerate(pieces[g]):
+                rows = self._fuse_slice(g, i)
+                if not is_folded:
+                    kernels.append(rows)
+                    continue
+                kernels.append(tf.matmul(value_unfold(self.v_proj[v].kernel, h), rows))
+                term = tf.linalg.matvec(rows, tf.cast(self.v_proj[v].bias, tf.float32), transpose_a=True)
+                if v in masks:
+                    shift.append(any_real(masks[v], tf.float32) * term)
+                else:
+                    bias = bias + term
+            dtype = pieces[g][0][1].dtype
+            terms = [linear(z, tf.cast(k, dtype)) for (_, z, _), k in zip(pieces[g], kernels)]
+            fused = tf.nn.bias_add(tf.add_n(terms) if len(terms) > 1 else terms[0], tf.cast(bias, dtype))
+            for term in shift:
+                fused += tf.cast(term, dtype)
             if self.drop is not None:
                 fused = self.drop(fused, training=training)
             out[g] = self.norm[g](hubs[g] + fused)
@@ -150,9 +205,15 @@ class MultiViewAggregation(tf.keras.layers.Layer):
 def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int], fusion: str,
                       num_heads: int | None = None, group_views: Mapping[str, Sequence[str]] | None = None) -> int:
     """FLOPs per example: hubs {group: H_g} querying views {view: N_v} (``group_views``: the views a
-    group reads when not all). ``num_heads`` decides whether the layer projects or folds the
-    keys/values (:func:`~infnet_tf.layers.attention.use_folded`); None counts the projected form.
-    A view's projected keys/values are counted once, however many query sets read them."""
+    group reads when not all).
+
+    ``num_heads=None`` counts the paper's projected form (query, key and value projections, the two
+    attention contractions, the fusion Linear; a view's keys/values once however many query sets
+    read them). With ``num_heads``, what :class:`MultiViewAggregation` runs: per bundle and view, the
+    query-side matmul (width h·d for a folded view, d for a projected one), the contractions (folded:
+    h of them at width d over the raw tokens; projected: over the projected keys/values, projected
+    once per view) and the view's rows of each group's fusion Linear (a folded view's value map
+    multiplied in). Products of weights (per batch, not per example) are not counted."""
     group_views = group_views or {}
     bundles: dict[tuple[str, ...], int] = {}
     for g, h in hubs.items():
@@ -162,13 +223,15 @@ def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int],
     for read, n_q in bundles.items():
         for v in read:
             n_v = views[v]
-            total += 2 * n_q * d * d
             if num_heads is not None and use_folded(n_q, n_v, d, num_heads):
-                total += folded_attention_flops(n_q, n_v, d, num_heads)
+                width = num_heads * d
+                total += 2 * n_q * d * width + 2 * 2 * num_heads * n_q * n_v * d
             else:
-                total += attention_flops(n_q, n_v, d) + (0 if v in projected else 2 * 2 * n_v * d * d)
+                width = d
+                total += 2 * n_q * d * d + attention_flops(n_q, n_v, d) + (0 if v in projected else 2 * 2 * n_v * d * d)
                 projected.add(v)
-    for g, h in hubs.items():
-        fuse_in = d * len(group_views.get(g, tuple(views))) if fusion == "concat_linear" else d
-        total += 2 * h * fuse_in * d
+            if num_heads is not None or fusion == "concat_linear":
+                total += 2 * n_q * width * d
+        if num_heads is None and fusion == "sum":
+            total += 2 * n_q * d * d
     return total

@@ -23,7 +23,13 @@ without projecting the keys and values: per head h, q_h (x W^k_h + b^k_h)^T = (q
 attention contractions run at width d over the raw tokens X [B, K, d] in their natural layout (no
 head transposes of the large tensors). It pays h times the attention contractions to save the
 two K/V projections of all tokens: fewer FLOPs when (h - 1) · Q < d for many keys, and it runs
-at a higher FLOP rate (:func:`use_folded` decides from the exact counts).
+at a higher FLOP rate (:func:`use_folded` decides from the exact counts). Its steps are functions
+of their own: :func:`key_fold` (the query-side matrix, weights only), :func:`attend_folded` (the
+contractions over the raw tokens) and :func:`value_unfold` (the context-side matrix, weights only),
+so a caller can multiply the two weight matrices into its neighbouring Linears once per step
+(:class:`~infnet_tf.layers.aggregation.MultiViewAggregation`). The key bias b^k only adds
+q_h · b^k_h to every logit of a query, a constant that cancels in the softmax: the folded form
+leaves it out (:func:`key_bias_anchor` keeps b^k in the graph with its exact, zero gradient).
 """
 from __future__ import annotations
 
@@ -160,6 +166,76 @@ def _head_blocks(d: int, num_heads: int):
     return tf.cast(tf.equal(rows[:, None], cols[None, :]), tf.float32)
 
 
+def key_fold(k_kernel, num_heads: int):
+    """[d, h·d] float32 matrix F such that, for projected queries q [.., d], q F holds per head h
+    (q_h W^k_h^T) / sqrt(d_h), head-major: head h's scaled query in the space of the raw tokens, so
+    that its logits against raw tokens x are those against the projected keys x W^k + b^k up to
+    q_h · b^k_h, a constant over the keys that cancels in the softmax (left out; see
+    :func:`key_bias_anchor`).
+
+    A function of the weights only (no batch dimension), so a caller can multiply it into the query
+    projection once per step: (X W^q + b^q) F = X (W^q F) + b^q F (what :class:`MultiViewAggregation`
+    does)."""
+    d = k_kernel.shape[0]
+    if d % num_heads:
+        raise ValueError(f"attention: num_heads={num_heads} must divide the width {d}")
+    wk = tf.cast(k_kernel, tf.float32)
+    fold = tf.tile(tf.transpose(wk), [1, num_heads]) * _head_blocks(d, num_heads)          # [d, h·d]
+    return fold * (1.0 / math.sqrt(d // num_heads))
+
+
+def key_bias_anchor(k_bias):
+    """0 · sum(b^k), float32: the key bias shifts every logit of a query by the same q · b^k, so the
+    attention does not depend on it and its exact gradient is zero. Folded attention leaves the term
+    out; adding this zero to a tensor it computes keeps b^k in the graph with that (exact, zero)
+    gradient, as in the projected form, instead of none."""
+    return 0.0 * tf.reduce_sum(tf.cast(k_bias, tf.float32))
+
+
+def value_unfold(v_kernel, num_heads: int):
+    """[h·d, d] float32 matrix U: for mixed tokens m [.., h·d] (per head h, sum_k a_{h,k} x_k, head-major),
+    m U = sum_h (sum_k a_{h,k} x_k) W^v_h with the heads merged; a function of the weights only (a
+    caller may multiply it into the next Linear once per step)."""
+    d = v_kernel.shape[0]
+    wv = tf.cast(v_kernel, tf.float32)
+    return tf.tile(wv, [num_heads, 1]) * tf.transpose(_head_blocks(d, num_heads))
+
+
+def any_real(mask, dtype):
+    """[B, 1, 1] in ``dtype``: 1 where a row of ``mask`` [B, K] has a real key, 0 where all are padding."""
+    return tf.cast(tf.reduce_any(tf.cast(mask, tf.bool), axis=-1), dtype)[:, None, None]
+
+
+def attend_folded(q, x, mask=None, num_heads: int = 1, return_weights: bool = True):
+    """The attention of folded queries over raw tokens: ``q`` [B, Q, h·d] (projected queries times
+    :func:`key_fold`), ``x`` [B or 1, K, d] the view's raw tokens.
+
+    Returns (mixed [B, Q, h·d], per head sum_k a_{h,k} x_k, head-major, zero for a query whose keys
+    are all padding; float32 weights [B, heads, Q, K] or None).
+    """
+    h, d = num_heads, x.shape[-1]
+    dtype = q.dtype
+    batch, n_q = tf.shape(q)[0], q.shape[1]
+    if h > 1:
+        q = tf.reshape(tf.transpose(tf.reshape(q, [batch, n_q, h, d]), [0, 2, 1, 3]), [batch, h * n_q, d])
+    bias = None if mask is None else mask_bias(tf.cast(mask, tf.bool))[:, None, :]
+    if return_weights:
+        logits = tf.cast(tf.matmul(q, x, transpose_b=True), tf.float32)                     # [B, h·Q, K]
+        weights = tf.nn.softmax(logits if bias is None else logits + bias, axis=-1)
+        mixed = tf.matmul(tf.cast(weights, x.dtype), x)                                     # [B, h·Q, d]
+    else:
+        weights, mixed = None, attend(q, x, x, bias)
+    if h > 1:
+        mixed = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, h, n_q, d]), [0, 2, 1, 3]), [batch, n_q, h * d])
+    if mask is not None:
+        mixed *= any_real(mask, dtype)
+    if weights is not None:
+        weights = tf.reshape(weights, [batch, h, n_q, -1])
+        if mask is not None:
+            weights *= tf.cast(mask, weights.dtype)[:, None, None, :]
+    return mixed, weights
+
+
 def folded_attention(q, x, k_kernel, k_bias, v_kernel, v_bias, mask=None, num_heads: int = 1,
                      return_weights: bool = True):
     """CA(q, x W^k + b^k, x W^v + b^v) without projecting ``x`` (see the module docstring).
@@ -167,45 +243,26 @@ def folded_attention(q, x, k_kernel, k_bias, v_kernel, v_bias, mask=None, num_he
     q [B, Q, d] projected queries, x [B, K, d] raw tokens, kernels [d, d] and biases [d] (cast to
     q's dtype). Returns (context [B, Q, d], float32 weights [B, heads, Q, K]) equal to
     ``multi_head_attention(q, x W^k + b^k, x W^v + b^v, mask, num_heads)`` (weights None with
-    ``return_weights=False``).
+    ``return_weights=False``). :func:`key_fold`, :func:`attend_folded` and :func:`value_unfold`
+    are its three steps.
     """
-    d = q.shape[-1]
-    if d % num_heads:
-        raise ValueError(f"attention: num_heads={num_heads} must divide the width {d}")
-    h, dh, n_q = num_heads, d // num_heads, q.shape[1]
     dtype = q.dtype
-    batch = tf.shape(q)[0]
-    q = q * tf.cast(1.0 / math.sqrt(dh), dtype)
-    blocks = tf.cast(_head_blocks(d, h), dtype)                               # [d, h·d]
-    wk = tf.cast(k_kernel, dtype)
-    # q_h W^k_h^T for every head: one matmul with the block-diagonal [d, h·d] matrix
-    q_fold = tf.matmul(tf.reshape(q, [-1, d]), tf.tile(tf.transpose(wk), [1, h]) * blocks)
-    q_fold = tf.reshape(tf.transpose(tf.reshape(q_fold, [batch, n_q, h, d]), [0, 2, 1, 3]),
-                        [batch, h * n_q, d])                                   # [B, h·Q, d]
-    # q_h · b^k_h: constant over the keys (cancels in the softmax; kept so the function is exact)
-    qb = tf.reduce_sum(tf.reshape(q * tf.cast(k_bias, dtype), [batch, n_q, h, dh]), axis=-1)
-    bias = tf.cast(tf.reshape(tf.transpose(qb, [0, 2, 1]), [batch, h * n_q, 1]), tf.float32)
+    fold = key_fold(k_kernel, num_heads) + key_bias_anchor(k_bias)
+    mixed, weights = attend_folded(linear(q, tf.cast(fold, dtype)), x, mask, num_heads, return_weights)
+    context = linear(mixed, tf.cast(value_unfold(v_kernel, num_heads), dtype), tf.cast(v_bias, dtype))
     if mask is not None:
-        keep = tf.cast(mask, tf.bool)
-        bias += mask_bias(keep)[:, None, :]
-    if return_weights:
-        logits = tf.cast(tf.matmul(q_fold, x, transpose_b=True), tf.float32) + bias   # [B, h·Q, K]
-        weights = tf.nn.softmax(logits, axis=-1)
-        mixed = tf.matmul(tf.cast(weights, x.dtype), x)                         # [B, h·Q, d]
-    else:
-        mixed = attend(q_fold, x, x, bias)
-    mixed = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, h, n_q, d]), [0, 2, 1, 3]), [-1, h * d])
-    wv = tf.cast(v_kernel, dtype)
-    context = tf.matmul(mixed, tf.tile(wv, [h, 1]) * tf.transpose(blocks)) + tf.cast(v_bias, dtype)
-    context = tf.reshape(context, [batch, n_q, d])
-    if mask is not None:
-        context *= tf.cast(tf.reduce_any(keep, axis=-1), dtype)[:, None, None]
-    if not return_weights:
-        return context, None
-    weights = tf.reshape(weights, [batch, h, n_q, -1])
-    if mask is not None:
-        weights *= tf.cast(keep, weights.dtype)[:, None, None, :]
+        context *= any_real(mask, dtype)
     return context, weights
+
+
+def linear(x, kernel, bias=None):
+    """x [B, N, k] @ kernel [k, m] (+ bias [m]) -> [B, N, m], as one 2-D matmul (static shape kept)."""
+    y = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
+    y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[-1]]], axis=0))
+    y.set_shape(x.shape[:-1].concatenate([kernel.shape[-1]]))
+    return y
 
 
 def folded_attention_flops(n_queries: int, n_keys: int, d: int, num_heads: int) -> int:

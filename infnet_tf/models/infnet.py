@@ -232,9 +232,10 @@ class INFNet(tf.keras.Model):
 
 
 def infnet_model_flops(layout: FeatureLayout, config: ModelConfig) -> float:
-    """:func:`infnet_flops` with Phase 1 counted as computed: blocks whose hubs are few enough fold
-    the key/value projections into the attention (``attention.folded_attention``); the count of
-    :func:`infnet_flops` (projected K/V) is corrected by the difference per block."""
+    """:func:`infnet_flops` with Phase 1 counted as computed (``aggregation_flops`` with the heads: views
+    with few enough queries fold the key/value projections into the queries and the fusion Linear);
+    the count of :func:`infnet_flops` (the paper's projected form) is corrected by the difference per
+    block."""
     total = infnet_flops(layout, config)
     if config.hubs:
         plan = make_plan(layout, config)

@@ -61,37 +61,44 @@ def _set(dense, kernel, bias=None):
 
 @pytest.mark.parametrize("fusion", ["concat_linear", "sum"])
 def test_multi_view_aggregation_matches_numpy(fusion):
-    """Hub group "h" (1 hub) queries views "a" (2 tokens, one padded) and "b" (2 tokens), eqs. 5-7."""
+    """Hub group "h" (1 hub) queries views "a" (2 tokens, one padded; all padded in example 2) and "b"
+    (2 tokens), eqs. 5-7, every projection with a bias."""
     rng = np.random.default_rng(1)
     d = 2
-    hub = rng.normal(size=(1, 1, d)).astype(np.float32)
-    xa = rng.normal(size=(1, 2, d)).astype(np.float32)
-    xb = rng.normal(size=(1, 2, d)).astype(np.float32)
+    hub = rng.normal(size=(2, 1, d)).astype(np.float32)
+    xa = rng.normal(size=(2, 2, d)).astype(np.float32)
+    xb = rng.normal(size=(2, 2, d)).astype(np.float32)
     layer = MultiViewAggregation(d, 1, ["h"], ["a", "b"], fusion=fusion)
-    masks = {"a": tf.constant([[True, False]])}
+    keep_a = np.array([[True, False], [False, False]])
+    masks = {"a": tf.constant(keep_a)}
     layer({"h": hub}, {"a": xa, "b": xb}, masks)
     W = {n: rng.normal(size=(d, d)).astype(np.float32) for n in ("qa", "ka", "va", "qb", "kb", "vb")}
+    bias = {n: rng.normal(size=d).astype(np.float32) for n in W}
     for view in ("a", "b"):
-        _set(layer.q_proj[view], W["q" + view])
-        _set(layer.k_proj[view], W["k" + view])
-        _set(layer.v_proj[view], W["v" + view])
+        for kind, dense in (("q", layer.q_proj), ("k", layer.k_proj), ("v", layer.v_proj)):
+            _set(dense[view], W[kind + view], bias[kind + view])
     fuse = rng.normal(size=(2 * d if fusion == "concat_linear" else d, d)).astype(np.float32)
     fuse_b = rng.normal(size=d).astype(np.float32)
     _set(layer.fuse["h"], fuse, fuse_b)
     out = layer({"h": hub}, {"a": xa, "b": xb}, masks)["h"].numpy()
 
-    def ca(x, view, keep):
-        q, k, v = hub[0] @ W["q" + view], x[0] @ W["k" + view], x[0] @ W["v" + view]
+    def ca(i, x, view, keep):
+        if not keep.any():
+            return np.zeros((1, d), np.float32)         # all keys padding: a zero context
+        q = hub[i] @ W["q" + view] + bias["q" + view]
+        k, v = (x[i] @ W[n + view] + bias[n + view] for n in ("k", "v"))
         logits = (q @ k.T) / np.sqrt(d)
         logits = np.where(keep, logits, -np.inf)
         return np_softmax(logits) @ v
 
-    za = ca(xa, "a", np.array([True, False]))
-    zb = ca(xb, "b", np.array([True, True]))
-    np.testing.assert_allclose(za, xa[0, :1] @ W["va"], rtol=1e-5)  # one real key: weight 1
-    fused_in = np.concatenate([za, zb], -1) if fusion == "concat_linear" else za + zb
-    expected = np_ln(hub[0] + fused_in @ fuse + fuse_b)
-    np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-6)
+    for i in range(2):
+        za = ca(i, xa, "a", keep_a[i])
+        zb = ca(i, xb, "b", np.array([True, True]))
+        if i == 0:                                      # one real key: weight 1
+            np.testing.assert_allclose(za, xa[0, :1] @ W["va"] + bias["va"], rtol=1e-5)
+        fused_in = np.concatenate([za, zb], -1) if fusion == "concat_linear" else za + zb
+        expected = np_ln(hub[i] + fused_in @ fuse + fuse_b)
+        np.testing.assert_allclose(out[i], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_aggregation_shares_key_value_projections_across_hub_groups():
