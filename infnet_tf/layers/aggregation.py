@@ -42,7 +42,9 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
-from infnet_tf.layers.attention import (any_real, attend_folded, attention_flops, key_bias_anchor, key_fold, linear, multi_head_attention, use_folded, value_unfold)
+from infnet_tf.layers.attention import (any_real, attend_folded, folded_view_flops, key_bias_anchor, key_fold,
+                                        linear, multi_head_attention, projected_view_flops, use_folded,
+                                        value_unfold)
 
 FUSIONS = ("concat_linear", "sum")
 
@@ -224,14 +226,10 @@ def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int],
         for v in read:
             n_v = views[v]
             if num_heads is not None and use_folded(n_q, n_v, d, num_heads):
-                width = num_heads * d
-                total += 2 * n_q * d * width + 2 * 2 * num_heads * n_q * n_v * d
+                total += folded_view_flops(n_q, n_v, d, num_heads)
             else:
-                width = d
-                total += 2 * n_q * d * d + attention_flops(n_q, n_v, d) + (0 if v in projected else 2 * 2 * n_v * d * d)
+                total += projected_view_flops(n_q, n_v, d, project_kv=v not in projected)
                 projected.add(v)
-            if num_heads is not None or fusion == "concat_linear":
-                total += 2 * n_q * width * d
-        if num_heads is None and fusion == "sum":
-            total += 2 * n_q * d * d
+        if num_heads is None and fusion == "sum":    # the paper's form: one Linear on the summed contexts
+            total -= (len(read) - 1) * 2 * n_q * d * d
     return total

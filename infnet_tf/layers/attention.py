@@ -148,14 +148,31 @@ FOLD_FLOP_RATIO = 1.5
 
 
 def use_folded(n_queries: int, n_keys: int | None, d: int, num_heads: int) -> bool:
-    """Whether to use :func:`folded_attention` rather than projecting the keys and values: when its
-    FLOPs (:func:`folded_attention_flops`) are at most ``FOLD_FLOP_RATIO`` times those of the
-    projections plus :func:`attention_flops`; with an unknown number of keys, the limit of many
-    keys: (h - 1) · Q < d."""
+    """Whether a view of a :class:`~infnet_tf.layers.aggregation.MultiViewAggregation` attends to its
+    raw tokens with the K/V maps folded into the queries and the fusion Linear rather than projecting
+    its keys and values: when :func:`folded_view_flops` is at most ``FOLD_FLOP_RATIO`` times
+    :func:`projected_view_flops` (keys and values projected for this view). At one head folding never
+    costs more (it saves the K/V projections); with ``n_keys`` unknown, the limit of many keys:
+    h · Q <= ratio · (d + Q)."""
     if n_keys is None:
-        return (num_heads - 1) * n_queries < d
-    projected = 2 * 2 * n_keys * d * d + attention_flops(n_queries, n_keys, d)
-    return folded_attention_flops(n_queries, n_keys, d, num_heads) <= FOLD_FLOP_RATIO * projected
+        return num_heads * n_queries <= FOLD_FLOP_RATIO * (d + n_queries)
+    return (folded_view_flops(n_queries, n_keys, d, num_heads)
+            <= FOLD_FLOP_RATIO * projected_view_flops(n_queries, n_keys, d))
+
+
+def folded_view_flops(n_queries: int, n_keys: int, d: int, num_heads: int) -> int:
+    """FLOPs per example of a folded view in the aggregation: the query side (hubs x W^q key_fold, width
+    h·d), h attention contractions pairs at width d over the raw tokens, the fusion rows (width h·d:
+    value_unfold W^fuse multiplied in)."""
+    return 2 * 2 * n_queries * d * num_heads * d + 2 * 2 * num_heads * n_queries * n_keys * d
+
+
+def projected_view_flops(n_queries: int, n_keys: int, d: int, project_kv: bool = True) -> int:
+    """FLOPs per example of a projected view in the aggregation: the query projection, the key/value
+    projections (``project_kv``: not when another query set of the block projected them already),
+    the attention contractions and the view's rows of the fusion Linear."""
+    kv = 2 * 2 * n_keys * d * d if project_kv else 0
+    return 2 * 2 * n_queries * d * d + kv + attention_flops(n_queries, n_keys, d)
 
 
 def _head_blocks(d: int, num_heads: int):
@@ -263,11 +280,6 @@ def linear(x, kernel, bias=None):
     y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[-1]]], axis=0))
     y.set_shape(x.shape[:-1].concatenate([kernel.shape[-1]]))
     return y
-
-
-def folded_attention_flops(n_queries: int, n_keys: int, d: int, num_heads: int) -> int:
-    """FLOPs of :func:`folded_attention` for one example (query fold, 2 contractions at width d, value map)."""
-    return 2 * 2 * n_queries * d * num_heads * d + 2 * 2 * num_heads * n_queries * n_keys * d
 
 
 def attention_flops(n_queries: int, n_keys: int, d: int) -> int:

@@ -15,7 +15,7 @@ Computed once, at batch 1, and broadcast to the N candidates:
   S_b and its mask only;
 * in block 1, everything Phase 1 (eqs. 5-7) computes from S alone: its key and value projections
   S W^k_S + b^k, S W^v_S + b^v (``token_norm``: after its LayerNorm, also once), or, where the block
-  folds the projections into the queries (``attention.folded_attention``), S itself. S and its
+  folds the projections into the queries (``attention.attend_folded``), S itself. S and its
   padding mask enter the block at batch 1; the attention contractions (BatchMatMul) broadcast the
   shared keys and values over the N candidates' queries [N, heads, Q, d_h], and the padding bias
   [1, T] over [N, heads, Q, T]. Block 1's Phase 2 (eqs. 8-10: x ⊙ (1 + sigmoid(alpha_n)) + beta_n,
