@@ -22,8 +22,8 @@ without projecting the keys and values: per head h, q_h (x W^k_h + b^k_h)^T = (q
 1). The per-head query/context maps are one matmul each with a block-diagonal matrix, the
 attention contractions run at width d over the raw tokens X [B, K, d] in their natural layout (no
 head transposes of the large tensors). It pays h times the attention contractions to save the
-two K/V projections of all tokens: fewer FLOPs when (h - 1) · Q < d for many keys, and it runs
-at a higher FLOP rate (:func:`use_folded` decides from the exact counts). Its steps are functions
+two K/V projections of all tokens, and runs at a higher FLOP rate (:func:`use_folded` decides from
+the exact counts; at one head folding always costs less). Its steps are functions
 of their own: :func:`key_fold` (the query-side matrix, weights only), :func:`attend_folded` (the
 contractions over the raw tokens) and :func:`value_unfold` (the context-side matrix, weights only),
 so a caller can multiply the two weight matrices into its neighbouring Linears once per step
