@@ -42,7 +42,7 @@ S candidate-dependent. So the speed-up over N full rows grows with the share of 
 model: measured on 2 cores (keras level, 1 user x 256 candidates, 1,000 sequence tokens, d=64) 1.14x
 with L=4 blocks, 2.06x with L=2, 2.47x with L=1. With ``seq_hub_views=seq`` (the default) through the
 exported signatures (``bench.serving_latency``, transform included, d=64, L=4): 1.60x at 70 sequence
-tokens, 2.09x at 1,000, 2.54x at 4,000; with the current defaults (L=2, one head) 1.53x at 70 and 4.45x
+tokens, 2.09x at 1,000, 2.54x at 4,000; with the current defaults (L=2, one head) 1.51x at 70 and 4.92x
 at 1,000 (export/SERVING.md).
 
 Why the result is identical to ``model(tile(user) ∪ candidates)``: every layer of INFNet acts on
