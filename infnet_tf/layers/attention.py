@@ -196,9 +196,10 @@ def key_fold(k_kernel, num_heads: int):
     d = k_kernel.shape[0]
     if d % num_heads:
         raise ValueError(f"attention: num_heads={num_heads} must divide the width {d}")
-    wk = tf.cast(k_kernel, tf.float32)
-    fold = tf.tile(tf.transpose(wk), [1, num_heads]) * _head_blocks(d, num_heads)          # [d, h·d]
-    return fold * (1.0 / math.sqrt(d // num_heads))
+    wk = tf.transpose(tf.cast(k_kernel, tf.float32))
+    if num_heads > 1:                       # one head: the block-diagonal mask is all ones
+        wk = tf.tile(wk, [1, num_heads]) * _head_blocks(d, num_heads)                       # [d, h·d]
+    return wk * (1.0 / math.sqrt(d // num_heads))
 
 
 def key_bias_anchor(k_bias):
@@ -215,6 +216,8 @@ def value_unfold(v_kernel, num_heads: int):
     caller may multiply it into the next Linear once per step)."""
     d = v_kernel.shape[0]
     wv = tf.cast(v_kernel, tf.float32)
+    if num_heads == 1:                      # the block-diagonal mask is all ones
+        return wv
     return tf.tile(wv, [num_heads, 1]) * tf.transpose(_head_blocks(d, num_heads))
 
 
