@@ -13,8 +13,9 @@ drive the same object::
 at the *global* batch size; the strategy splits each batch across its replicas.
 
 Train step (``tf.function``, ``strategy.run`` per replica): forward pass, multi-task loss (eq. 12)
-divided by the number of replicas, loss scaling under mixed_float16, gradients summed across
-replicas, clipped by global norm, then applied by the composite optimizer (dense Adam + embedding
+with each task's BCE summed over the replica's rows and divided by the *global* batch's labelled
+rows (counts all-reduced first; regularisation losses divided by the number of replicas), loss
+scaling under mixed_float16, gradients summed across replicas (= one device's gradients), clipped by global norm, then applied by the composite optimizer (dense Adam + embedding
 Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
@@ -42,7 +43,7 @@ from infnet_tf.metrics import MetricCollector
 from infnet_tf.models import ModelConfig, build_model
 from infnet_tf.models.cost import param_count
 from infnet_tf.data.tensors import placeholder_inputs
-from infnet_tf.models.losses import multitask_loss
+from infnet_tf.models.losses import labelled_count, multitask_loss
 from infnet_tf.data import fs
 from infnet_tf.data.fs import ensure_filesystem
 from infnet_tf.precision import set_precision
@@ -212,12 +213,15 @@ class Trainer:
         num_replicas = self.strategy.num_replicas_in_sync
         scaler = loss_scale_optimizer(self.optimizer)
         variables = self.model.trainable_variables
+        labelled = self._global_labelled(labels) if num_replicas > 1 else None
         with tf.GradientTape() as tape:
             probs = self.model(features, training=True)
-            loss, task_losses = multitask_loss(labels, probs, self.task_weights)
+            # each task's mean over the whole global batch's labelled rows: replicas' gradients then sum
+            # to one device's even when the replicas' shares hold different numbers of labels
+            # (one replica: its own batch's counts, labelled=None)
+            replica_loss, task_losses = multitask_loss(labels, probs, self.task_weights, labelled)
             if self.model.losses:
-                loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
-            replica_loss = loss / num_replicas
+                replica_loss += tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses]) / num_replicas
             scaled = scaler.get_scaled_loss(replica_loss) if scaler else replica_loss
         grads = tape.gradient(scaled, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -232,7 +236,15 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]),
                                        experimental_aggregate_gradients=self.coordinator is not None)
         batch = tf.shape(next(iter(labels.values())))[0]
-        return replica_loss, {t: v / num_replicas for t, v in task_losses.items()}, batch
+        return replica_loss, task_losses, batch
+
+    def _global_labelled(self, labels: Mapping) -> dict[str, tf.Tensor]:
+        """{task: labelled rows of the global batch}: this replica's counts summed over the replicas in
+        sync (one all-reduce); inside a replica step."""
+        tasks = sorted(self.task_weights)
+        local = tf.stack([labelled_count(labels[t]) for t in tasks])
+        total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+        return {t: total[i] for i, t in enumerate(tasks)}
 
     def _distributed_train_step(self, features, labels):
         loss, task_losses, batch = self.strategy.run(self._replica_step, args=(features, labels))
@@ -364,7 +376,7 @@ class Trainer:
 
         def counts(*ys):
             return tf.stack([tf.stack([tf.reduce_sum(tf.cast(tf.equal(y, 1), tf.float32)),
-                                       tf.reduce_sum(tf.cast(y >= 0, tf.float32))]) for y in ys])   # [tasks, 2]
+                                       labelled_count(y)]) for y in ys])   # [tasks, 2]
 
         ys = tuple(labels[t] for t in tasks)
         if isinstance(ys[0], tf.distribute.DistributedValues):

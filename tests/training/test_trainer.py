@@ -90,8 +90,8 @@ def test_non_finite_loss_stops_before_saving(trained, data, monkeypatch):
 
     real_loss = trainer_module.multitask_loss
 
-    def nan_loss(labels, probs, weights):  # inject a NaN into the traced loss
-        total, per_task = real_loss(labels, probs, weights)
+    def nan_loss(labels, probs, weights, labelled=None):  # inject a NaN into the traced loss
+        total, per_task = real_loss(labels, probs, weights, labelled)
         return total * float("nan"), per_task
 
     monkeypatch.setattr(trainer_module, "multitask_loss", nan_loss)
