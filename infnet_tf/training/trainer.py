@@ -15,8 +15,9 @@ at the *global* batch size; the strategy splits each batch across its replicas.
 Train step (``tf.function``, ``strategy.run`` per replica): forward pass, multi-task loss (eq. 12)
 with each task's BCE summed over the replica's rows and divided by the *global* batch's labelled
 rows (counts all-reduced first; regularisation losses divided by the number of replicas), loss
-scaling under mixed_float16, gradients summed across replicas (= one device's gradients), clipped by global norm, then applied by the composite optimizer (dense Adam + embedding
-Adagrad/Adam). A non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
+scaling under mixed_float16, gradients summed across replicas (= one device's gradients), clipped
+by global norm, then applied by the composite optimizer (dense Adam + embedding Adagrad/Adam). A
+non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
 optimizers' slots, the global step and, with ``weight_average_decay`` on, the moving average of the
