@@ -17,7 +17,8 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
 class TrainConfig:
     """How a model is trained (independent of which model and which data)."""
 
-    batch_size: int = setting(0, "Global batch size (split across replicas; paper: 4096); 0: chosen automatically.")
+    batch_size: int = setting(0, "Global batch size (split across replicas; paper: 4096); 0: chosen from the train "
+                                 "rows (infnet_tf/training/recipe.py: 1024 for 16k-328k rows, 4096 from 655k).")
     eval_batch_size: int = setting(0, "Evaluation batch size; 0: --batch_size.")
     learning_rate: float = setting(1e-3, "Adam learning rate of the dense weights.")
     embedding_learning_rate: float = setting(0.05, "Learning rate of the embedding tables' optimizer.")

@@ -9,10 +9,18 @@ from infnet_tf.training.recipe import auto_batch_size, resolve
 from tests.training.helpers import write_data_with_artifact
 
 
-@pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (8_000, 256), (19_746, 1024),
-                                         (36_000, 2048), (70_000, 4096), (10_000_000, 4096)])
+@pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (8_000, 256), (16_383, 512), (19_746, 1024),
+                                         (36_000, 1024), (171_424, 1024), (327_679, 1024), (327_680, 2048),
+                                         (655_359, 2048), (655_360, 4096), (10_000_000, 4096)])
 def test_auto_batch_size(rows, batch):
     assert auto_batch_size(rows) == batch
+
+
+@pytest.mark.parametrize("rows", [20_000, 171_424, 400_000, 700_000, 1_000_000, 10_000_000])
+def test_a_big_log_keeps_at_least_160_steps_per_epoch_above_batch_1024(rows):
+    batch = auto_batch_size(rows)
+    assert batch & (batch - 1) == 0 and 1024 <= batch <= 4096
+    assert batch == 1024 or rows // batch >= 160
 
 
 def test_resolve_reads_the_train_rows_from_the_manifests(tmp_path):
