@@ -47,7 +47,7 @@ ABLATION_IDS = tuple(a.id for a in ABLATIONS)
 DEFAULT_ABLATIONS = ("no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast", "cat_init_mean",
                      "seq_init_global_mean", "fusion_sum", "task_hubs_shared", "bgu_shift",
                      "paper_embedding_init", "readout_task_token", "readout_mean_hubs", "token_norm",
-                     "ordinal_none", "ordinal_tokens_only", "seq_hubs_read_all", "multi_head")
+                     "ordinal_none", "ordinal_tokens_only", "paper_no_id_dropout", "seq_hubs_read_all", "multi_head")
 # The quality table's extra INFNet row: the paper-exact preset on top of the suite's base INFNet.
 PAPER_PRESET = "paper"
 PAPER_LABEL = "infnet (paper preset)"

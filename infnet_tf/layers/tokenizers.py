@@ -43,6 +43,7 @@ class FeatureTokenizer(tf.keras.layers.Layer):
         self.layout = layout if isinstance(layout, FeatureLayout) else FeatureLayout.from_dict(layout)
         self.d, self.combiner, self.init_std, self.ordinal = int(d), combiner, float(init_std), ordinal
         self.id_dropout = float(id_dropout)
+        self._dropout_seed = None       # see bind_dropout_seed
         init = lambda: embedding_initializer(self.init_std)  # noqa: E731  (a new instance per table)
         self.embeddings = EmbeddingTables(self.layout, self.d, self.init_std, ordinal, name="tables")
         self.positions = {s.name: tf.keras.layers.Embedding(s.max_len, self.d, embeddings_initializer=init(),
@@ -60,13 +61,32 @@ class FeatureTokenizer(tf.keras.layers.Layer):
         with ``id_dropout`` p: each non-ordinal token's id is replaced by 0 (missing) with probability p."""
         if not self.layout.categorical:
             return None
-        return tf.stack([self.embeddings.lookup(f, self._drop(f, features[cat_key(f.name)], training))
-                         for f in self.layout.categorical], axis=1)
+        return tf.stack([self.embeddings.lookup(f, self._drop(i, f, features[cat_key(f.name)], training))
+                         for i, f in enumerate(self.layout.categorical)], axis=1)
 
-    def _drop(self, field, ids, training):
+    def bind_dropout_seed(self, seed_fn) -> None:
+        """Draw id dropout's masks from ``seed_fn()`` (an int64 [2] seed, read at every training call)
+        instead of TensorFlow's stateful generator.
+
+        The trainer binds (its seed, the global step): the masks of a step are then a function of the
+        checkpointed step, so a run resumed from a checkpoint draws the masks the uninterrupted run drew
+        (exact resume), and a stateless draw per field and replica (the seed folded with the field's
+        index and ``replica_id_in_sync_group``) gives every replica its own masks. Unbound (a direct
+        ``call(training=True)``), the masks come from ``tf.random.uniform``."""
+        self._dropout_seed = seed_fn
+
+    def _drop(self, index, field, ids, training):
         if not training or not self.id_dropout or field.ordinal:
             return ids
-        return tf.where(tf.random.uniform(tf.shape(ids)) < self.id_dropout, tf.zeros_like(ids), ids)
+        if self._dropout_seed is None:
+            noise = tf.random.uniform(tf.shape(ids))
+        else:
+            seed = tf.random.experimental.stateless_fold_in(tf.cast(self._dropout_seed(), tf.int64), index)
+            replica = tf.distribute.get_replica_context()
+            if replica is not None:
+                seed = tf.random.experimental.stateless_fold_in(seed, replica.replica_id_in_sync_group)
+            noise = tf.random.stateless_uniform(tf.shape(ids), seed)
+        return tf.where(noise < self.id_dropout, tf.zeros_like(ids), ids)
 
     # -- sequences -----------------------------------------------------------------------
     def sequence_tokens(self, features):
@@ -107,6 +127,14 @@ class FeatureTokenizer(tf.keras.layers.Layer):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
                 "combiner": self.combiner, "init_std": self.init_std, "ordinal": self.ordinal,
                 "id_dropout": self.id_dropout}
+
+
+def bind_dropout_seeds(model, seed_fn) -> int:
+    """:meth:`FeatureTokenizer.bind_dropout_seed` on every tokenizer of ``model``; returns how many."""
+    tokenizers = [m for m in model.submodules if isinstance(m, FeatureTokenizer)]
+    for tok in tokenizers:
+        tok.bind_dropout_seed(seed_fn)
+    return len(tokenizers)
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:

@@ -5,7 +5,7 @@ defaults; flags given explicitly on the command line override it. Three kinds:
 
 * ``default`` -- the ModelConfig defaults (the recommended INFNet);
 * ``paper`` -- the paper-exact INFNet (§3, Table 4 defaults): every switch that goes beyond the paper
-  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``; issue 16:
+  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``, ``id_dropout``; issue 16:
   ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the default is 2);
 * one preset per ablation row of the report: the paper's §4.3 / Table 4 switches, one row per
   beyond-the-paper default turned back to the paper's choice (``paper_embedding_init``,
@@ -30,7 +30,7 @@ class Preset:
 
 # The paper's choices for every switch the paper does not have (the ModelConfig defaults differ).
 PAPER_CHOICES: Mapping[str, Any] = {"token_norm": False, "embedding_init_std": 0.0, "readout": "task_token",
-                                    "ordinal_encoding": "none", "seq_hub_views": "all"}
+                                    "ordinal_encoding": "none", "seq_hub_views": "all", "id_dropout": 0.0}
 
 # The paper's size where the defaults differ: L = 4 blocks ("an embedding dimension of 64 and a 4-layer
 # stack" at industrial scale, §4.4). The default is 2: on the real KuaiRand dev log 4 blocks trained to a
@@ -63,6 +63,8 @@ ABLATIONS: tuple[Preset, ...] = (
            {"ordinal_encoding": PAPER_CHOICES["ordinal_encoding"]}),
     Preset("ordinal_tokens_only", "Time-gap buckets: a free row per bucket", "Beyond the paper",
            {"ordinal_encoding": "cumulative"}),
+    Preset("paper_no_id_dropout", "Ids never dropped in training (paper)", "Beyond the paper",
+           {"id_dropout": PAPER_CHOICES["id_dropout"]}),
     Preset("readout_mean_hubs", "Heads read t_i + mean of each hub group", "Beyond the paper",
            {"readout": "task_token_hubs"}),
     Preset("token_norm", "+ token pre-norm before K/V/Q (not default)", "Beyond the paper", {"token_norm": True}),

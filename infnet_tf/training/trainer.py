@@ -40,6 +40,7 @@ import tensorflow as tf
 from infnet_tf.data.keys import USER_KEY
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.input import model_inputs
+from infnet_tf.layers.tokenizers import bind_dropout_seeds
 from infnet_tf.metrics import MetricCollector
 from infnet_tf.models import ModelConfig, build_model
 from infnet_tf.models.cost import param_count
@@ -127,6 +128,9 @@ class Trainer:
             self.optimizer = build_optimizer(self.model, train_config)
             self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            # id dropout's masks keyed on (seed, global step): a resumed run draws the same masks
+            seed = tf.constant(train_config.seed, tf.int64)
+            bind_dropout_seeds(self.model, lambda: tf.stack([seed, self._global_step.read_value()]))
             self.average = None
             if train_config.weight_average_decay and self.coordinator is not None:
                 # the PS tasks hold the variables in shards that the one-process export cannot match to

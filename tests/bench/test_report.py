@@ -163,7 +163,7 @@ def test_protocols_presets_and_width_rule(tmp_path):
 
     assert cfg_lib.ABLATIONS is ABLATIONS and not hasattr(cfg_lib, "Ablation")
     assert set(cfg_lib.DEFAULT_ABLATIONS) >= {"paper_embedding_init", "readout_task_token", "readout_mean_hubs",
-                                              "token_norm", "ordinal_none", "seq_hubs_read_all"}
+                                              "token_norm", "ordinal_none", "paper_no_id_dropout", "seq_hubs_read_all"}
     assert [a for a in cfg_lib.DEFAULT_ABLATIONS if a.startswith("no_")] == \
         ["no_task_tokens", "no_hubs", "no_aggregation", "no_broadcast"]
     with pytest.raises(ValueError, match="--ablations"):
@@ -171,7 +171,8 @@ def test_protocols_presets_and_width_rule(tmp_path):
 
     ref = ModelConfig()
     base = suite.model_config("infnet")
-    for name in ("token_norm", "embedding_init_std", "readout", "ordinal_encoding", "seq_hub_views", "num_heads"):
+    for name in ("token_norm", "embedding_init_std", "readout", "ordinal_encoding", "seq_hub_views", "num_heads",
+                 "id_dropout"):
         assert getattr(base, name) == getattr(ref, name)
     paper = suite.paper_config()
     for name, value in PAPER_CHOICES.items():

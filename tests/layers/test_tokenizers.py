@@ -115,6 +115,23 @@ def test_id_dropout_replaces_ids_by_missing_only_in_training():
     np.testing.assert_array_equal(dropped.numpy()[:, 2], plain.numpy()[:, 2])   # age_bucket: ordinal
 
 
+def test_bound_id_dropout_masks_are_a_function_of_the_seed():
+    """Bound to a seed (the trainer's (seed, global step)), the masks repeat for the same seed, change
+    with it, differ between the id fields and keep the rate p."""
+    tok = FeatureTokenizer(LAYOUT, 8, id_dropout=0.5)
+    batch = random_batch(LAYOUT, 400, seed=4)
+    plain = tok(batch)[0].numpy()
+    step = tf.Variable(0, dtype=tf.int64)
+    tok.bind_dropout_seed(lambda: tf.stack([tf.constant(3, tf.int64), step.read_value()]))
+    first, again = tok(batch, training=True)[0].numpy(), tok(batch, training=True)[0].numpy()
+    np.testing.assert_array_equal(first, again)
+    kept = np.all(first == plain, axis=-1)                                       # [B, N_c]
+    assert 0.4 < 1 - kept[:, 0].mean() < 0.6 and 0.4 < 1 - kept[:, 1].mean() < 0.6
+    assert not np.array_equal(kept[:, 0], kept[:, 1])                           # one mask per field
+    step.assign(1)
+    assert not np.array_equal(np.all(tok(batch, training=True)[0].numpy() == plain, axis=-1)[:, :2], kept[:, :2])
+
+
 def test_cumulative_with_gaps_also_orders_the_time_gap_buckets():
     """ordinal="cumulative_with_gaps": a real position's time-gap term is rows 1..j of the type's
     gap table summed; padding stays zero; the binned categorical tokens are encoded as with "cumulative"."""

@@ -15,8 +15,10 @@ TINY_MODEL_FLAGS = ["--d=8", "--num_blocks=1", "--num_heads=2", "--n_cat_hubs=4"
 # first steps depend least on batch and reduction order. The default ordinal_encoding
 # (cumulative_with_gaps) sums up to 16 time-gap rows per token, whose Adagrad steps move a token
 # most in the first steps: 2 workers reading other batch orders ended 4.2% from one process's train
-# loss after 8 steps of 64 rows (1.0% with this setting; bench/REPORT.md, round 2).
-ORDER_STABLE_MODEL = {"ordinal_encoding": "cumulative"}
+# loss after 8 steps of 64 rows (1.0% with this setting; bench/REPORT.md, round 2). And no id dropout:
+# its masks are drawn per replica (the seed folded with the replica id), so N replicas drop other ids
+# than one device does on the same rows — the runs would differ by design, not by the distribution.
+ORDER_STABLE_MODEL = {"ordinal_encoding": "cumulative", "id_dropout": 0.0}
 ORDER_STABLE_MODEL_FLAGS = [f"--{k}={v}" for k, v in ORDER_STABLE_MODEL.items()]
 
 
