@@ -39,6 +39,21 @@ _SCRIPT = textwrap.dedent("""
                         f"{sys.argv[2]}/{strategy}_prior")
         first_labels = next(iter(prior._distribute(train)))[1]
         out[strategy]["priors"] = prior.init_output_biases(first_labels)
+    # id dropout on two replicas: it trains, and each replica draws its own masks (replica id folded in).
+    # Same tokenizer as the mirrored run above: a second MirroredStrategy in one process whose model has
+    # other gradient shapes aborts its first all-reduce (collective shape mismatch; a TF artifact of two
+    # strategies in one process, with or without id dropout — the product runs one trainer per process)
+    import numpy as np, tensorflow as tf
+    dropping = Trainer(layout, tiny_model_config(**{**ORDER_STABLE_MODEL, "id_dropout": 0.5}),
+                       tiny_train_config(strategy="mirrored", seed=3),
+                       f"{sys.argv[2]}/mirrored_id_dropout")
+    trained = dropping.train_on(train, max_steps=2)
+    tok, field = dropping.model.tokenizer, layout.categorical[0]
+    ids = tf.ones([256], tf.int64)
+    masks = dropping.strategy.experimental_local_results(
+        dropping.strategy.run(lambda: tok._drop(0, field, ids, True)))
+    out["id_dropout"] = {"loss": trained["loss"], "kept": [float(np.mean(m.numpy())) for m in masks],
+                         "same_masks": bool(np.array_equal(masks[0].numpy(), masks[1].numpy()))}
     print("RESULT " + json.dumps(out))
 """)
 
@@ -66,6 +81,8 @@ def test_mirrored_two_cpu_devices_matches_single_device(tmp_path):
     # all-reduce), so the rates are the whole batch's, as on one device
     assert set(single["priors"]) == {"click", "like"}
     assert mirrored["priors"] == pytest.approx(single["priors"], abs=1e-9)
+    dropping = result["id_dropout"]
+    assert dropping["loss"] > 0 and all(0.35 < k < 0.65 for k in dropping["kept"]) and not dropping["same_masks"]
 
 
 def test_multi_worker_file_shares_cover_every_file_once():
