@@ -146,8 +146,8 @@ class ModelConfig:
         "item, attributes) is replaced by the missing id 0 with this probability, so the model also learns from "
         "the other features what an id alone would memorise (masks keyed on the seed and global step: exact "
         "resume). 0.1 measured (bench/REPORT.md round 10, 3 seeds): INFNet +0.0014 / +0.0037 / +0.0015 mean test "
-        "AUC on a real log / the 50k sample / the bundled sample; every baseline +0.002 to +0.0035 on the real "
-        "log, within noise on the samples. 0 = off (the paper)."))
+        "AUC on a real log / the 50k sample / the bundled sample; every baseline +0.0008 to +0.0033 on the real "
+        "log, -0.0015 to +0.0002 (within noise) on the samples. 0 = off (the paper)."))
     readout: str = setting("task_token_flat_hubs", choices=CHOICES["readout"], help=(
         "Beyond the paper: what each task head reads: task_token_flat_hubs (t_i and every hub of every group, "
         "concatenated; the default), task_token (t_i only, eq. 11, the paper) or task_token_hubs (t_i and the mean "
