@@ -129,12 +129,11 @@ class FeatureTokenizer(tf.keras.layers.Layer):
                 "id_dropout": self.id_dropout}
 
 
-def bind_dropout_seeds(model, seed_fn) -> int:
-    """:meth:`FeatureTokenizer.bind_dropout_seed` on every tokenizer of ``model``; returns how many."""
-    tokenizers = [m for m in model.submodules if isinstance(m, FeatureTokenizer)]
-    for tok in tokenizers:
-        tok.bind_dropout_seed(seed_fn)
-    return len(tokenizers)
+def bind_dropout_seeds(model, seed_fn) -> None:
+    """:meth:`FeatureTokenizer.bind_dropout_seed` on every tokenizer of ``model``."""
+    for module in model.submodules:
+        if isinstance(module, FeatureTokenizer):
+            module.bind_dropout_seed(seed_fn)
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:

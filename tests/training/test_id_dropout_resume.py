@@ -25,9 +25,9 @@ def _batches(data, skip=0):
     return make_dataset(f"{root}/train", layout, 64, shuffle=False, repeat=True, deterministic=True).skip(skip)
 
 
-def _trainer(data, model_dir, seed=3):
+def _trainer(data, model_dir, id_dropout=0.5):
     _, layout = data
-    return Trainer(layout, tiny_model_config(id_dropout=0.5), tiny_train_config(seed=seed, weight_average_decay=0),
+    return Trainer(layout, tiny_model_config(id_dropout=id_dropout), tiny_train_config(seed=3, weight_average_decay=0),
                    str(model_dir))
 
 
@@ -46,8 +46,9 @@ def test_a_resumed_run_draws_the_uninterrupted_runs_masks(data, tmp_path):
     for a, b in zip(second.model.trainable_variables, whole.model.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.name)
 
-    # the masks matter here: another seed's masks give other weights after the same batches
-    other = _trainer(data, tmp_path / "other", seed=4)
+    # the masks matter here: the same seed (same initial weights, same batches) without id dropout
+    # ends elsewhere, so equal weights above mean equal masks, not masks that were never drawn
+    other = _trainer(data, tmp_path / "other", id_dropout=0.0)
     other.train_on(_batches(data), max_steps=STEPS)
     table = [i for i, v in enumerate(whole.model.trainable_variables) if "user_id" in v.name][0]
     assert not np.allclose(other.model.trainable_variables[table].numpy(),
