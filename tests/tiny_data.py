@@ -18,6 +18,7 @@ some rows to exercise label masking).
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import numpy as np
 
@@ -176,8 +177,9 @@ def make_examples(layout: FeatureLayout, n: int, rng: np.random.Generator, day: 
 
 
 def write_dataset(root: str, layout: FeatureLayout | None = None, days=(4, 1, 1),
-                  rows_per_day: int = 256, seed: int = 0, files_per_day: int = 1) -> FeatureLayout:
-    """Write train/valid/test daily partitions with ``_SUCCESS`` manifests; returns the layout."""
+                  rows_per_day: int | Sequence[int] = 256, seed: int = 0, files_per_day: int = 1) -> FeatureLayout:
+    """Write train/valid/test daily partitions with ``_SUCCESS`` manifests; returns the layout.
+    ``rows_per_day``: one count for every day, or one per day in time order (train, valid, test)."""
     import datetime
 
     layout = layout or tiny_layout()
@@ -186,7 +188,8 @@ def write_dataset(root: str, layout: FeatureLayout | None = None, days=(4, 1, 1)
     for split, num_days in zip(dataset_dir.SPLITS, days):
         for _ in range(num_days):
             date = datetime.datetime.fromtimestamp((START_MS + day * DAY_MS) / 1000, datetime.timezone.utc)
-            examples = make_examples(layout, rows_per_day, rng, day)
+            rows = rows_per_day if isinstance(rows_per_day, int) else rows_per_day[day]
+            examples = make_examples(layout, rows, rng, day)
             write_partition(os.path.join(root, split, dataset_dir.partition_key(date)), examples, files_per_day)
             day += 1
     return layout

@@ -216,11 +216,13 @@ def test_launcher_stops_the_cluster_when_a_role_dies(tmp_path, cluster_run):
 def test_parameter_server_streaming_trains_every_partition_once_through_failures(tmp_path, cluster_run):
     """Streaming under parameter_server: a worker killed mid-partition, then Ctrl-C on the launcher
     mid-partition (every role stopped, none left behind); the same command again resumes from the
-    chief's checkpoint and every partition is trained exactly once, in order (16 steps each)."""
+    chief's checkpoint and every partition is trained exactly once, in order (16, 16 and 64 steps: the
+    last partition is long enough that the Ctrl-C lands inside it however the coordinator batches
+    its steps; the chief's progress lines can skip a multiple of --log_every)."""
     from tests.training.stream_fixtures import read_state
 
     data = str(tmp_path / "data")
-    write_data_with_artifact(data, days=(3, 1, 0), rows_per_day=512)
+    write_data_with_artifact(data, days=(3, 1, 0), rows_per_day=(512, 512, 2048, 512))
     model_dir = tmp_path / "m"
     flags = _train_flags(data, model_dir, "--ps_min_shard_bytes=256")
     flags = [f for f in flags if not f.startswith(("--mode=", "--batch_size=", "--log_every="))]
@@ -229,7 +231,8 @@ def test_parameter_server_streaming_trains_every_partition_once_through_failures
     first = cluster_run("parameter_server", 2, 2, flags)
     assert first.read_until(lambda l: l.startswith("[chief0] step 8 "), timeout_s=240), first.output()
     os.kill(first.pids["worker1"], signal.SIGKILL)                    # a worker dies mid-partition 1
-    assert first.read_until(lambda l: l.startswith("[chief0] step 40 "), timeout_s=240), first.output()
+    in_third = lambda l: l.startswith("[chief0] step ") and 32 < int(l.split()[2]) < 96   # noqa: E731
+    assert first.read_until(in_third, timeout_s=240), first.output()
     assert "training goes on with worker0" in first.output()
     assert [e["global_step"] for e in read_state(str(model_dir))["consumed"]] == [16, 32]
     first.proc.send_signal(signal.SIGINT)                             # Ctrl-C mid-partition 3
@@ -243,9 +246,9 @@ def test_parameter_server_streaming_trains_every_partition_once_through_failures
     # the chief was stopped mid-partition 3 (SIGTERM, then SIGKILL after the grace period): the
     # restart resumes from the last checkpoint the state file records
     restored = re.search(r"\[chief0\] checkpoint: restored \S+ \(global step (\d+)\)", again.output())
-    assert restored and int(restored.group(1)) in (32, 48), again.output()
+    assert restored and int(restored.group(1)) in (32, 96), again.output()
     state = read_state(str(model_dir))
     keys = sorted(os.listdir(os.path.join(data, "train")))
     assert [e["key"] for e in state["consumed"]] == keys                 # in order, none twice, none skipped
-    assert [e["global_step"] for e in state["consumed"]] == [16, 32, 48]
-    assert again.lines[-1] == "CLUSTER strategy=parameter_server workers=2 ps=2 sharded_tables=3 steps=48"
+    assert [e["global_step"] for e in state["consumed"]] == [16, 32, 96]
+    assert again.lines[-1] == "CLUSTER strategy=parameter_server workers=2 ps=2 sharded_tables=3 steps=96"
