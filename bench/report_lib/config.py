@@ -209,7 +209,8 @@ class SuiteConfig:
         Recipe protocol: ``epochs=max_epochs`` full passes (``train_steps=0``) with
         ``early_stopping_patience=patience``; fixed-step protocol: ``train_steps=steps`` in ``rounds``
         rounds, no early stopping. Everything else not set here (warm-up, clipping, optimizers) is the
-        product's ``TrainConfig`` default, for every model alike.
+        product's ``TrainConfig`` default, for every model alike; the weight-average decay is the
+        recipe's for these rounds (:func:`infnet_tf.training.recipe.resolve`).
         """
         if self.steps:
             budget = dict(epochs=self.rounds, train_steps=self.steps, early_stopping_patience=0,
@@ -217,18 +218,21 @@ class SuiteConfig:
         else:
             budget = dict(epochs=self.max_epochs, train_steps=0, early_stopping_patience=self.patience,
                           log_every=100)
-        return TrainConfig(batch_size=self.resolved_batch_size, eval_batch_size=self.eval_batch_size,
-                           learning_rate=self.learning_rate,
-                           embedding_learning_rate=self.embedding_learning_rate,
-                           precision="auto", strategy="default", eval_steps=self.eval_steps,
-                           seed=seed, keep_checkpoints=1, **budget)
+        from infnet_tf.training.recipe import resolve
+
+        config = TrainConfig(batch_size=self.resolved_batch_size, eval_batch_size=self.eval_batch_size,
+                             learning_rate=self.learning_rate,
+                             embedding_learning_rate=self.embedding_learning_rate,
+                             precision="auto", strategy="default", eval_steps=self.eval_steps,
+                             seed=seed, keep_checkpoints=1, **budget)
+        return resolve(config, self.data, log=lambda *_: None)  # the recipe's weight average, as the product
 
     def protocol_dict(self) -> dict[str, Any]:
         """What the report records about the training protocol (``meta.protocol``)."""
         tc = self.train_config(0)
         out: dict[str, Any] = {"name": self.protocol, "batch_size": tc.batch_size,
                                "batch_size_source": "--batch_size" if self.batch_size else "recipe",
-                               "warmup_steps": tc.warmup_steps}
+                               "warmup_steps": tc.warmup_steps, "weight_average_decay": tc.weight_average_decay}
         if self.steps:
             out.update(steps=self.steps, rounds=self.rounds, early_stopping_patience=0)
         else:

@@ -92,7 +92,7 @@ def run(paths: JobPaths, model_config, train_config, streaming_config=None, expo
             check_spec(paths.spec, artifact, artifact_path(paths.data))
         layout = artifact.feature_layout
         model_config = model_config() if callable(model_config) else model_config
-        train_config = recipe.resolve(train_config, paths.data)
+        train_config = recipe.resolve(train_config, paths.data, mode=paths.mode)
         if paths.overwrite_model_dir:
             removed = clear_model_dir(paths.model_dir)
             if removed:

@@ -106,10 +106,9 @@ class Trainer:
                  model_dir: str):
         self.layout = layout
         self.model_config = model_config
-        if not train_config.batch_size:  # automatic, but no data to size it by: see recipe.resolve
-            from infnet_tf.training.recipe import resolve
+        from infnet_tf.training.recipe import resolve
 
-            train_config = resolve(train_config, None, log=log)
+        train_config = resolve(train_config, None, log=log)  # automatic settings without data to size them by
         self.config = train_config
         self.model_dir = model_dir.rstrip("/")
         ensure_filesystem(self.model_dir)

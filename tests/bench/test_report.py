@@ -85,7 +85,8 @@ def test_smoke_report_writes_every_section(smoke_report):
         assert row["train_steps"]["mean"] == 2 * row["epochs_trained"]["mean"]
     assert quality["protocol"] == {"name": "recipe", "batch_size": 256, "batch_size_source": "recipe",
                                    "warmup_steps": quality["protocol"]["warmup_steps"], "max_epochs": 2,
-                                   "early_stopping_patience": 1}
+                                   "early_stopping_patience": 1,
+                                   "weight_average_decay": 0.95}   # the recipe's: 2 steps per epoch -> the floor
     assert quality["model_configs"]["infnet_paper"]["model"] == "infnet"
     assert "row" in quality["gbdt"], quality["gbdt"]
     assert report["sections"]["ablations"]["rows"][0]["id"] == "no_task_tokens"
