@@ -116,6 +116,7 @@ def run(suite: SuiteConfig, artifact, layout, argv: list[str]) -> int:
               f"{data['epochs_per_run']:.2f} epochs per run in {suite.rounds} rounds" if suite.steps else
               f"recipe: up to {suite.max_epochs} epochs at batch {suite.resolved_batch_size}"
               f"{'' if suite.batch_size else ' (auto)'}, early stopping patience {suite.patience}")
+    budget += f", weight average decay {suite.train_config(0).weight_average_decay:.4g}"
     progress.line("data: " + ", ".join(f"{s} {n:,}" for s, n in data["examples"].items())
                   + f" examples; {budget}")
     runner = Runner(suite, layout, os.path.join(run_dir, "runs"), progress, jobs=suite.effective_jobs)
