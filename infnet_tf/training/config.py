@@ -34,8 +34,9 @@ class TrainConfig:
         "streaming mode or when the train rows are unknown; infnet_tf/training/recipe.py). 0: off (the trained "
         "weights as they are; also with --strategy=parameter_server, which does not support it yet). Measured "
         "(bench/REPORT.md rounds 6, 7, 12): averaging lifts INFNet +0.002 mean test AUC on a real log with a 3x "
-        "smaller seed sd; 0.95 (one epoch there) beat 0.9 and 0.98 at ~20 steps per epoch, and a one-epoch "
-        "window (0.994) beat 0.95 for every model measured at 168 steps per epoch."))
+        "smaller seed sd; 0.95 (one epoch there) beat 0.9 and 0.98 at ~20 steps per epoch; a one-epoch "
+        "window beat 0.95 for all 5 models at 168 steps per epoch (+0.0005 to +0.0027) and was within noise "
+        "at 42 (DCNv2 -0.002)."))
     weight_average_embeddings: bool = setting(True, help=(
         "With --weight_average_decay: average the embedding tables too (measured: about half of the gain). Turn "
         "off for tables much larger than the dense weights (e.g. on parameter servers): their average doubles "

@@ -7,7 +7,7 @@ from infnet_tf.models import ModelConfig
 from infnet_tf.models.presets import PRESETS, preset_changes
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.training.recipe import auto_batch_size, auto_weight_average_decay, resolve
-from tests.training.helpers import write_data_with_artifact
+from tests.training.helpers import tiny_model_config, write_data_with_artifact
 
 
 @pytest.mark.parametrize("rows, batch", [(None, 4096), (1_000, 256), (8_000, 256), (16_383, 512), (19_746, 1024),
@@ -58,6 +58,24 @@ def test_resolve_sizes_the_weight_average_by_the_steps_per_round(tmp_path):
     for explicit in (0.0, 0.9, 0.999):
         assert resolve(TrainConfig(batch_size=16, weight_average_decay=explicit),
                        str(tmp_path)).weight_average_decay == explicit
+
+
+@pytest.mark.parametrize("mode, decay", [("batch", 1 - 1 / 32), ("streaming", 0.95)])
+def test_the_train_job_gives_the_trainer_the_window_of_its_mode(tmp_path, monkeypatch, mode, decay):
+    from infnet_tf.training import job, trainer as trainer_lib
+
+    class Built(Exception):
+        pass
+
+    def trainer(layout, model_config, train_config, model_dir):
+        raise Built(train_config)
+
+    write_data_with_artifact(str(tmp_path / "data"), days=(2, 1, 1), rows_per_day=128)   # 256 train rows
+    monkeypatch.setattr(trainer_lib, "Trainer", trainer)
+    with pytest.raises(Built) as built:
+        job.run(job.JobPaths(data=str(tmp_path / "data"), model_dir=str(tmp_path / "model"), mode=mode),
+                tiny_model_config(), TrainConfig(batch_size=8))     # 32 steps per epoch
+    assert built.value.args[0].weight_average_decay == pytest.approx(decay)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
