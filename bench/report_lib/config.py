@@ -218,14 +218,12 @@ class SuiteConfig:
         else:
             budget = dict(epochs=self.max_epochs, train_steps=0, early_stopping_patience=self.patience,
                           log_every=100)
-        from infnet_tf.training.recipe import resolve
-
-        config = TrainConfig(batch_size=self.resolved_batch_size, eval_batch_size=self.eval_batch_size,
+        config = TrainConfig(batch_size=self.batch_size, eval_batch_size=self.eval_batch_size,
                              learning_rate=self.learning_rate,
                              embedding_learning_rate=self.embedding_learning_rate,
                              precision="auto", strategy="default", eval_steps=self.eval_steps,
-                             seed=seed, keep_checkpoints=1, **budget)
-        return resolve(config, self.data, log=lambda *_: None)  # the recipe's weight average, as the product
+                             keep_checkpoints=1, **budget)
+        return recipe_resolved(config, self.data).replace(seed=seed)
 
     def protocol_dict(self) -> dict[str, Any]:
         """What the report records about the training protocol (``meta.protocol``)."""
@@ -312,11 +310,17 @@ def suite_from_flags(values: Mapping[str, Any], given: set[str]) -> SuiteConfig:
 
 
 @functools.lru_cache(maxsize=None)
-def auto_batch_size(data_dir: str) -> int:
-    """The product recipe's batch size for ``<data_dir>/train`` (:func:`infnet_tf.training.recipe.resolve`)."""
+def recipe_resolved(config: TrainConfig, data_dir: str) -> TrainConfig:
+    """``config`` with the product recipe's automatic settings made concrete for ``<data_dir>/train``
+    (:func:`infnet_tf.training.recipe.resolve`; the manifests are read once per distinct config)."""
     from infnet_tf.training.recipe import resolve
 
-    return resolve(TrainConfig(batch_size=0), data_dir, log=lambda *_: None).batch_size
+    return resolve(config, data_dir, log=lambda *_: None)
+
+
+def auto_batch_size(data_dir: str) -> int:
+    """The product recipe's batch size for ``<data_dir>/train``."""
+    return recipe_resolved(TrainConfig(batch_size=0), data_dir).batch_size
 
 
 def _scale(width: int, d: int) -> int:

@@ -11,6 +11,7 @@ EMBEDDING_OPTIMIZERS = ("adagrad", "adam")
 OUTPUT_BIAS_INITS = ("prior", "zero")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "parameter_server")
+AUTO_WEIGHT_AVERAGE = -1.0   # weight_average_decay: the recipe sizes the window (infnet_tf/training/recipe.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +28,7 @@ class TrainConfig:
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
     warmup_steps: int = setting(0, "Linear learning-rate warm-up over this many steps (both optimizers); 0: none.")
     clip_norm: float = setting(10.0, "Clip gradients to this global norm; 0 disables clipping.")
-    weight_average_decay: float = setting(-1.0, help=(
+    weight_average_decay: float = setting(AUTO_WEIGHT_AVERAGE, help=(
         "Evaluate, select the best checkpoint with and export an exponential moving average of the weights, "
         "updated every step with this decay (min(decay, (1 + step) / (10 + step))). -1 (default): a window of "
         "about one epoch, 1 - 1/steps per epoch from the train rows and the batch size, at least 0.95 (0.95 in "
@@ -95,7 +96,7 @@ class TrainConfig:
         if not isinstance(self.clip_norm, (int, float)) or self.clip_norm < 0:
             fail("clip_norm", f"expected a number >= 0 (0 disables clipping), got {self.clip_norm!r}")
         if (not isinstance(self.weight_average_decay, (int, float)) or isinstance(self.weight_average_decay, bool)
-                or not (0 <= self.weight_average_decay < 1 or self.weight_average_decay == -1)):
+                or not (0 <= self.weight_average_decay < 1 or self.weight_average_decay == AUTO_WEIGHT_AVERAGE)):
             fail("weight_average_decay",
                  f"expected a number in [0, 1) (0: off) or -1 (automatic), got {self.weight_average_decay!r}")
         if self.adagrad_initial_accumulator <= 0:

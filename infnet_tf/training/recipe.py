@@ -26,12 +26,11 @@ records them.
 """
 from __future__ import annotations
 
-from infnet_tf.training.config import TrainConfig
+from infnet_tf.training.config import AUTO_WEIGHT_AVERAGE, TrainConfig
 
 MIN_BATCH, SMALL_LOG_BATCH, MAX_BATCH = 256, 1024, 4096
 ROWS_PER_EXAMPLE_OF_BATCH = 16      # small logs: batch ~ rows / 16 (~16 steps per epoch at most)
 MIN_STEPS_PER_EPOCH = 160           # large logs: a batch above 1024 only when an epoch keeps this many
-AUTO_WEIGHT_AVERAGE = -1.0          # TrainConfig.weight_average_decay: a window of one round (see above)
 MIN_WEIGHT_AVERAGE_DECAY = 0.95     # the decay measured best at ~20 steps per epoch (round 7)
 
 
@@ -84,9 +83,12 @@ def resolve(config: TrainConfig, data_dir: str | None, log=print, mode: str = "b
             elif rows:
                 steps = -(-rows // batch)
         decay = auto_weight_average_decay(steps)
-        why = (f"a window of one round of {steps:,} steps" if steps and steps >= 1 / (1 - MIN_WEIGHT_AVERAGE_DECAY)
-               else f"rounds of {steps:,} steps; at least {MIN_WEIGHT_AVERAGE_DECAY}" if steps
-               else "streaming mode" if mode != "batch" else known)
+        if not steps:
+            why = "streaming mode" if mode != "batch" else known
+        elif 1.0 - 1.0 / steps >= MIN_WEIGHT_AVERAGE_DECAY:
+            why = f"a window of one round of {steps:,} steps"
+        else:
+            why = f"rounds of {steps:,} steps; at least {MIN_WEIGHT_AVERAGE_DECAY}"
         log(f"recipe: weight average decay {decay:.4g} ({why}; --weight_average_decay sets it)")
         changes["weight_average_decay"] = decay
     return config.replace(**changes)

@@ -55,6 +55,7 @@ from infnet_tf.training.coordinated import sharded_tables, train_fed
 from infnet_tf.training.distribution import (describe, is_parameter_server, make_strategy, worker_count_and_index,
                                              worker_files)
 from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
+from infnet_tf.training.recipe import resolve
 from infnet_tf.training.summaries import SummaryWriter, heatmap_png
 from infnet_tf.training.weight_average import CHECKPOINT_KEY as AVERAGE_KEY, WeightAverage
 from infnet_tf.training.weight_average import matches as average_matches
@@ -106,8 +107,6 @@ class Trainer:
                  model_dir: str):
         self.layout = layout
         self.model_config = model_config
-        from infnet_tf.training.recipe import resolve
-
         train_config = resolve(train_config, None, log=log)  # automatic settings without data to size them by
         self.config = train_config
         self.model_dir = model_dir.rstrip("/")

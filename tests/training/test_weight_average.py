@@ -72,7 +72,7 @@ def test_swapped_puts_the_averages_in_and_the_weights_back_also_on_error():
     np.testing.assert_allclose(average.shadows[0].numpy(), raw[0] + 1.0)
 
 
-@pytest.mark.parametrize("decay", [-0.1, -0.5, -2.0, 1.0, 1.5, True])
+@pytest.mark.parametrize("decay", [-0.1, -0.5, -2.0, 1.0, 1.5, True, False])
 def test_decay_outside_zero_one_is_rejected(decay):   # -1 is the recipe's automatic window
     with pytest.raises(ValueError, match="weight_average_decay"):
         TrainConfig(weight_average_decay=decay)
