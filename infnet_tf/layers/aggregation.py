@@ -24,9 +24,10 @@ exactly zero weight (``masks``); a view whose keys are all padding contributes a
 mixed tokens and its value bias term are zeroed for that example).
 
 ``group_views`` (beyond the paper; ``ModelConfig.seq_hub_views``) lets a hub group read only some
-views, e.g. the sequence hubs only S: groups reading the same views share one query set per view
-(a "bundle"), a view's projected keys and values are computed once for all bundles, and the fusion
-Linear of a group concatenates only its views. Softmax and LayerNorm statistics are float32.
+views, e.g. the sequence hubs only S: a view's query set is then the hubs of the groups that read
+it (S: the categorical, task and sequence hubs; C and T: the first two), one attention per view
+(the projections are per view, so this is the same function as attending group by group), and
+the fusion Linear of a group concatenates only its views. Softmax and LayerNorm statistics are float32.
 
 ``token_norm`` (not in the paper; issue 11) applies a LayerNorm to every view's tokens before its
 key/value projections and to every hub group before the query projection (pre-norm, as in
@@ -58,7 +59,9 @@ class MultiViewAggregation(tf.keras.layers.Layer):
     its mask) may have batch 1 against hubs of batch B — one user's sequence tokens scored against
     B candidates (:mod:`infnet_tf.models.candidates`): its keys and values (or, folded, its raw
     tokens) are then computed once and the attention contractions broadcast them over the B
-    examples' queries, the same sums as against B copies.
+    examples' queries, the same sums as against B copies. Hub groups held at batch 1 the same way
+    are named in ``shared``: they attend in a query set of their own (not concatenated with the
+    batch-B groups' hubs), so their attention and update stay at batch 1.
     """
 
     def __init__(self, d: int, num_heads: int, query_groups: Sequence[str], views: Sequence[str],
@@ -94,7 +97,8 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         return self.group_views.get(group, self.views)
 
     def bundles(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-        """[(views, groups)]: the hub groups reading the same views share one query set per view."""
+        """[(views, groups)]: the hub groups by the views they read, in the order the layer creates
+        its variables; a view's query set lists their groups in this order (:meth:`view_rows`)."""
         out: dict[tuple[str, ...], list[str]] = {}
         for g in self.query_groups:
             out.setdefault(self.views_of(g), []).append(g)
@@ -104,15 +108,15 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         """The hub groups whose queries are the rows of ``view``'s attention weights, in row order."""
         return tuple(g for views, groups in self.bundles() if view in views for g in groups)
 
-    def _build_dense(self, queries, tokens, bundles) -> None:
+    def _build_dense(self, hubs, tokens, bundles) -> None:
         """Build the projections and fusion Linears as Keras calls would (scoped variable names), on
         one-token slices, in the order the layer has always created them (per bundle and view K, V,
         Q, then the fusions by group), so a seed gives the same initial weights; the call reads
         their weights directly (:meth:`call`)."""
-        for views, _ in bundles:
+        for views, groups in bundles:
             for v in views:
                 for layer, x in ((self.k_proj[v], tokens[v]), (self.v_proj[v], tokens[v]),
-                                 (self.q_proj[v], queries[views])):
+                                 (self.q_proj[v], hubs[groups[0]])):
                     if not layer.built:
                         layer(x[:, :1])
         for g in self.query_groups:
@@ -125,12 +129,32 @@ class MultiViewAggregation(tf.keras.layers.Layer):
         kernel = tf.cast(self.fuse[group].kernel, tf.float32)
         return kernel[index * self.d:(index + 1) * self.d] if self.fusion == "concat_linear" else kernel
 
+    def _attend_view(self, v: str, queries, kv, mask, return_attention: bool, projected: dict):
+        """(context, weights or None, folded?) of the query set ``queries`` attending to view ``v``
+        (``projected``: a view's projected keys and values, computed once per call)."""
+        h, d = self.num_heads, self.d
+        dtype, is_folded = queries.dtype, use_folded(queries.shape[1], kv.shape[1], d, h)
+        # the query side: a folded view's queries in its raw tokens' space (eq. 5 with the K
+        # projection folded in) are one matmul of the hubs with W^q key_fold(W^k)
+        wq, bq = tf.cast(self.q_proj[v].kernel, tf.float32), tf.cast(self.q_proj[v].bias, tf.float32)
+        if is_folded:
+            fold = key_fold(self.k_proj[v].kernel, h) + key_bias_anchor(self.k_proj[v].bias)
+            wq, bq = tf.matmul(wq, fold), tf.linalg.matvec(fold, bq, transpose_a=True)
+        q = linear(queries, tf.cast(wq, dtype), tf.cast(bq, dtype))
+        if is_folded:
+            z, w = attend_folded(q, kv, mask, h, return_weights=return_attention)
+        else:
+            if v not in projected:
+                projected[v] = (self.k_proj[v](kv), self.v_proj[v](kv))
+            z, w = multi_head_attention(q, *projected[v], mask, h, return_weights=return_attention)
+        return z, w, is_folded
+
     @no_autograph
     def call(self, hubs: Mapping, tokens: Mapping, masks: Mapping | None = None, training=False,
-             return_attention: bool = False):
+             return_attention: bool = False, shared: Sequence[str] = ()):
         masks = masks or {}
-        h, d = self.num_heads, self.d
-        kv_in, projected = {}, {}
+        h = self.num_heads
+        kv_in = {}
 
         def view_tokens(v):
             if v not in kv_in:
@@ -138,35 +162,27 @@ class MultiViewAggregation(tf.keras.layers.Layer):
             return kv_in[v]
 
         bundles = self.bundles()
-        queries, folded = {}, {}
-        for views, groups in bundles:
-            q_in = [self.pre_norm_q[g](hubs[g]) if self.token_norm else hubs[g] for g in groups]
-            queries[views] = tf.concat(q_in, axis=1) if len(q_in) > 1 else q_in[0]
-            n_q = queries[views].shape[1]
-            folded[views] = {v: use_folded(n_q, tokens[v].shape[1], d, h) for v in views}
-        self._build_dense(queries, {v: view_tokens(v) for views, _ in bundles for v in views}, bundles)
+        q_in = {g: self.pre_norm_q[g](hubs[g]) if self.token_norm else hubs[g]
+                for _, groups in bundles for g in groups}
+        self._build_dense(q_in, {v: view_tokens(v) for views, _ in bundles for v in views}, bundles)
 
-        pieces, weights = {g: [] for g in self.query_groups}, {}
-        for views, groups in bundles:
-            dtype = queries[views].dtype
-            sizes = [hubs[g].shape[1] for g in groups]
-            for v in views:
-                # the query side: a folded view's queries in its raw tokens' space (eq. 5 with the K
-                # projection folded in) are one matmul of the hubs with W^q key_fold(W^k)
-                wq, bq = tf.cast(self.q_proj[v].kernel, tf.float32), tf.cast(self.q_proj[v].bias, tf.float32)
-                if folded[views][v]:
-                    fold = key_fold(self.k_proj[v].kernel, h) + key_bias_anchor(self.k_proj[v].bias)
-                    wq, bq = tf.matmul(wq, fold), tf.linalg.matvec(fold, bq, transpose_a=True)
-                q = linear(queries[views], tf.cast(wq, dtype), tf.cast(bq, dtype))
-                kv = view_tokens(v)
-                if folded[views][v]:
-                    z, w = attend_folded(q, kv, masks.get(v), h, return_weights=return_attention)
-                else:
-                    if v not in projected:   # projected once per view, shared by every query set
-                        projected[v] = (self.k_proj[v](kv), self.v_proj[v](kv))
-                    z, w = multi_head_attention(q, *projected[v], masks.get(v), h, return_weights=return_attention)
-                for g, z_g in zip(groups, tf.split(z, sizes, axis=1) if len(groups) > 1 else [z]):
-                    pieces[g].append((v, z_g, folded[views][v]))
+        # one query set per view: the hub groups reading view v share v's projections, so their hubs
+        # are one attention over v (rows in view_rows order); groups held at batch 1 (``shared``)
+        # attend in a query set of their own
+        pieces, weights, concatenated, projected = {g: {} for g in self.query_groups}, {}, {}, {}
+        for v in self.views:
+            rows = self.view_rows(v)
+            for query_set in (tuple(g for g in rows if g not in shared), tuple(g for g in rows if g in shared)):
+                if not query_set:
+                    continue
+                if query_set not in concatenated:
+                    concatenated[query_set] = (tf.concat([q_in[g] for g in query_set], axis=1)
+                                               if len(query_set) > 1 else q_in[query_set[0]])
+                z, w, is_folded = self._attend_view(v, concatenated[query_set], view_tokens(v), masks.get(v),
+                                                    return_attention, projected)
+                sizes = [hubs[g].shape[1] for g in query_set]
+                for g, z_g in zip(query_set, tf.split(z, sizes, axis=1) if len(query_set) > 1 else [z]):
+                    pieces[g][v] = (z_g, is_folded)
                 weights.setdefault(v, []).append(w)
         if return_attention:
             weights = {v: tf.concat(w, axis=2) if len(w) > 1 else w[0] for v, w in weights.items()}
@@ -176,7 +192,8 @@ class MultiViewAggregation(tf.keras.layers.Layer):
             # multiplied into its rows of the fusion kernel: (m U_v + b^v) W_v = m (U_v W_v) + b^v W_v
             kernels, bias = [], tf.cast(self.fuse[g].bias, tf.float32)
             shift = []                     # b^v W_v of masked folded views: zero where all keys are padding
-            for i, (v, z, is_folded) in enumerate(pieces[g]):
+            parts = [(v, *pieces[g][v]) for v in self.views_of(g)]
+            for i, (v, z, is_folded) in enumerate(parts):
                 rows = self._fuse_slice(g, i)
                 if not is_folded:
                     kernels.append(rows)
@@ -187,8 +204,8 @@ class MultiViewAggregation(tf.keras.layers.Layer):
                     shift.append(any_real(masks[v], tf.float32) * term)
                 else:
                     bias = bias + term
-            dtype = pieces[g][0][1].dtype
-            terms = [linear(z, tf.cast(k, dtype)) for (_, z, _), k in zip(pieces[g], kernels)]
+            dtype = parts[0][1].dtype
+            terms = [linear(z, tf.cast(k, dtype)) for (_, z, _), k in zip(parts, kernels)]
             fused = tf.nn.bias_add(tf.add_n(terms) if len(terms) > 1 else terms[0], tf.cast(bias, dtype))
             for term in shift:
                 fused += tf.cast(term, dtype)
@@ -210,26 +227,23 @@ def aggregation_flops(d: int, hubs: Mapping[str, int], views: Mapping[str, int],
     group reads when not all).
 
     ``num_heads=None`` counts the paper's projected form (query, key and value projections, the two
-    attention contractions, the fusion Linear; a view's keys/values once however many query sets
-    read them). With ``num_heads``, what :class:`MultiViewAggregation` runs: per bundle and view, the
+    attention contractions, the fusion Linear; a view's keys/values once). With ``num_heads``, what
+    :class:`MultiViewAggregation` runs: per view (its query set: the hubs of every group reading it) the
     query-side matmul (width h·d for a folded view, d for a projected one), the contractions (folded:
     h of them at width d over the raw tokens; projected: over the projected keys/values, projected
     once per view) and the view's rows of each group's fusion Linear (a folded view's value map
     multiplied in). Products of weights (per batch, not per example) are not counted."""
     group_views = group_views or {}
-    bundles: dict[tuple[str, ...], int] = {}
-    for g, h in hubs.items():
-        key = tuple(group_views.get(g, tuple(views)))
-        bundles[key] = bundles.get(key, 0) + h
-    total, projected = 0, set()
-    for read, n_q in bundles.items():
-        for v in read:
-            n_v = views[v]
-            if num_heads is not None and use_folded(n_q, n_v, d, num_heads):
-                total += folded_view_flops(n_q, n_v, d, num_heads)
-            else:
-                total += projected_view_flops(n_q, n_v, d, project_kv=v not in projected)
-                projected.add(v)
-        if num_heads is None and fusion == "sum":    # the paper's form: one Linear on the summed contexts
-            total -= (len(read) - 1) * 2 * n_q * d * d
+    total = 0
+    for v, n_v in views.items():     # one query set per view: the hubs of every group reading it
+        n_q = sum(h for g, h in hubs.items() if v in group_views.get(g, tuple(views)))
+        if not n_q:
+            continue
+        if num_heads is not None and use_folded(n_q, n_v, d, num_heads):
+            total += folded_view_flops(n_q, n_v, d, num_heads)
+        else:
+            total += projected_view_flops(n_q, n_v, d)
+    if num_heads is None and fusion == "sum":    # the paper's form: one Linear on the summed contexts
+        for g, h in hubs.items():
+            total -= (len(group_views.get(g, tuple(views))) - 1) * 2 * h * d * d
     return total

@@ -39,7 +39,8 @@ class INFNetBlock(tf.keras.layers.Layer):
     tokens: {group: [B, N_g, d]} original tokens (the views); hubs: {group: [B, H_g, d]};
     masks: {group: [B, N_g] bool} for groups with padding. A token group and its mask may have
     batch 1 (shared by the B examples, see :class:`MultiViewAggregation`); Phase 2 (eqs. 8-10)
-    broadcasts it against the B examples' hubs, so a refined group has batch B.
+    broadcasts it against the B examples' hubs, so a refined group has batch B. ``shared`` names the
+    hub groups held at batch 1 too (Phase 1 keeps their attention apart).
     """
 
     def __init__(self, d: int, num_heads: int, views: Sequence[str], aggregate_groups: Sequence[str],
@@ -66,10 +67,11 @@ class INFNetBlock(tf.keras.layers.Layer):
 
     @no_autograph
     def call(self, tokens: Mapping, hubs: Mapping, masks: Mapping | None = None, training=False,
-             return_attention: bool = False):
+             return_attention: bool = False, shared: Sequence[str] = ()):
         hubs, weights = dict(hubs), {}
         if self.aggregation is not None:                                       # Phase 1
-            updated = self.aggregation(hubs, tokens, masks, training=training, return_attention=return_attention)
+            updated = self.aggregation(hubs, tokens, masks, training=training, return_attention=return_attention,
+                                       shared=shared)
             if return_attention:
                 updated, weights = updated
             hubs.update(updated)

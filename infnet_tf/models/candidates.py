@@ -139,7 +139,8 @@ def score_candidates(model, user: Mapping, candidates: Mapping) -> dict:
     else:                                                   # all-to-all: one [N, C+S+T, d] sequence
         tokens = {g: broadcast(t) if g == "seq" else t for g, t in tokens.items()}
         masks = {g: broadcast(m) for g, m in masks.items()}
-    tokens, masks, hubs = model._blocks(tokens, masks, hubs, training=False)
+    tokens, masks, hubs = model._blocks(tokens, masks, hubs, training=False,
+                                        shared=("seq",) if seq_path_shared and "seq" in hubs else ())
     if seq_path_shared:                                     # S and its hubs stayed at batch 1 in every block
         hubs["seq"] = broadcast(hubs["seq"])
     if "seq" in tokens and "seq" in model.plan.summaries and model.plan.summary_source == "tokens":

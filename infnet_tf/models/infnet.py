@@ -114,16 +114,18 @@ class INFNet(tf.keras.Model):
         hubs = self._hubs(tokens, seqs, batch) if self.model_config.hubs else {}
         return self._blocks(tokens, masks, hubs, training, return_attention)
 
-    def _blocks(self, tokens, masks, hubs, training=False, return_attention=False):
-        """The L blocks over tokens and initial hubs (§3.2): (tokens, masks, hubs[, attention])."""
+    def _blocks(self, tokens, masks, hubs, training=False, return_attention=False, shared=()):
+        """The L blocks over tokens and initial hubs (§3.2): (tokens, masks, hubs[, attention]).
+        ``shared``: hub groups held at batch 1 (:func:`~infnet_tf.models.candidates.score_candidates`)."""
         attention = []
         if self.model_config.hubs:
             for block in self.block_layers:
                 if return_attention:
-                    tokens, hubs, weights = block(tokens, hubs, masks, training=training, return_attention=True)
+                    tokens, hubs, weights = block(tokens, hubs, masks, training=training, return_attention=True,
+                                                  shared=shared)
                     attention.append(weights)
                 else:
-                    tokens, hubs = block(tokens, hubs, masks, training=training)
+                    tokens, hubs = block(tokens, hubs, masks, training=training, shared=shared)
         else:
             tokens, attention = self._all_to_all(tokens, masks, training)
         return (tokens, masks, hubs, attention) if return_attention else (tokens, masks, hubs)

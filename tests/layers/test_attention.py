@@ -180,6 +180,25 @@ def test_fused_attention_gradients_match_autodiff():
                 np.testing.assert_allclose(g.numpy(), r.numpy(), atol=2e-5)
 
 
+def _contractions(fn) -> int:
+    return [op.type for op in tf.function(fn).get_concrete_function().graph.get_operations()].count("BatchMatMulV2")
+
+
+def test_groups_reading_a_view_attend_to_it_as_one_query_set():
+    """Hub groups "g" (views a, b) and "s" (view a only) share view a's projections: one attention over
+    a (2 contractions) and one over b, not one per group and view (6); groups named ``shared`` (held at
+    batch 1 by score_candidates) keep their own query set, and the result is the same either way."""
+    layer = MultiViewAggregation(4, 1, ["g", "s"], ["a", "b"], group_views={"s": ["a"]})
+    hubs = {"g": tf.random.normal([2, 3, 4], seed=1), "s": tf.random.normal([2, 2, 4], seed=2)}
+    tokens = {"a": tf.random.normal([2, 9, 4], seed=3), "b": tf.random.normal([2, 4, 4], seed=4)}
+    merged = layer(hubs, tokens)
+    apart = layer(hubs, tokens, shared=("s",))
+    for g in hubs:
+        np.testing.assert_allclose(apart[g].numpy(), merged[g].numpy(), atol=1e-6)
+    assert _contractions(lambda: layer(hubs, tokens)) == 4
+    assert _contractions(lambda: layer(hubs, tokens, shared=("s",))) == 6
+
+
 def test_a_group_reading_some_views_ignores_the_others():
     """group_views: hub group "s" reads only view "a" — changing view "b" leaves it unchanged while
     group "g" (all views) moves; both share view "a"'s projections; weights rows follow view_rows."""
