@@ -23,9 +23,9 @@ class TrainConfig:
     eval_batch_size: int = setting(0, "Evaluation batch size; 0: --batch_size.")
     learning_rate: float = setting(1e-3, "Adam learning rate of the dense weights.")
     embedding_learning_rate: float = setting(0.05, (
-        "Learning rate of the embedding tables' optimizer. Measured (bench/REPORT.md rounds 5, 13): on a 20k-row "
-        "log 0.02-0.1 change nothing and 0.15+ loses; on the 171k-row bundled sample 0.1 lifts INFNet and the "
-        "shared bottom by ~0.002 mean AUC (DCNv2: nothing; INFNet +0.003 on 43k rows): try 0.1 on larger logs."))
+        "Learning rate of the embedding tables' optimizer. Measured (bench/REPORT.md rounds 5, 13), 0.1 against "
+        "0.05, mean test AUC of INFNet / DCNv2 / shared bottom: 20k train rows -0.0004 / -0.0004 / -0.0009 (0.15 "
+        "and more lose), 43k +0.003 / +0.004 / 0.000, 171k +0.002 / 0.000 / +0.002: worth a try on larger logs."))
     embedding_optimizer: str = setting("adagrad", choices=EMBEDDING_OPTIMIZERS, help=(
         "Optimizer of the embedding tables (dense weights always use Adam)."))
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
