@@ -5,9 +5,6 @@ The split follows the layers: every variable of a ``tf.keras.layers.Embedding`` 
 ``CompositeOptimizer`` applies each optimizer to its own variables, and under a float16 policy
 :func:`infnet_tf.precision.wrap_optimizer` adds dynamic loss scaling around the composite.
 Gradient clipping (global norm) is done by the train step, after replicas' gradients are summed.
-The embedding Adagrad applies a table's sparse gradient as a dense one when the gradient has at
-least half as many rows as the table (:class:`EmbeddingAdagrad`): the same update, without the
-de-duplication of the ids.
 """
 from __future__ import annotations
 
@@ -54,50 +51,6 @@ class CompositeOptimizer(tfrs.experimental.optimizers.CompositeOptimizer):
         return tf.no_op()
 
 
-class EmbeddingAdagrad(tf.keras.optimizers.legacy.Adagrad):
-    """Adagrad whose sparse update of a small table is a dense one (the same numbers, faster).
-
-    A table's gradient arrives as ``IndexedSlices`` with one row per looked-up id, duplicates
-    included (a batch of 1024 behaviour sequences of length 70 is 71,680 rows). The legacy
-    optimizer de-duplicates them (``Unique``, then a segment sum) before the sparse apply; the
-    ``Unique`` is the expensive part (about 60 ns per id on our CPUs). When the gradient has at least
-    ``rows / DENSE_RATIO`` rows, this sums it straight into a [rows, d] tensor and applies the dense
-    update instead. The two are the same update: for a row no id touched the summed gradient is
-    zero, so Adagrad leaves its accumulator (accum += g²) and its weights (var -= lr·g/(√accum + ε))
-    unchanged, and the touched rows see the same summed gradient, summed in the same order
-    (bit-identical, ``tests/training/test_optimizers.py``). Measured, d=32, 71,680 ids: a 20k-row
-    table 6.5 → 2.6 ms, 100k rows 5.8 → 2.8 ms, 200k rows 7.1 → 5.3 ms; with 1,024 ids the sparse
-    path is the faster one and is kept.
-    """
-
-    DENSE_RATIO = 2
-
-    def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices, **kwargs):
-        rows = handle.shape[0]
-
-        def dense():
-            summed = tf.math.unsorted_segment_sum(grad, indices, rows)
-            return self._resource_apply_dense(summed, handle, **kwargs)
-
-        def sparse():
-            return super(EmbeddingAdagrad, self)._resource_apply_sparse_duplicate_indices(
-                grad, handle, indices, **kwargs)
-
-        n = indices.shape[0]
-        if rows is None:
-            return sparse()
-        if n is not None:                                  # the common case: the batch size is known
-            return dense() if n * self.DENSE_RATIO >= rows else sparse()
-
-        def returning(update):
-            def branch():
-                with tf.control_dependencies([update()]):
-                    return tf.constant(True)
-            return branch
-
-        return tf.cond(tf.shape(indices)[0] * self.DENSE_RATIO >= rows, returning(dense), returning(sparse))
-
-
 @tf.keras.utils.register_keras_serializable(package="infnet")
 class LinearWarmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     """``rate · min(1, (step + 1) / warmup_steps)``: a linear ramp, then constant.
@@ -124,7 +77,7 @@ def _rate(rate: float, config: TrainConfig):
 def _embedding_optimizer(config: TrainConfig):
     rate = _rate(config.embedding_learning_rate, config)
     if config.embedding_optimizer == "adagrad":
-        return EmbeddingAdagrad(
+        return tf.keras.optimizers.legacy.Adagrad(
             rate, initial_accumulator_value=config.adagrad_initial_accumulator, name="embedding_adagrad")
     return tf.keras.optimizers.legacy.Adam(rate, name="embedding_adam")
 
