@@ -36,6 +36,7 @@ from absl import flags
 
 from bench.measure import matmul_peak
 from bench.sample import build_sample
+from infnet_tf.models.config import ModelConfig
 
 FLAGS = flags.FLAGS
 ALL_MODELS = ("infnet", "dcnv2", "deepfm", "mmoe", "ple", "shared_bottom", "all_to_all")
@@ -48,7 +49,8 @@ flags.DEFINE_integer("sample_impressions", 40000, "Impressions of the synthetic 
 flags.DEFINE_integer("batch_size", 1024, "Batch size of the train step and the end-to-end epoch.")
 flags.DEFINE_list("models", list(ALL_MODELS), "Registered models to time.")
 flags.DEFINE_integer("d", 32, "Token width of the 'small' configs (every model).")
-flags.DEFINE_integer("num_blocks", 2, "INFNet blocks of the small config.")
+flags.DEFINE_integer("num_blocks", ModelConfig.num_blocks, "INFNet blocks of the small config (default: the product's, "
+                     "ModelConfig).")
 flags.DEFINE_bool("defaults", True, "Also time every model at its ModelConfig defaults.")
 flags.DEFINE_integer("steps", 8, "Timed train steps per model per round.")
 flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the best round of each model counts.")

@@ -17,8 +17,8 @@ Environment variables it reads:
   INFNET_WORKDIR     where everything is written (default ./workdir)
   NUM_IMPRESSIONS    size of the synthetic log (default 200000)
   DEMO_DAYS          days the synthetic log spans (default 14: 12 train partitions, 1 valid, 1 test)
-  DEMO_TRAIN_FLAGS   training flags (default "--d=32 --num_blocks=2 --batch_size=1024", a CPU-sized
-                     INFNet; DEMO_TRAIN_FLAGS="" trains the defaults, d=64, 2 blocks, batch size from the data;
+  DEMO_TRAIN_FLAGS   training flags (default "--d=32 --batch_size=1024", a CPU-sized INFNet;
+                     DEMO_TRAIN_FLAGS="" trains the defaults, d=64, one block, batch size from the data;
                      add --preset=paper for the paper-exact model)
   DEMO_VERBOSE=1     show every log line of the child jobs (TensorFlow C++ logs, Beam warnings);
                      by default only the project's own progress and results are printed
@@ -49,7 +49,7 @@ spec="feature_specs/kuairand_synthetic.yaml"
 n="${NUM_IMPRESSIONS:-200000}"
 seed=7
 days="${DEMO_DAYS:-14}"
-train_flags="${DEMO_TRAIN_FLAGS---d=32 --num_blocks=2 --batch_size=1024}"
+train_flags="${DEMO_TRAIN_FLAGS---d=32 --batch_size=1024}"
 exports="$work/exports"
 model_name="infnet_kuairand"
 

@@ -25,6 +25,7 @@ import time
 from typing import Any, Mapping
 
 from infnet_tf.config_flags import setting
+from infnet_tf.models.config import ModelConfig
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.models.presets import ABLATIONS as PRESET_ABLATIONS, PAPER_CHOICES, Preset
 
@@ -104,7 +105,7 @@ class SuiteConfig:
     d: int = setting(32, "Base width of EVERY model: the token/embedding width and, by the width rule, every "
                      "hidden width (registry default x width/64). Not the same as python -m infnet_tf.train --d "
                      "(token width only). Alias: --d.", flag="width")
-    num_blocks: int = setting(2, "INFNet / all-to-all blocks L.")
+    num_blocks: int = setting(ModelConfig.num_blocks, "INFNet / all-to-all blocks L (default: the product's).")
     num_heads: int = setting(1, "Attention heads (the product default, 1).")
     n_cat_hubs: int = setting(16, "INFNet categorical hubs n_c (base model).")
     n_shared_task_hubs: int = setting(4, "INFNet shared task hubs n_shared (base model).")

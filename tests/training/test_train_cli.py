@@ -132,11 +132,12 @@ def test_config_differences_name_only_model_shaping_settings():
     assert config_differences(recorded, layout, old_model.replace(dropout=0.1), resumable) == []
     diffs = config_differences(recorded, layout, ModelConfig(hubs=False, head_hidden=(8, 8)),
                                      TrainConfig(embedding_optimizer="adam"))
-    assert diffs == ["d: 32 -> 64", "head_hidden: 64 -> 8,8", "hubs: on -> off", "embedding_optimizer: adagrad -> adam"]
+    assert diffs == ["d: 32 -> 64", "num_blocks: 2 -> 1", "head_hidden: 64 -> 8,8", "hubs: on -> off",
+                     "embedding_optimizer: adagrad -> adam"]   # a dir of the 2-block default (before round 15) too
     # a model dir trained with the defaults before the sixth session (4 blocks, 4 heads) is named on resume
     previous_defaults = _recorded(ModelConfig(num_blocks=4, num_heads=4), old_train)
     assert config_differences(previous_defaults, layout, ModelConfig(), old_train) == \
-        ["num_blocks: 4 -> 2", "num_heads: 4 -> 1"]
+        ["num_blocks: 4 -> 1", "num_heads: 4 -> 1"]
     assert config_differences(recorded, layout, old_model, old_train, "mixed_bfloat16") == []
     assert config_differences(recorded, layout, old_model, old_train, "mixed_float16") == \
         ["precision: float32 -> mixed_float16"]
@@ -164,7 +165,7 @@ def test_config_differences_name_only_model_shaping_settings():
     assert config_differences(dcnv2, layout, ModelConfig(model="dcnv2", d=32, head_hidden=(8,)), old_train) == \
         ["d: 64 -> 32", "head_hidden: 64 -> 8"]
     assert config_differences(dcnv2, layout, ModelConfig(), old_train) == \
-        ["model: dcnv2 -> infnet", "num_blocks: 4 -> 2", "num_heads: 4 -> 1", "seq_hub_views: all -> seq"]
+        ["model: dcnv2 -> infnet", "num_blocks: 4 -> 1", "num_heads: 4 -> 1", "seq_hub_views: all -> seq"]
     # the layout's ordinal marks come from the artifact: a layout recorded without them is the same data
     marked = {"categorical": [{"name": "price", "vocab_size": 5, "ordinal": True}]}
     unmarked = {**recorded, "layout": {"categorical": [{"name": "price", "vocab_size": 5}]}}

@@ -9,7 +9,7 @@ itself so that the two share every line of code (tokenizer, task tokens, heads, 
     X^(l+1) = LN(H + FFN(H))                              FFN: d -> ffn_mult·d (ReLU) -> d, l < L
     ŷ_i   = σ(MLP_i(t_i^(L)))                             eq. 11 (INFNet's task heads)
 
-Defaults: INFNet's (``config.d = 64``, ``config.num_blocks = 2``, ``config.num_heads = 1``,
+Defaults: INFNet's (``config.d = 64``, ``config.num_blocks = 1``, ``config.num_heads = 1``,
 ``config.ffn_mult = 2``, ``config.head_hidden = (64,)``, task tokens on), so it has the same width and
 depth as the INFNet it is compared with; ``hubs`` is forced off whatever the config says, and the
 hub-only fields (``n_cat_hubs``, ``*_hub_*``, ``fusion``, ``broadcast_unit`` ...) are unused. It takes
