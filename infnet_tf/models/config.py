@@ -1,9 +1,8 @@
 """Model hyperparameters: one frozen :class:`ModelConfig` for every registered model.
 
 The INFNet fields follow the paper (§3; §4.4: d=64, L=4, n_c=16, n_shared=4; single-head attention, eq. 5)
-except L: the default is 1 block, measured as accurate as 2 (and 2 better than 4) on our logs at a faster
-step (``--preset=paper`` sets 4). The
-ablation switches reproduce §4.3 / Table 4:
+except L: the default is 1 block, as accurate as 2 on our logs at a faster step (and 2 was better than 4;
+``--preset=paper`` sets 4). The ablation switches reproduce §4.3 / Table 4:
 
 ==================  =====================================  ======================================
 field               values (default first)                 meaning
