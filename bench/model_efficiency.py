@@ -246,7 +246,6 @@ def main(argv) -> int:
 
     from infnet_tf.data.artifact import load_layout
     from infnet_tf.input import make_dataset
-    from infnet_tf.models import ModelConfig
 
     smoke = FLAGS.smoke
     batch_size = 128 if smoke else FLAGS.batch_size

@@ -106,9 +106,10 @@ class SuiteConfig:
                      "hidden width (registry default x width/64). Not the same as python -m infnet_tf.train --d "
                      "(token width only). Alias: --d.", flag="width")
     num_blocks: int = setting(ModelConfig.num_blocks, "INFNet / all-to-all blocks L (default: the product's).")
-    num_heads: int = setting(1, "Attention heads (the product default, 1).")
-    n_cat_hubs: int = setting(16, "INFNet categorical hubs n_c (base model).")
-    n_shared_task_hubs: int = setting(4, "INFNet shared task hubs n_shared (base model).")
+    num_heads: int = setting(ModelConfig.num_heads, "Attention heads (default: the product's).")
+    n_cat_hubs: int = setting(ModelConfig.n_cat_hubs, "INFNet categorical hubs n_c (base model; default: the product's).")
+    n_shared_task_hubs: int = setting(ModelConfig.n_shared_task_hubs, "INFNet shared task hubs n_shared (base model; "
+                                      "default: the product's).")
     # -- quality -------------------------------------------------------------------------
     models: tuple[str, ...] = setting(ALL_MODELS, "Models of the quality table (must include infnet).")
     gbdt: bool = setting(True, "Quality section: add the LightGBM reference row (--nogbdt: skip it).")
@@ -341,7 +342,6 @@ def scaled_model_config(model: str, d: int, *, num_heads: int, **changes: Any):
     Only the width-like fields are scaled; every other ModelConfig field (``token_norm``,
     ``embedding_init_std``, ``readout``, ...) keeps its ModelConfig default unless ``changes`` (a
     preset) sets it."""
-    from infnet_tf.models import ModelConfig
 
     ref = ModelConfig()
     fields: dict[str, Any] = dict(model=model, d=d, num_heads=_heads_for(d, num_heads))
