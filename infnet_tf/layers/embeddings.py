@@ -84,11 +84,19 @@ class EmbeddingTables(tf.keras.layers.Layer):
 
 def cumulative_lookup(layer, ids):
     """Ordered-bucket look-up in Keras ``Embedding`` ``layer``: row 0 as stored, id j >= 1 the sum of
-    rows 1..j (float32, as the layer's own look-up)."""
+    rows 1..j (float32, as the layer's own look-up).
+
+    The table of sums is ``cumsum(rows * keep) + first * rows[0]`` (keep = 0 for row 0, 1 after;
+    first = its complement), bit-identical to concatenating row 0 with the cumsum of rows 1.. (adding
+    an exact zero first changes no sum) but built without a concat: the look-up's gradient (one row
+    per id, [B·T, d] for a sequence's time gaps) is summed into the small table once, instead of first
+    being split by index ranges for the two pieces of a concat (a dozen ops per field per step over
+    every looked-up row; bench/REPORT.md, Efficiency, nineteenth session)."""
     if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
         layer(tf.zeros([1], tf.int64))
     rows = tf.convert_to_tensor(layer.embeddings)
-    return tf.gather(tf.concat([rows[:1], tf.math.cumsum(rows[1:], axis=0)], axis=0), ids)
+    first = tf.cast(tf.range(tf.shape(rows)[0]) < 1, rows.dtype)[:, None]
+    return tf.gather(tf.math.cumsum(rows * (1.0 - first), axis=0) + first * rows[:1], ids)
 
 
 def embedding_initializer(init_std: float = 0.0):

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.learned_tokens import LearnedTokens
-from infnet_tf.layers.masking import masked_mean
+from infnet_tf.layers.masking import masked_mean, masked_mean_matmul
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 CAT_MODES = ("mlp", "mean", "random")
@@ -118,12 +118,19 @@ class SequenceHubInit(tf.keras.layers.Layer):
 
     @staticmethod
     def _type_hub(mlp, s, mask):
-        """masked_mean(MLP(s), mask) [B, d] with the MLP's linear output layer after the mean (eq. 3)."""
+        """masked_mean(MLP(s), mask) [B, d] with the MLP's linear output layer after the mean (eq. 3).
+
+        The hidden layers run on the items as one [B·T, d] matrix (a 2-D Dense is one fused matmul,
+        bias and activation on CPU; on [B, T, d] Keras runs a tensordot and a separate bias pass), and
+        the masked mean is one batched matmul of the mask with the activations, divided by the count
+        (:func:`masked_mean_matmul`)."""
+        steps, width = tf.shape(s)[1], s.shape[-1]
         with tf.name_scope(mlp.name):
-            h = s
+            h = tf.reshape(s, [-1, width])
             for layer in mlp.hidden_layers:
                 h = layer(h)
-            hub = mlp.out_layer(masked_mean(h, mask))
+            h = tf.reshape(h, tf.stack([-1, steps, h.shape[-1]]))
+            hub = mlp.out_layer(masked_mean_matmul(h, mask))
         if mask is None:
             return hub
         return hub * tf.cast(tf.reduce_any(tf.cast(mask, tf.bool), axis=1), hub.dtype)[:, None]
@@ -134,8 +141,8 @@ class SequenceHubInit(tf.keras.layers.Layer):
 
 
 def sequence_hub_flops(seq_lens: Sequence[int], d: int, mode: str, hidden: Sequence[int]) -> int:
-    if mode == "type_mlp":   # hidden layers per item, the linear output layer once (on the mean)
+    if mode == "type_mlp":   # hidden layers per item, the masked mean (a matmul), the output layer once
         hidden = tuple(hidden)
-        return sum(t * mlp_flops(d, hidden, None) + mlp_flops(hidden[-1] if hidden else d, (), d)
-                   for t in seq_lens)
+        width = hidden[-1] if hidden else d
+        return sum(t * mlp_flops(d, hidden, None) + 2 * t * width + mlp_flops(width, (), d) for t in seq_lens)
     return 0

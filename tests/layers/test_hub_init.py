@@ -6,6 +6,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit, chunk_mean_matrix
+from infnet_tf.layers.masking import masked_mean, masked_mean_matmul
 
 
 @pytest.mark.parametrize("mode", ["mlp", "mean", "random"])
@@ -51,3 +52,35 @@ def test_sequence_hub_variants():
     assert SequenceHubInit(2, 4, mode="random")(s, m).shape == (2, 2, 4)
     with pytest.raises(ValueError, match="seq_hub_init"):
         SequenceHubInit(2, 4, mode="bogus")
+
+
+def test_masked_mean_matmul_is_the_masked_mean():
+    """The batched-matmul mean the sequence hubs use: the masked mean of the real positions, zero for an
+    all-padding row, the plain mean without a mask (hand values: rows [1, 2, 3, 4] masked to the first two
+    -> 1.5, to none -> 0)."""
+    x = tf.constant([[[1.0], [2.0], [3.0], [4.0]], [[1.0], [2.0], [3.0], [4.0]], [[5.0], [6.0], [7.0], [8.0]]])
+    mask = tf.constant([[True, True, False, False], [False] * 4, [True] * 4])
+    np.testing.assert_allclose(masked_mean_matmul(x, mask).numpy(), [[1.5], [0.0], [6.5]])
+    np.testing.assert_allclose(masked_mean_matmul(x).numpy(), [[2.5], [2.5], [6.5]])
+    y = tf.random.normal([3, 7, 5], seed=1)
+    m = tf.random.uniform([3, 7], seed=2) < 0.5
+    np.testing.assert_allclose(masked_mean_matmul(y, m).numpy(), masked_mean(y, m).numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_type_mlp_hub_ignores_padding_and_padded_length():
+    """Padding invariance of eq. 3 as the layer runs it (items flattened to [B·T, d], mean by matmul):
+    more padded steps (T 3 -> 6, zero tokens past the length) change no hub, and the gradient of the
+    padded steps' tokens is exactly zero."""
+    layer = SequenceHubInit(1, 4, mode="type_mlp", hidden=(8,))
+    s = tf.random.normal([2, 3, 4], seed=3)
+    m = tf.constant([[True, True, False], [True, True, True]])
+    short = layer([s * tf.cast(m, tf.float32)[..., None]], [m]).numpy()
+    s_long = tf.concat([s * tf.cast(m, tf.float32)[..., None], tf.zeros([2, 3, 4])], axis=1)
+    m_long = tf.concat([m, tf.zeros([2, 3], tf.bool)], axis=1)
+    with tf.GradientTape() as tape:
+        tape.watch(s_long)
+        long = layer([s_long], [m_long])
+        loss = tf.reduce_sum(long)
+    np.testing.assert_allclose(long.numpy(), short, rtol=1e-6, atol=1e-7)
+    grad = tape.gradient(loss, s_long).numpy()
+    assert np.all(grad[0, 2:] == 0) and np.all(grad[1, 3:] == 0) and np.any(grad[1, :3] != 0)

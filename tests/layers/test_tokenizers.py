@@ -91,9 +91,19 @@ def test_cumulative_ordinal_encoding_sums_the_rows_up_to_the_bucket():
         c, _ = ordered({**batch, "cat/age_bucket": tf.constant([3], tf.int64),
                         **{k: v[:1] for k, v in batch.items() if k != "cat/age_bucket"}})
         loss = tf.reduce_sum(c[:, 2])
-    grad = tape.gradient(loss, ordered.embeddings.tables["age"].embeddings)
-    rows = np.abs(tf.convert_to_tensor(grad).numpy()).sum(1)
-    assert rows[0] == 0 and np.all(rows[1:4] > 0) and np.all(rows[4:] == 0)
+    grad = tf.convert_to_tensor(tape.gradient(loss, ordered.embeddings.tables["age"].embeddings)).numpy()
+    # d loss / d row i = the projection's row sums for rows 1..3, exactly zero elsewhere (row 0 too)
+    kernel = ordered.embeddings.projections["age"].kernel.numpy()
+    np.testing.assert_allclose(grad[1:4], np.tile(kernel.sum(1), (3, 1)), rtol=1e-6)
+    assert np.all(grad[0] == 0) and np.all(grad[4:] == 0)
+    # a bucket-0 (missing) id trains row 0 alone
+    with tf.GradientTape() as tape:
+        c, _ = ordered({**batch, "cat/age_bucket": tf.constant([0], tf.int64),
+                        **{k: v[:1] for k, v in batch.items() if k != "cat/age_bucket"}})
+        loss = tf.reduce_sum(c[:, 2])
+    grad = tf.convert_to_tensor(tape.gradient(loss, ordered.embeddings.tables["age"].embeddings)).numpy()
+    np.testing.assert_allclose(grad[0], kernel.sum(1), rtol=1e-6)
+    assert np.all(grad[1:] == 0)
 
 
 def test_id_dropout_replaces_ids_by_missing_only_in_training():
