@@ -5,7 +5,7 @@ module                 layer                                                    
 =====================  ==========================================================  ===========
 ``autograph``          ``no_autograph`` (skip AutoGraph for a ``call``)            —
 ``mlp``                ``MLP`` (Dense stack, optional float32 output)              —
-``masking``            ``masked_mean(_matmul)``, ``LARGE_NEGATIVE``                —
+``masking``            ``masked_mean``, ``LARGE_NEGATIVE``                         —
 ``attention``          ``multi_head_attention`` (masked, float32 softmax),         eq. 5
                        ``folded_attention`` (K/V projections folded into Q), fused
                        softmax + contraction gradient

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
@@ -95,7 +97,8 @@ def cumulative_lookup(layer, ids):
     if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
         layer(tf.zeros([1], tf.int64))
     rows = tf.convert_to_tensor(layer.embeddings)
-    first = tf.cast(tf.range(tf.shape(rows)[0]) < 1, rows.dtype)[:, None]
+    first = np.zeros([rows.shape[0], 1], rows.dtype.as_numpy_dtype)
+    first[0] = 1.0
     return tf.gather(tf.math.cumsum(rows * (1.0 - first), axis=0) + first * rows[:1], ids)
 
 

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.learned_tokens import LearnedTokens
-from infnet_tf.layers.masking import masked_mean, masked_mean_matmul
+from infnet_tf.layers.masking import masked_mean, masked_mean_flops
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 CAT_MODES = ("mlp", "mean", "random")
@@ -123,14 +123,14 @@ class SequenceHubInit(tf.keras.layers.Layer):
         The hidden layers run on the items as one [B·T, d] matrix (a 2-D Dense is one fused matmul,
         bias and activation on CPU; on [B, T, d] Keras runs a tensordot and a separate bias pass), and
         the masked mean is one batched matmul of the mask with the activations, divided by the count
-        (:func:`masked_mean_matmul`)."""
+        (:func:`~infnet_tf.layers.masking.masked_mean`)."""
         steps, width = tf.shape(s)[1], s.shape[-1]
         with tf.name_scope(mlp.name):
             h = tf.reshape(s, [-1, width])
             for layer in mlp.hidden_layers:
                 h = layer(h)
             h = tf.reshape(h, tf.stack([-1, steps, h.shape[-1]]))
-            hub = mlp.out_layer(masked_mean_matmul(h, mask))
+            hub = mlp.out_layer(masked_mean(h, mask))
         if mask is None:
             return hub
         return hub * tf.cast(tf.reduce_any(tf.cast(mask, tf.bool), axis=1), hub.dtype)[:, None]
@@ -144,5 +144,8 @@ def sequence_hub_flops(seq_lens: Sequence[int], d: int, mode: str, hidden: Seque
     if mode == "type_mlp":   # hidden layers per item, the masked mean (a matmul), the output layer once
         hidden = tuple(hidden)
         width = hidden[-1] if hidden else d
-        return sum(t * mlp_flops(d, hidden, None) + 2 * t * width + mlp_flops(width, (), d) for t in seq_lens)
+        return sum(t * mlp_flops(d, hidden, None) + masked_mean_flops(t, width) + mlp_flops(width, (), d)
+                   for t in seq_lens)
+    if mode == "global_mean":
+        return masked_mean_flops(sum(seq_lens), d)
     return 0

@@ -26,7 +26,7 @@ from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.embeddings import (EmbeddingTables, cumulative_lookup, embedding_initializer, layer_name,
                                          projection_flops)
-from infnet_tf.layers.masking import masked_mean
+from infnet_tf.layers.masking import masked_mean, masked_mean_flops
 
 COMBINERS = ("sum", "concat_linear")
 
@@ -145,3 +145,8 @@ def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:
             per_step += 2 * len(seq.fields) * d * d
         total += seq.max_len * per_step
     return total
+
+
+def pooled_sequence_flops(layout: FeatureLayout, d: int) -> int:
+    """FLOPs per example of :meth:`FeatureTokenizer.pooled_sequences` (one masked mean per type)."""
+    return sum(masked_mean_flops(seq.max_len, d) for seq in layout.sequences)

@@ -16,6 +16,7 @@ from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.heads import task_head_flops
 from infnet_tf.layers.hub_init import categorical_hub_flops, sequence_hub_flops
 from infnet_tf.layers.infnet_block import infnet_block_flops
+from infnet_tf.layers.masking import masked_mean_flops
 from infnet_tf.layers.self_attention import self_attention_flops
 from infnet_tf.layers.tokenizers import tokenizer_flops
 from infnet_tf.models.config import ModelConfig
@@ -37,6 +38,8 @@ def infnet_flops(layout: FeatureLayout, config: ModelConfig) -> int:
         n = sum(plan.n_tokens.values())
         for b in plan.blocks:
             total += self_attention_flops(n, b.query_last or n, d, c.ffn_mult)
+    if plan.summary_source == "tokens" and "seq" in plan.summaries:   # the sequence tokens' masked mean
+        total += masked_mean_flops(plan.n_tokens["seq"], d)
     total += len(layout.tasks) * task_head_flops(plan.readout_tokens * d, c.head_hidden)
     return total
 
