@@ -23,8 +23,8 @@ cancels in the softmax; the folded form leaves it out (its gradient is exactly z
 exactly zero weight (``masks``); a view whose keys are all padding contributes a zero context (its
 mixed tokens and its value bias term are zeroed for that example).
 
-``group_views`` (beyond the paper; ``ModelConfig.seq_hub_views``) lets a hub group read only some
-views, e.g. the sequence hubs only S: a view's query set is then the hubs of the groups that read
+``group_views`` (beyond the paper; ``ModelConfig.seq_hub_views`` and ``cat_hub_views``) lets a hub group
+read only some views, e.g. the sequence hubs only S: a view's query set is then the hubs of the groups that read
 it (S: the categorical, task and sequence hubs; C and T: the first two), one attention per view
 (the projections are per view, so this is the same function as attending group by group), and
 the fusion Linear of a group concatenates only its views. Softmax and LayerNorm statistics are float32.

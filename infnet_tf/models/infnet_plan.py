@@ -18,7 +18,9 @@ Head inputs ("readout"), per task i, the concatenation of:
 
 With ``seq_hub_views=seq`` the sequence hubs read only S in every block (``group_views``): then no
 tensor of the sequence path (S, its hubs) depends on the other groups, in particular not on the
-candidate (what :mod:`infnet_tf.models.candidates` computes once per request).
+candidate (what :mod:`infnet_tf.models.candidates` computes once per request). With
+``cat_hub_views=cat_task`` the categorical hubs read only C and T: per candidate, only the task hubs
+then attend over S.
 
 The last block computes only what the heads read (e.g. by default only the task hubs aggregate
 and only T is broadcast to), so every parameter receives a gradient.
@@ -112,6 +114,8 @@ def make_plan(layout: FeatureLayout, config: ModelConfig) -> INFNetPlan:
     blocks = (inner,) * (config.num_blocks - 1) + (last,)
     pool = "flatten" if full and config.readout == "task_token_flat_hubs" else "mean"
     group_views = {"seq": ("seq",)} if config.seq_hub_views == "seq" and "seq" in n_hubs else {}
+    if config.cat_hub_views == "cat_task" and "cat" in n_hubs:
+        group_views["cat"] = tuple(g for g in ("cat", "task") if g in n_tokens)
     return INFNetPlan(token_groups, n_tokens, hub_groups, n_hubs, specific, shared, blocks, task_piece,
                       summaries, source, pool, group_views)
 

@@ -5,12 +5,14 @@ defaults; flags given explicitly on the command line override it. Three kinds:
 
 * ``default`` -- the ModelConfig defaults (the recommended INFNet);
 * ``paper`` -- the paper-exact INFNet (§3, Table 4 defaults): every switch that goes beyond the paper
-  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``, ``id_dropout``; issue 16:
-  ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the default is 2);
+  (issue 11: ``token_norm``, ``embedding_init_std``, ``readout``, ``ordinal_encoding``, ``id_dropout``,
+  ``cat_hub_views``; issue 16: ``seq_hub_views``) turned off, at the paper's 4 blocks (``PAPER_SIZE``; the
+  default is 1);
 * one preset per ablation row of the report: the paper's §4.3 / Table 4 switches, one row per
   beyond-the-paper default turned back to the paper's choice (``paper_embedding_init``,
   ``readout_task_token``), and the measured alternatives that did not become defaults
-  (``readout_mean_hubs``, ``token_norm``, ``multi_head``), so each is measured alone against the recommended model.
+  (``readout_mean_hubs``, ``token_norm``, ``multi_head``, ``cat_hubs_read_c_t``), so each is measured alone
+  against the recommended model.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ class Preset:
 
 # The paper's choices for every switch the paper does not have (the ModelConfig defaults differ).
 PAPER_CHOICES: Mapping[str, Any] = {"token_norm": False, "embedding_init_std": 0.0, "readout": "task_token",
-                                    "ordinal_encoding": "none", "seq_hub_views": "all", "id_dropout": 0.0}
+                                    "ordinal_encoding": "none", "seq_hub_views": "all", "id_dropout": 0.0,
+                                    "cat_hub_views": "all"}
 
 # The paper's size where the defaults differ: L = 4 blocks ("an embedding dimension of 64 and a 4-layer
 # stack" at industrial scale, §4.4). The default is 2: on the real KuaiRand dev log 4 blocks trained to a
@@ -71,6 +74,8 @@ ABLATIONS: tuple[Preset, ...] = (
     Preset("multi_head", "4 attention heads, d/4 wide (paper eq. 5: one)", "Beyond the paper", {"num_heads": 4}),
     Preset("seq_hubs_read_all", "Sequence hubs read C, S and T (paper eqs. 5-7)", "Beyond the paper",
            {"seq_hub_views": PAPER_CHOICES["seq_hub_views"]}),
+    Preset("cat_hubs_read_c_t", "Categorical hubs read C and T only (not default)", "Beyond the paper",
+           {"cat_hub_views": "cat_task"}),
 )
 
 PRESETS: Mapping[str, Preset] = {

@@ -32,7 +32,7 @@ CONFIG_FILE = "trainer_config.json"
 RESUMABLE_MODEL_FIELDS = ("dropout", "embedding_init_std", "id_dropout",   # no variables / initialisation only
                           "head_output_scale")
 # Fields added after model dirs already existed: a recorded config without one was trained with this value.
-FIELDS_ADDED_LATER = {"ordinal_encoding": "none", "seq_hub_views": "all"}
+FIELDS_ADDED_LATER = {"ordinal_encoding": "none", "seq_hub_views": "all", "cat_hub_views": "all"}
 SHAPING_TRAIN_FIELDS = ("embedding_optimizer",)
 KEEP_ON_OVERWRITE = ("export",)
 

@@ -34,9 +34,11 @@ EXPECTED = {
     # seq hubs read 3 views: Linear(3d) fusion, their queries against C and T too (at one head every
     # view folds; at 2 heads the tiny config's fold/project choices happen to give equal FLOPs)
     "seq_hub_views=all": ({"seq_hub_views": "all", "num_heads": 1}, MORE, MORE),
+    # categorical hubs read C and T only: Linear(2d) fusion, no queries against S
+    "cat_hub_views=cat_task": ({"cat_hub_views": "cat_task", "num_heads": 1}, LESS, LESS),
 }
 # switch -> settings its reference config shares with it (default: the tiny config itself)
-REFERENCE = {"seq_hub_views=all": {"num_heads": 1}}
+REFERENCE = {"seq_hub_views=all": {"num_heads": 1}, "cat_hub_views=cat_task": {"num_heads": 1}}
 
 
 @pytest.fixture(scope="module")

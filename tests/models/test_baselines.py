@@ -196,7 +196,7 @@ UNREAD_VALUES = dict(num_blocks=3, num_heads=4, n_cat_hubs=3, n_shared_task_hubs
                      seq_hub_hidden=(5,), bgu_hidden=(5,), ffn_mult=3, task_tokens=False, hubs=False,
                      aggregation=False, broadcast=False, cat_hub_init="mean", seq_hub_init="global_mean",
                      fusion="sum", task_hubs="shared", broadcast_unit="pgu", token_norm=True,
-                     seq_hub_views="all", readout="task_token")
+                     seq_hub_views="all", cat_hub_views="cat_task", readout="task_token")
 CHANGED_APART = ("broadcast",)   # off together with aggregation=off is an invalid config
 
 

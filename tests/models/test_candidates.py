@@ -45,8 +45,11 @@ def test_input_keys_partition_the_layout():
     {"seq_hub_views": "all", "n_cat_hubs": 8, "token_norm": True},
     {"ordinal_encoding": "none"},
     {"ordinal_encoding": "cumulative"},
+    {"cat_hub_views": "cat_task"},                                  # only the task hubs read S per candidate
+    {"cat_hub_views": "cat_task", "seq_hub_views": "all", "num_blocks": 3},
 ], ids=["default", "one-block", "hubs-off", "global-mean", "projected-kv", "no-aggregation", "no-broadcast",
-        "pgu", "seq-hubs-read-all", "seq-hubs-read-all-projected", "ordinal-none", "ordinal-tokens-only"])
+        "pgu", "seq-hubs-read-all", "seq-hubs-read-all-projected", "ordinal-none", "ordinal-tokens-only",
+        "cat-hubs-read-c-t", "cat-hubs-read-c-t-seq-hubs-all"])
 def test_equals_the_full_model_on_tiled_rows(changes):
     """Lengths 0 (empty sequences: masked out, zero hubs), partial and full; unseen-id buckets
     (the highest ids of each table, the transform's OOV range) among the candidates."""

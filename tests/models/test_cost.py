@@ -59,16 +59,20 @@ def _longer(layout, extra):
     return dataclasses.replace(layout, sequences=(first, *layout.sequences[1:]))
 
 
-def test_candidate_flops_grow_with_the_sequence_only_by_the_other_hubs_attention():
+@pytest.mark.parametrize("cat_hub_views", ["all", "cat_task"])
+def test_candidate_flops_grow_with_the_sequence_only_by_the_other_hubs_attention(cat_hub_views):
     """seq_hub_views=seq: a longer sequence adds, per candidate, only the categorical and task hubs'
     two attention contractions over the extra tokens (2 · 2 · hubs · extra · d per block that
-    aggregates them); its projections, the sequence hubs and Phase 2 on S are shared."""
+    aggregates them); its projections, the sequence hubs and Phase 2 on S are shared. With
+    cat_hub_views=cat_task only the task hubs' (the categorical hubs do not read S)."""
     from infnet_tf.models.infnet_flops import candidate_flops, infnet_flops
     from infnet_tf.models.infnet_plan import make_plan
 
-    config = tiny_config(seq_hub_views="seq")
+    config = tiny_config(seq_hub_views="seq", cat_hub_views=cat_hub_views)
     plan = make_plan(LAYOUT, config)
-    queries = sum(sum(plan.n_hubs[g] for g in b.aggregate if g != "seq") for b in plan.blocks)
+    readers = ("task",) if cat_hub_views == "cat_task" else ("cat", "task")
+    queries = sum(sum(plan.n_hubs[g] for g in b.aggregate if g in readers) for b in plan.blocks)
+    assert queries > 0
     extra = 7
     grown = candidate_flops(_longer(LAYOUT, extra), config) - candidate_flops(LAYOUT, config)
     assert grown == 2 * 2 * queries * extra * config.d

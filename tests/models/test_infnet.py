@@ -19,6 +19,7 @@ VARIANTS = {
     "broadcast_off": {"broadcast": False},
     "pgu_global_mean": {"broadcast_unit": "pgu", "seq_hub_init": "global_mean"},
     "hubs_off_task_tokens_off": {"hubs": False, "task_tokens": False},
+    "cat_hubs_read_c_t": {"cat_hub_views": "cat_task"},
 }
 
 
@@ -44,6 +45,21 @@ def test_padding_invariance(variant):
     padded = _predict(model, pad_batch(LAYOUT, batch, 2))
     for task in ref:
         np.testing.assert_allclose(padded[task], ref[task], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("views", ["all", "cat_task"])
+def test_categorical_hubs_read_the_sequences_only_with_cat_hub_views_all(views):
+    """cat_hub_views=cat_task: the categorical hubs aggregate C and T only, so after the block they are
+    the same for two rows that differ only in their behaviour sequences; with all (the paper) they
+    differ. The task hubs read S either way."""
+    model = build_model(LAYOUT, tiny_config(cat_hub_views=views, num_blocks=1))
+    batch = random_batch(LAYOUT, 4, seed=1)
+    other = random_batch(LAYOUT, 4, seed=2)
+    mixed = {k: (other[k] if k.startswith("seq/") else v) for k, v in batch.items()}
+    hubs, hubs_mixed = (model.encode(b)[2] for b in (batch, mixed))
+    same = np.allclose(hubs["cat"].numpy(), hubs_mixed["cat"].numpy(), atol=1e-6, rtol=0)
+    assert same == (views == "cat_task")
+    assert not np.allclose(hubs["task"].numpy(), hubs_mixed["task"].numpy(), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("variant", ["default", "hubs_off", "task_tokens_off"])
