@@ -74,44 +74,11 @@ def _rate(rate: float, config: TrainConfig):
     return LinearWarmup(rate, config.warmup_steps) if config.warmup_steps else rate
 
 
-class EmbeddingAdagrad(tf.keras.optimizers.legacy.Adagrad):
-    """Keras' (legacy) Adagrad whose sparse update skips the de-duplication of a table's gradient rows
-    when the step looked up at least as many rows as the table has.
-
-    A table looked up by the sequences gets one gradient row per looked-up item (e.g. 72,704 rows for a
-    14,333-row ``video_id`` table at batch 1,024 with 70 sequence steps). The base class first sums
-    duplicate ids with ``Unique`` (a hash of every row's id) and ``UnsortedSegmentSum``, then updates
-    the unique rows; here such a gradient is summed straight into a dense [rows, dim] gradient and
-    applied densely. The result is bit-identical: Adagrad leaves a row with a zero gradient exactly
-    as it was (its accumulator gains 0, its update is 0), and the rows a step touched get the same
-    summed gradient. Smaller look-ups (``user_id`` once per example) keep the sparse update. The
-    choice is made per step on the gradient's row count (``tf.cond``). On the bundled sample's train
-    step the ``Unique`` ops were 11% of INFNet's op time (bench/REPORT.md, Efficiency, nineteenth
-    session); every model gains the same milliseconds."""
-
-    def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices, **kwargs):
-        rows = handle.shape[0]
-        if rows is None:
-            return super()._resource_apply_sparse_duplicate_indices(grad, handle, indices, **kwargs)
-
-        def dense():
-            op = self._resource_apply_dense(tf.math.unsorted_segment_sum(grad, indices, rows), handle, **kwargs)
-            with tf.control_dependencies([op]):
-                return tf.constant(True)
-
-        def sparse():
-            op = super(EmbeddingAdagrad, self)._resource_apply_sparse_duplicate_indices(grad, handle, indices, **kwargs)
-            with tf.control_dependencies([op]):
-                return tf.constant(False)
-
-        return tf.cond(tf.shape(indices)[0] >= rows, dense, sparse).op
-
-
 def _embedding_optimizer(config: TrainConfig):
     rate = _rate(config.embedding_learning_rate, config)
     if config.embedding_optimizer == "adagrad":
-        return EmbeddingAdagrad(rate, initial_accumulator_value=config.adagrad_initial_accumulator,
-                                name="embedding_adagrad")
+        return tf.keras.optimizers.legacy.Adagrad(
+            rate, initial_accumulator_value=config.adagrad_initial_accumulator, name="embedding_adagrad")
     return tf.keras.optimizers.legacy.Adam(rate, name="embedding_adam")
 
 
