@@ -146,7 +146,7 @@ class ModelConfig:
         "Beyond the paper: which views the categorical hubs aggregate in Phase 1: all (C, S and T, the paper's "
         "eqs. 5-7) or cat_task (C and T only: per candidate, a longer sequence then costs only the task hubs' "
         "attention over it). cat_task measured (bench/REPORT.md round 16): a 12% faster train step at d=32 on "
-        "the bundled sample, mean test AUC -0.0022 on a real log (6 seeds), -0.0015 on the bundled sample, "
+        "the bundled sample, mean test AUC -0.0022 on a real log (6 seeds), -0.0017 on the bundled sample, "
         "+0.0013 on the 50k sample (3 seeds); not the default."))
     ordinal_encoding: str = setting("auto", choices=CHOICES["ordinal_encoding"], help=(
         "Beyond the paper (its open question 1), every model: how binned numbers (dense fields, counters) become "
