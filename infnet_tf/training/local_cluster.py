@@ -165,9 +165,12 @@ class LocalCluster:
         has exited 0 (multi_worker_mirrored) or the chief has (parameter_server).
 
         Under parameter_server a worker that dies is tolerated (the coordinator reschedules its
-        steps on the others) as long as one worker is left; any other role failing stops the cluster."""
+        steps on the others) as long as one worker is left; any other role failing stops the cluster.
+        When several roles have failed by the same poll, a role killed by a signal is reported first: the
+        others usually failed because of it (a collective op aborted by the dead peer)."""
         lost: set[str] = set()
         while True:
+            failed = []
             for name, proc in self.procs.items():
                 status = proc.poll()
                 if status in (None, 0) or name in lost:
@@ -178,6 +181,9 @@ class LocalCluster:
                     self.say(f"cluster: {name} exited with status {status}; training goes on with "
                              f"{', '.join(workers_left)} (the coordinator reschedules its steps)")
                     continue
+                failed.append((name, status))
+            if failed:
+                name, status = min(failed, key=lambda f: f[1] >= 0)   # a signal (status < 0) first, else in order
                 self.say(f"cluster: {name} exited with status {status}; stopping the cluster")
                 return status if status > 0 else 128 - status   # killed by signal N: 128 + N
             chief = self.procs[self.chief]

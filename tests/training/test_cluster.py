@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from infnet_tf.training.local_cluster import Role, cluster_spec, free_ports, plan_roles, tf_config
+from infnet_tf.training.local_cluster import LocalCluster, Role, cluster_spec, free_ports, plan_roles, tf_config
 from tests.training.helpers import (ORDER_STABLE_MODEL_FLAGS, PYTHON, ROOT, TINY_MODEL_FLAGS, subprocess_env,
                                    write_data_with_artifact)
 
@@ -111,6 +111,33 @@ def test_roles_ports_and_tf_config():
         plan_roles("multi_worker_mirrored", 2, 1)
     with pytest.raises(ValueError, match="--workers"):
         plan_roles("multi_worker_mirrored", 0, 0)
+
+
+class _Exited:
+    """A finished role process as ``LocalCluster.wait`` sees it (``poll()`` -> its status)."""
+
+    def __init__(self, status):
+        self.status = status
+
+    def poll(self):
+        return self.status
+
+
+@pytest.mark.parametrize("statuses, want", [
+    ({"worker0": 1, "worker1": -signal.SIGKILL}, 128 + signal.SIGKILL),   # the killed peer, not its victim
+    ({"worker0": 1, "worker1": None}, 1),
+    ({"worker0": 0, "worker1": 3}, 3),
+    ({"worker0": 0, "worker1": 0}, 0),
+])
+def test_wait_reports_the_role_killed_by_a_signal_first(statuses, want):
+    """When one poll finds several roles failed (worker1 killed, worker0's collective aborted by the dead
+    peer and exited 1), the launcher's status is the signal's, 128 + N: the cause, whatever the roles'
+    order. A single failure is reported as is; every worker done is 0."""
+    import io
+
+    launcher = LocalCluster("multi_worker_mirrored", 2, 0, [], out=io.StringIO())
+    launcher.procs = {name: _Exited(status) for name, status in statuses.items()}
+    assert launcher.wait(poll_s=0) == want
 
 
 def test_launcher_help_is_fast_and_documents_every_flag():
