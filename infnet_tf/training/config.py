@@ -25,8 +25,8 @@ class TrainConfig:
     embedding_learning_rate: float = setting(0.05, (
         "Learning rate of the embedding tables' optimizer. Measured (bench/REPORT.md rounds 5, 13), 0.1 against "
         "0.05, mean test AUC of INFNet / DCNv2 / shared bottom: 20k train rows -0.0004 / -0.0004 / -0.0009 (0.15 "
-        "and more lose), 43k +0.003 / +0.004 / 0.000, 171k +0.002 / 0.000 / +0.002; one-block INFNet (round 17) "
-        "-0.002 / +0.001 / +0.002 on the same logs: worth a try on larger logs."))
+        "and more lose), 43k +0.003 / +0.004 / 0.000, 171k +0.002 / 0.000 / +0.002; one-block INFNet (round 17): "
+        "20k -0.002, 43k +0.001, 171k +0.002: worth a try on larger logs."))
     embedding_optimizer: str = setting("adagrad", choices=EMBEDDING_OPTIMIZERS, help=(
         "Optimizer of the embedding tables (dense weights always use Adam)."))
     adagrad_initial_accumulator: float = setting(0.1, "Initial accumulator value of the embedding Adagrad.")
