@@ -20,4 +20,3 @@ def test_masked_mean_counts_only_real_positions():
     m[:, 0] = True
     want = np.stack([y[i][m[i]].mean(0) for i in range(3)])
     np.testing.assert_allclose(masked_mean(tf.constant(y), tf.constant(m)).numpy(), want, rtol=1e-5, atol=1e-6)
-

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -133,8 +134,6 @@ def test_wait_reports_the_role_killed_by_a_signal_first(statuses, want):
     """When one poll finds several roles failed (worker1 killed, worker0's collective aborted by the dead
     peer and exited 1), the launcher's status is the signal's, 128 + N: the cause, whatever the roles'
     order. A single failure is reported as is; every worker done is 0."""
-    import io
-
     launcher = LocalCluster("multi_worker_mirrored", 2, 0, [], out=io.StringIO())
     launcher.procs = {name: _Exited(status) for name, status in statuses.items()}
     assert launcher.wait(poll_s=0) == want
