@@ -4,8 +4,8 @@ all-to-all self-attention (``hubs=off``, the quadratic reference), measured in t
     python -m bench.block_scaling [--batch_size 2 --steps 5 --warmup 2 --lengths 64,256,1024,4096]
 
 For each N_s the script builds one INFNet block (every hub group aggregates over C, S and T and
-every token group is broadcast to, i.e. an inner block of the default model: n_c=16 categorical
-hubs, one hub per behaviour type, N_t + 4 task hubs) and one all-to-all
+every token group is broadcast to, i.e. an inner block of the paper's model: n_c=16 categorical
+hubs (``--n_cat_hubs``; the product's default is 8), one hub per behaviour type, N_t + 4 task hubs) and one all-to-all
 :class:`SelfAttentionBlock` over [C; S; T], at the same width d and head count, and times a
 ``tf.function`` forward+backward step (gradients w.r.t. the block's variables and its input
 tokens) -- the median of at least ``--steps`` timed steps (and at least ``--min_seconds`` of

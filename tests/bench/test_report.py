@@ -180,6 +180,7 @@ def test_protocols_presets_and_width_rule(tmp_path):
         assert getattr(paper, name) == value
     assert paper.replace(**{k: getattr(base, k) for k in PAPER_CHOICES}) == base   # the suite's size
     assert set(preset_changes("paper")) > set(PAPER_CHOICES) and preset_changes("paper")["num_blocks"] == 4
+    assert preset_changes("paper")["n_cat_hubs"] == 16 != ModelConfig().n_cat_hubs   # the paper's n_c, not the default
     changed = suite.model_config("infnet", d=16, token_norm=True, embedding_init_std=0.02,
                                  readout="task_token_hubs")
     assert (changed.token_norm, changed.embedding_init_std, changed.readout) == (True, 0.02, "task_token_hubs")

@@ -10,7 +10,7 @@ from tests.models.tiny import tiny_layout
 
 def test_defaults_follow_the_paper():
     c = ModelConfig()
-    assert (c.model, c.d, c.num_heads, c.n_cat_hubs, c.n_shared_task_hubs) == ("infnet", 64, 1, 16, 4)
+    assert (c.model, c.d, c.num_heads, c.n_cat_hubs, c.n_shared_task_hubs) == ("infnet", 64, 1, 8, 4)
     assert c.num_blocks == 1      # measured (the paper's industrial 4 is --preset=paper's)
     assert (c.task_tokens, c.hubs, c.aggregation, c.broadcast) == (True, True, True, True)
     assert (c.cat_hub_init, c.seq_hub_init, c.fusion, c.task_hubs, c.broadcast_unit) == (

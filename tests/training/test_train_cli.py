@@ -211,7 +211,7 @@ def test_preset_then_explicit_flags_override_it(parsed_flags):
     parsed_flags("--preset=paper")
     paper = train.model_config_from_flags()
     assert {k: getattr(paper, k) for k in PAPER_CHOICES} == dict(PAPER_CHOICES)
-    assert (paper.num_blocks, paper.num_heads) == (4, 1)          # the paper's size and eq. 5's one head
+    assert (paper.num_blocks, paper.num_heads, paper.n_cat_hubs) == (4, 1, 16)   # the paper's size, eq. 5's one head
     parsed_flags("--preset=paper", "--token_norm=on")                 # an explicit flag wins
     assert train.model_config_from_flags().token_norm is True
     parsed_flags("--preset=no_hubs")
