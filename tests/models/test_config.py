@@ -10,8 +10,8 @@ from tests.models.tiny import tiny_layout
 
 def test_defaults_follow_the_paper():
     c = ModelConfig()
-    assert (c.model, c.d, c.num_heads, c.n_cat_hubs, c.n_shared_task_hubs) == ("infnet", 64, 1, 8, 4)
-    assert c.num_blocks == 1      # measured (the paper's industrial 4 is --preset=paper's)
+    assert (c.model, c.d, c.num_heads, c.n_shared_task_hubs) == ("infnet", 64, 1, 4)
+    assert (c.num_blocks, c.n_cat_hubs) == (1, 8)   # measured (the paper's 4 and 16 are --preset=paper's)
     assert (c.task_tokens, c.hubs, c.aggregation, c.broadcast) == (True, True, True, True)
     assert (c.cat_hub_init, c.seq_hub_init, c.fusion, c.task_hubs, c.broadcast_unit) == (
         "mlp", "type_mlp", "concat_linear", "hybrid", "affine")
