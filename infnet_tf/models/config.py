@@ -106,9 +106,10 @@ class ModelConfig:
     n_cat_hubs: int = setting(8, help=(
         "Number of categorical hubs n_c (paper default 16). 8 measured within seed noise of 16 with one block on "
         "three logs, 3 seeds each (mean test AUC -0.0003 on a real 20k-row log with 38 categorical fields, -0.0019 "
-        "on a 50k-impression sample, -0.0002 on the bundled 200k sample) at a 15-18% faster train step at d=32 "
-        "and d=64 (bench/REPORT.md round 18); 4 scored -0.0004 / -0.0026 / 0.0000. The paper's sensitivity study "
-        "peaks at 32 on an industrial log with many more fields: with hundreds of categorical fields, measure 16."))
+        "on a 50k-impression sample, -0.0002 on the bundled 200k sample; over 6 seeds -0.0001 / -0.0015 / -0.0004) at "
+        "a 15-18% faster train step at d=32 and d=64 (bench/REPORT.md round 18); 4 scored -0.0004 / -0.0026 / "
+        "0.0000. The paper's sensitivity study peaks at 32 on an industrial log with many more fields: with "
+        "hundreds of categorical fields, measure 16."))
     n_shared_task_hubs: int = setting(4, "Number of shared task hubs n_shared (paper default 4).")
     cat_hub_hidden: tuple[int, ...] = setting((256,), help=(
         "Hidden widths of the categorical hub MLP (eq. 1), comma-separated. Measured with one block (bench/REPORT.md "
