@@ -6,12 +6,12 @@ all-to-all self-attention (``hubs=off``, the quadratic reference), measured in t
 For each N_s the script builds one INFNet block (every hub group aggregates over C, S and T and
 every token group is broadcast to, i.e. an inner block of the paper's model: n_c=16 categorical
 hubs (``--n_cat_hubs``; the product's default is 8), one hub per behaviour type, N_t + 4 task hubs)
-and one all-to-all :class:`SelfAttentionBlock` over [C; S; T], at the same width d and head count, and times a
-``tf.function`` forward+backward step (gradients w.r.t. the block's variables and its input
-tokens) -- the median of at least ``--steps`` timed steps (and at least ``--min_seconds`` of
-timing) after ``--warmup`` untimed ones; INFNet's steps are split before and after the
-all-to-all ones so that both see the same machine load. Sequences are
-full (no padding), split evenly over ``--types`` behaviour types.
+and one all-to-all :class:`SelfAttentionBlock` over [C; S; T], at the same width d and head count,
+and times a ``tf.function`` forward+backward step (gradients w.r.t. the block's variables and its
+input tokens) -- the median of at least ``--steps`` timed steps (and at least ``--min_seconds`` of
+timing) after ``--warmup`` untimed ones; INFNet's steps are split before and after the all-to-all
+ones so that both see the same machine load. Sequences are full (no padding), split evenly over
+``--types`` behaviour types.
 
 Prints a table, then the last line exactly::
 
