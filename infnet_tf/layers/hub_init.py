@@ -8,10 +8,11 @@ Categorical hubs [B, n_c, d] (``mode``):
   * ``random``: n_c learned input-independent vectors.
 Sequence hubs [B, n_s, d] (``mode``):
   * ``type_mlp`` (eq. 3): one hub per behaviour type, the masked mean of a type-specific
-    MLP_b^seq over the type's real items (an all-padding type gives a zero hub). The MLP's last
-    (linear) layer commutes with the mean, so it is applied once to the mean of the hidden
-    activations instead of to every item: mean_t(W h_t + b) = W mean_t(h_t) + b -- the same hub
-    without the per-item output matmul;
+    MLP_b^seq over the type's real items (an all-padding type gives a zero hub). The MLP runs on
+    the real items only (packed sequences, :mod:`~infnet_tf.layers.packed`), and its last (linear)
+    layer commutes with the mean, so it is applied once to the mean of the hidden activations
+    instead of to every item: mean_t(W h_t + b) = W mean_t(h_t) + b -- the same hub without the
+    per-item output matmul;
   * ``global_mean``: a single hub, the masked mean of all sequence tokens of all types;
   * ``random``: one learned vector per type.
 Task hubs (eq. 4) are a concatenation of learned tokens, assembled by the model.
@@ -27,7 +28,7 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.learned_tokens import LearnedTokens
-from infnet_tf.layers.masking import masked_mean, masked_mean_flops
+from infnet_tf.layers.packed import packed_mean, packed_sums
 from infnet_tf.layers.mlp import MLP, mlp_flops
 
 CAT_MODES = ("mlp", "mean", "random")
@@ -93,7 +94,9 @@ def sequence_hub_count(n_types: int, mode: str) -> int:
 
 @tf.keras.utils.register_keras_serializable(package="infnet")
 class SequenceHubInit(tf.keras.layers.Layer):
-    """``call(tokens: [S_b [B, T_b, d]], masks: [mask_b [B, T_b]])`` -> sequence hubs [B, n_s, d]."""
+    """``call(sequences)`` -> sequence hubs [B, n_s, d]; ``sequences``: one packed sequence
+    (values [R_b, d], rows [R_b, 2], mask_b [B, T_b]) per behaviour type
+    (:meth:`~infnet_tf.layers.tokenizers.FeatureTokenizer.sequence_rows`, :func:`~infnet_tf.layers.packed.pack`)."""
 
     def __init__(self, n_types: int, d: int, mode: str = "type_mlp", hidden: Sequence[int] = (64,), **kwargs):
         super().__init__(**kwargs)
@@ -107,33 +110,31 @@ class SequenceHubInit(tf.keras.layers.Layer):
             self.hubs = LearnedTokens(self.n_types, self.d, name="hubs")
 
     @no_autograph
-    def call(self, tokens, masks):
-        if len(tokens) != self.n_types or len(masks) != self.n_types:
-            raise ValueError(f"seq hub init: expected {self.n_types} behaviour types, got {len(tokens)}")
+    def call(self, sequences):
+        if len(sequences) != self.n_types:
+            raise ValueError(f"seq hub init: expected {self.n_types} behaviour types, got {len(sequences)}")
         if self.mode == "type_mlp":
-            return tf.stack([self._type_hub(mlp, s, m) for mlp, s, m in zip(self.mlps, tokens, masks)], axis=1)
+            return tf.stack([self._type_hub(mlp, *packed) for mlp, packed in zip(self.mlps, sequences)], axis=1)
         if self.mode == "global_mean":
-            return masked_mean(tf.concat(tokens, axis=1), tf.concat(masks, axis=1))[:, None, :]
-        return self.hubs(tf.shape(tokens[0])[0])
+            values = sequences[0][0]
+            sums = tf.add_n([packed_sums(*packed) for packed in sequences])
+            counts = tf.add_n([tf.reduce_sum(tf.cast(m, values.dtype), axis=1, keepdims=True) for _, _, m in sequences])
+            return (sums / tf.maximum(counts, tf.cast(1.0, values.dtype)))[:, None, :]
+        return self.hubs(tf.shape(sequences[0][2])[0])
 
     @staticmethod
-    def _type_hub(mlp, s, mask):
-        """masked_mean(MLP(s), mask) [B, d] with the MLP's linear output layer after the mean (eq. 3).
+    def _type_hub(mlp, values, rows, mask):
+        """The mean over the real items of MLP(s) [B, d], the MLP's linear output layer after the mean
+        (eq. 3); zeros for an example with no real item.
 
-        The hidden layers run on the items as one [B·T, d] matrix (a 2-D Dense is one fused matmul,
-        bias and activation on CPU; on [B, T, d] Keras runs a tensordot and a separate bias pass), and
-        the masked mean is one batched matmul of the mask with the activations, divided by the count
-        (:func:`~infnet_tf.layers.masking.masked_mean`)."""
-        steps, width = tf.shape(s)[1], s.shape[-1]
+        The hidden layers run on the packed real items [R, d] (one fused matmul, bias and activation
+        per layer on CPU), the mean is a segment sum by example divided by the count."""
         with tf.name_scope(mlp.name):
-            h = tf.reshape(s, [-1, width])
+            h = values
             for layer in mlp.hidden_layers:
                 h = layer(h)
-            h = tf.reshape(h, tf.stack([-1, steps, h.shape[-1]]))
-            hub = mlp.out_layer(masked_mean(h, mask))
-        if mask is None:
-            return hub
-        return hub * tf.cast(tf.reduce_any(tf.cast(mask, tf.bool), axis=1), hub.dtype)[:, None]
+            hub = mlp.out_layer(packed_mean(h, rows, mask))
+        return hub * tf.cast(tf.reduce_any(mask, axis=1), hub.dtype)[:, None]
 
     def get_config(self):
         return {**super().get_config(), "n_types": self.n_types, "d": self.d, "mode": self.mode,
@@ -141,11 +142,11 @@ class SequenceHubInit(tf.keras.layers.Layer):
 
 
 def sequence_hub_flops(seq_lens: Sequence[int], d: int, mode: str, hidden: Sequence[int]) -> int:
-    if mode == "type_mlp":   # hidden layers per item, the masked mean (a matmul), the output layer once
+    """FLOPs per example (contractions) at ``seq_lens`` real items per type: type_mlp's hidden layers per
+    item and its output layer once (the means are segment sums, no contraction); 0 for the others.
+    Counted at full sequences (``max_len``) this is an upper bound: the layer runs on the real items."""
+    if mode == "type_mlp":
         hidden = tuple(hidden)
         width = hidden[-1] if hidden else d
-        return sum(t * mlp_flops(d, hidden, None) + masked_mean_flops(t, width) + mlp_flops(width, (), d)
-                   for t in seq_lens)
-    if mode == "global_mean":
-        return masked_mean_flops(sum(seq_lens), d)
+        return sum(t * mlp_flops(d, hidden, None) + mlp_flops(width, (), d) for t in seq_lens)
     return 0

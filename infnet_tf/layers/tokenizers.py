@@ -10,7 +10,9 @@
     item last, so indexing by recency gives every real item the same position whatever the padding
     (padding invariance) and whatever the batch's T;
   - r is the time-gap bucket embedding (one table per type; bucket 0 = padding).
-  Padded positions (t >= length) are zeroed and masked out ([B, T_b] bool mask).
+  Padded positions (t >= length) are zeroed and masked out ([B, T_b] bool mask). The tokens are
+  computed for the real items only (``sequence_rows``, packed: :mod:`~infnet_tf.layers.packed`) and
+  scattered into the padded [B, T_b, d] tensor where attention needs it (``sequence_tokens``).
 Task tokens are :class:`~infnet_tf.layers.learned_tokens.LearnedTokens`.
 
 The tokenizer is reusable by baselines: ``categorical_tokens``, ``sequence_tokens`` and
@@ -26,7 +28,7 @@ from infnet_tf.data.keys import LENGTH, TIME_GAP, cat_key, seq_key
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.embeddings import (EmbeddingTables, cumulative_lookup, embedding_initializer, layer_name,
                                          projection_flops)
-from infnet_tf.layers.masking import masked_mean, masked_mean_flops
+from infnet_tf.layers.packed import packed_mean, to_dense
 
 COMBINERS = ("sum", "concat_linear")
 
@@ -89,39 +91,47 @@ class FeatureTokenizer(tf.keras.layers.Layer):
         return tf.where(noise < self.id_dropout, tf.zeros_like(ids), ids)
 
     # -- sequences -----------------------------------------------------------------------
-    def sequence_tokens(self, features):
-        """[(S_b [B, T_b, d], mask_b [B, T_b] bool)] in layout order (eq. 2)."""
+    def sequence_rows(self, features):
+        """[(values [R_b, d], rows [R_b, 2] int64, mask_b [B, T_b] bool)] in layout order: the tokens of
+        eq. 2 of the real items only, as packed sequences (:mod:`~infnet_tf.layers.packed`; the
+        look-ups, and so the embeddings' sparse gradients, cover the R_b real items, not the B·T_b steps)."""
         out = []
         for seq in self.layout.sequences:
             ids = [features[seq_key(seq.name, f.name)] for f in seq.fields]
-            embs = [self.embeddings.lookup(f, i) for f, i in zip(seq.fields, ids)]
+            steps = tf.shape(ids[0], out_type=tf.int64)[1]
+            length = tf.minimum(tf.cast(features[seq_key(seq.name, LENGTH)], tf.int64), steps)
+            mask = tf.range(steps, dtype=tf.int64)[None, :] < length[:, None]
+            rows = tf.where(mask)
+            embs = [self.embeddings.lookup(f, tf.gather_nd(i, rows)) for f, i in zip(seq.fields, ids)]
             if seq.name in self.combiners:
                 e = self.combiners[seq.name](tf.concat(embs, axis=-1))
             else:
                 e = tf.add_n(embs) if len(embs) > 1 else embs[0]
-            steps = tf.shape(ids[0], out_type=tf.int64)[1]
-            length = tf.minimum(tf.cast(features[seq_key(seq.name, LENGTH)], tf.int64), steps)
-            t = tf.range(steps, dtype=tf.int64)[None, :]
-            mask = t < length[:, None]
-            recency = tf.clip_by_value(length[:, None] - 1 - t, 0, seq.max_len - 1)
+            recency = tf.clip_by_value(tf.gather(length, rows[:, 0]) - 1 - rows[:, 1], 0, seq.max_len - 1)
             p = tf.cast(self.positions[seq.name](recency), self.compute_dtype)
-            gaps = features[seq_key(seq.name, TIME_GAP)]
+            gaps = tf.gather_nd(features[seq_key(seq.name, TIME_GAP)], rows)
             if self.ordinal == "cumulative_with_gaps":
                 r = tf.cast(cumulative_lookup(self.time_gaps[seq.name], gaps), self.compute_dtype)
             else:
                 r = tf.cast(self.time_gaps[seq.name](gaps), self.compute_dtype)
-            s = (e + p + r) * tf.cast(mask, self.compute_dtype)[..., None]
-            out.append((s, mask))
+            out.append((e + p + r, rows, mask))
         return out
+
+    def sequence_tokens(self, features):
+        """[(S_b [B, T_b, d], mask_b [B, T_b] bool)] in layout order (eq. 2), zeros at padding."""
+        return [(to_dense(v, rows, mask), mask) for v, rows, mask in self.sequence_rows(features)]
 
     def pooled_sequences(self, features):
         """{type: masked mean of its tokens [B, d]} (zeros for an all-padding row)."""
-        return {seq.name: masked_mean(s, m)
-                for seq, (s, m) in zip(self.layout.sequences, self.sequence_tokens(features))}
+        return {seq.name: packed_mean(*packed)
+                for seq, packed in zip(self.layout.sequences, self.sequence_rows(features))}
 
     @no_autograph
-    def call(self, features, training=False):
-        return self.categorical_tokens(features, training), self.sequence_tokens(features)
+    def call(self, features, training=False, packed=False):
+        """(C, sequences): the sequences as :meth:`sequence_tokens`, or with ``packed`` as
+        :meth:`sequence_rows`."""
+        seqs = self.sequence_rows(features) if packed else self.sequence_tokens(features)
+        return self.categorical_tokens(features, training), seqs
 
     def get_config(self):
         return {**super().get_config(), "layout": self.layout.to_dict(), "d": self.d,
@@ -137,7 +147,9 @@ def bind_dropout_seeds(model, seed_fn) -> None:
 
 
 def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:
-    """FLOPs per example of the tokenizer's contractions (projections to d, concat_linear)."""
+    """FLOPs per example of the tokenizer's contractions (projections to d, concat_linear), every
+    sequence counted full (``max_len`` real items; an upper bound, the sequences' work runs on the real
+    items). :meth:`FeatureTokenizer.pooled_sequences` adds none (segment sums)."""
     total = sum(projection_flops(layout, f, d) for f in layout.categorical)
     for seq in layout.sequences:
         per_step = sum(projection_flops(layout, f, d) for f in seq.fields)
@@ -145,8 +157,3 @@ def tokenizer_flops(layout: FeatureLayout, d: int, combiner: str) -> int:
             per_step += 2 * len(seq.fields) * d * d
         total += seq.max_len * per_step
     return total
-
-
-def pooled_sequence_flops(layout: FeatureLayout, d: int) -> int:
-    """FLOPs per example of :meth:`FeatureTokenizer.pooled_sequences` (one masked mean per type)."""
-    return sum(masked_mean_flops(seq.max_len, d) for seq in layout.sequences)

@@ -127,13 +127,13 @@ def score_candidates(model, user: Mapping, candidates: Mapping) -> dict:
             else:
                 rows.append(broadcast(tokenizer.embeddings.lookup(f, user[key])))   # [1, d] once
         cat = tf.stack(rows, axis=1)                                                 # C [N, N_c, d]
-    seqs = tokenizer.sequence_tokens(user)                                           # eq. 2, batch 1
+    seqs = tokenizer.sequence_rows(user)                                             # eq. 2, batch 1
     # S and its mask stay at batch 1 ([1, T, d], [1, T]); C and the task tokens are [N, ...]
     tokens, masks, _, batch = model._group_tokens(cat, seqs)
     hubs = {}
     seq_path_shared = model.plan.group_views.get("seq") == ("seq",)   # seq_hub_views=seq: S never meets C
     if model.model_config.hubs:
-        hubs = model._hubs(tokens, ([s for s, _ in seqs], [m for _, m in seqs]), batch)
+        hubs = model._hubs(tokens, seqs, batch)
         if "seq" in hubs and not seq_path_shared:
             hubs["seq"] = broadcast(hubs["seq"])                                     # eq. 3, batch 1
     else:                                                   # all-to-all: one [N, C+S+T, d] sequence

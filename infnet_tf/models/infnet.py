@@ -19,6 +19,7 @@ from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit
 from infnet_tf.layers.infnet_block import INFNetBlock
 from infnet_tf.layers.learned_tokens import LearnedTokens
 from infnet_tf.layers.masking import masked_mean
+from infnet_tf.layers.packed import to_dense
 from infnet_tf.layers.self_attention import SelfAttentionBlock
 from infnet_tf.layers.tokenizers import FeatureTokenizer
 from infnet_tf.models.candidates import score_candidates
@@ -76,30 +77,31 @@ class INFNet(tf.keras.Model):
 
     # -- tokens and hubs (§3.1) ------------------------------------------------------------
     def _tokens(self, features, training=False):
-        """({group: [B, N_g, d]}, {group: mask}, per-type sequence (tokens, masks), batch size)."""
-        cat, seqs = self.tokenizer(features, training=training)
+        """({group: [B, N_g, d]}, {group: mask}, per-type packed sequences, batch size)."""
+        cat, seqs = self.tokenizer(features, training=training, packed=True)
         return self._group_tokens(cat, seqs)
 
     def _group_tokens(self, cat, seqs):
-        """Tokenizer outputs -> :meth:`_tokens`' tuple (the task tokens at the batch size of the data)."""
+        """Tokenizer outputs (the sequences packed) -> :meth:`_tokens`' tuple (S padded for attention,
+        the task tokens at the batch size of the data)."""
         tokens, masks = {}, {}
         if cat is not None:
             tokens["cat"] = cat
-        seq_tokens, seq_masks = [s for s, _ in seqs], [m for _, m in seqs]
+        seq_tokens, seq_masks = [to_dense(*packed) for packed in seqs], [m for _, _, m in seqs]
         if seqs:
             tokens["seq"] = tf.concat(seq_tokens, axis=1) if len(seqs) > 1 else seq_tokens[0]
             masks["seq"] = tf.concat(seq_masks, axis=1) if len(seqs) > 1 else seq_masks[0]
         batch = tf.shape(next(iter(tokens.values())))[0]
         if self.task_tokens is not None:
             tokens["task"] = self.task_tokens(batch)
-        return tokens, masks, (seq_tokens, seq_masks), batch
+        return tokens, masks, seqs, batch
 
     def _hubs(self, tokens, seqs, batch):
         hubs = {}
         if self.cat_hub_init is not None:
             hubs["cat"] = self.cat_hub_init(tokens["cat"])                  # eq. 1
         if self.seq_hub_init is not None:
-            hubs["seq"] = self.seq_hub_init(*seqs)                          # eq. 3
+            hubs["seq"] = self.seq_hub_init(seqs)                           # eq. 3
         if "task" in self.plan.n_hubs:                                       # eq. 4
             parts = [tokens["task"]] if self.plan.task_hub_specific else []
             if self.shared_task_hubs is not None:

@@ -13,6 +13,7 @@ from infnet_tf.layers.hub_init import CategoricalHubInit, SequenceHubInit
 from infnet_tf.layers.infnet_block import INFNetBlock
 from infnet_tf.layers.learned_tokens import LearnedTokens
 from infnet_tf.layers.mlp import MLP
+from infnet_tf.layers.packed import pack
 from infnet_tf.layers.pgu import ProxyGatedUnit
 from infnet_tf.layers.self_attention import SelfAttentionBlock
 from infnet_tf.layers.tokenizers import FeatureTokenizer
@@ -31,7 +32,7 @@ CASES = [
     (lambda: FeatureTokenizer(LAYOUT, 8, combiner="concat_linear"), lambda l: l(FEATURES)),
     (lambda: FeatureTokenizer(LAYOUT, 8, ordinal="cumulative", id_dropout=0.1), lambda l: l(FEATURES)),
     (lambda: CategoricalHubInit(5, 2, 8, mode="mlp", hidden=(4,)), lambda l: l(X)),
-    (lambda: SequenceHubInit(1, 8, mode="type_mlp", hidden=(4,)), lambda l: l([X], [MASK])),
+    (lambda: SequenceHubInit(1, 8, mode="type_mlp", hidden=(4,)), lambda l: l([pack(X, MASK)])),
     (lambda: MultiViewAggregation(8, 2, ["g"], ["v"], fusion="sum"),
      lambda l: l({"g": H}, {"v": X}, {"v": MASK})),
     (lambda: MultiViewAggregation(8, 2, ["g", "s"], ["v", "w"], group_views={"s": ["w"]}),

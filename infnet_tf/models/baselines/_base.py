@@ -36,7 +36,7 @@ import tensorflow as tf
 from infnet_tf.data.layout import FeatureLayout
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.mlp import MLP, mlp_flops
-from infnet_tf.layers.tokenizers import FeatureTokenizer, pooled_sequence_flops, tokenizer_flops
+from infnet_tf.layers.tokenizers import FeatureTokenizer, tokenizer_flops
 from infnet_tf.models.config import ORDINAL_CHOICE, ModelConfig
 
 # The ModelConfig fields a pooled baseline reads (``register_model(..., reads=POOLED_FIELDS)``).
@@ -119,9 +119,9 @@ def tower_flops(layout: FeatureLayout, config: ModelConfig, in_dim: int) -> int:
 
 
 def input_flops(layout: FeatureLayout, config: ModelConfig) -> int:
-    """The tokenizer's contractions (projections to d, ``concat_linear`` combiner) and the sequences'
-    masked means (:meth:`FeatureTokenizer.pooled_sequences`)."""
-    return tokenizer_flops(layout, config.d, config.sequence_combiner) + pooled_sequence_flops(layout, config.d)
+    """The tokenizer's contractions (projections to d, ``concat_linear`` combiner); the sequences' means
+    (:meth:`FeatureTokenizer.pooled_sequences`) are segment sums, no contraction."""
+    return tokenizer_flops(layout, config.d, config.sequence_combiner)
 
 
 # -- the model -----------------------------------------------------------------------------------
