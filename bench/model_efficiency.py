@@ -10,7 +10,10 @@ r"""Model efficiency: train-step examples/s, FLOPs, MFU, end-to-end epoch rate a
 * **FLOPs**: the registry's analytical forward FLOPs per example (:mod:`infnet_tf.models.cost`); a
   train step is counted as 3x forward (forward + two backward contractions per forward one).
 * **MFU**: achieved train-step FLOP/s (3 x forward FLOPs x examples/s) over the fp32 matmul peak
-  measured in the same run (best of ``--peak_reps`` large square matmuls per size).
+  measured in the same run (best of ``--peak_reps`` large square matmuls per size). The FLOPs count
+  every behaviour-sequence step as a real item; the per-item work on packed sequences runs on the
+  real ones only (:mod:`infnet_tf.models.cost`), so on a log of short histories MFU overstates the
+  executed FLOP rate (the printed sequence fill says by how much padding there is).
 * **end to end**: one :func:`infnet_tf.training.batch.run_batch` run of ``--e2e_epochs`` epochs over
   ``<data>``. An epoch's wall time covers input, the training pass, the checkpoint and the valid/
   evaluation (what every epoch of a real run pays); the best of epochs 2.. (epoch 1 traces) over the
@@ -32,6 +35,7 @@ import tempfile
 import time
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
+import numpy as np
 from absl import flags
 
 from bench.measure import matmul_peak
@@ -126,6 +130,17 @@ class StepTimer:
     @property
     def rate(self) -> float:
         return self.batch_size / self.best
+
+
+def sequence_fill(layout, features) -> str:
+    """"click 10.0/50 (20%), ..." for the behaviour sequences of a parsed batch."""
+    from infnet_tf.data.keys import LENGTH, seq_key
+
+    parts = []
+    for seq in layout.sequences:
+        mean = float(np.minimum(features[seq_key(seq.name, LENGTH)].numpy(), seq.max_len).mean())
+        parts.append(f"{seq.name} {mean:.1f}/{seq.max_len} ({100 * mean / seq.max_len:.0f}%)")
+    return ", ".join(parts) or "no sequences"
 
 
 def profile_steps(timer: StepTimer, steps: int, logdir: str, top: int) -> list[str]:
@@ -281,6 +296,7 @@ def main(argv) -> int:
                 timer.run(steps)
         print(f"\ntrain step (fwd+bwd+optimizer), batch {batch_size}, {FLAGS.precision}, best of {rounds} "
               f"interleaved rounds x {steps} steps:")
+        print("  sequence fill of the batch (mean real items / max_len): " + sequence_fill(layout, batch[0]))
         print(f"  {'model':32s} {'ex/s':>9s} {'ms/step':>8s} {'MFLOP/ex':>9s} {'GFLOP/s':>8s} {'MFU':>6s}")
         for t in timers:
             achieved = 3 * t.flops * t.rate

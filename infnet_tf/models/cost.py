@@ -5,7 +5,10 @@
 the dense contractions of one forward pass for one example -- every matrix multiply (Dense layers,
 attention scores and attention-weighted sums) counted as 2 × multiply-adds. Element-wise work
 (activations, softmax, LayerNorm, residual adds, masking) and embedding look-ups are not counted;
-they are O(tokens · d) and small next to the contractions at d >= 32. The tests cross-check this
+they are O(tokens · d) and small next to the contractions at d >= 32. Behaviour sequences are counted
+full (all ``max_len`` steps real items): the work done per item on packed sequences
+(:mod:`infnet_tf.layers.packed`: the tokenizer's projections, INFNet's eq. 3 hidden layers) runs on
+the real items only, so on short histories the executed FLOPs are lower. The tests cross-check this
 count against TensorFlow's profiler (``MatMul``/``BatchMatMul`` float_ops of a concrete forward
 function) on small configs.
 """
