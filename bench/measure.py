@@ -1,6 +1,7 @@
 """Throughput measurements shared by the benches (``bench.train_throughput``) and the report's
 efficiency section: examples/second of an input pipeline, and of a trainer's steps; the fp32 matmul
-peak that ``bench.model_efficiency`` (MFU) and ``bench.serving_latency`` (compute floor) compare with."""
+peak that ``bench.model_efficiency`` (MFU) and ``bench.serving_latency`` (compute floor) compare with;
+how full a batch's behaviour sequences are."""
 from __future__ import annotations
 
 import time
@@ -46,3 +47,16 @@ def matmul_peak(sizes, reps: int) -> tuple[float, dict]:
             best = min(best, time.perf_counter() - t)
         per_size[n] = 2.0 * n ** 3 / best
     return max(per_size.values()), per_size
+
+
+def sequence_fill(layout, features) -> str:
+    """"click 10.0/50 (20%), ..." for the behaviour sequences of a parsed batch."""
+    import numpy as np
+
+    from infnet_tf.data.keys import LENGTH, seq_key
+
+    parts = []
+    for seq in layout.sequences:
+        mean = float(np.minimum(features[seq_key(seq.name, LENGTH)].numpy(), seq.max_len).mean())
+        parts.append(f"{seq.name} {mean:.1f}/{seq.max_len} ({100 * mean / seq.max_len:.0f}%)")
+    return ", ".join(parts) or "no sequences"

@@ -35,10 +35,9 @@ import tempfile
 import time
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
-import numpy as np
 from absl import flags
 
-from bench.measure import matmul_peak
+from bench.measure import matmul_peak, sequence_fill
 from bench.sample import build_sample
 from infnet_tf.models.config import ModelConfig
 
@@ -130,17 +129,6 @@ class StepTimer:
     @property
     def rate(self) -> float:
         return self.batch_size / self.best
-
-
-def sequence_fill(layout, features) -> str:
-    """"click 10.0/50 (20%), ..." for the behaviour sequences of a parsed batch."""
-    from infnet_tf.data.keys import LENGTH, seq_key
-
-    parts = []
-    for seq in layout.sequences:
-        mean = float(np.minimum(features[seq_key(seq.name, LENGTH)].numpy(), seq.max_len).mean())
-        parts.append(f"{seq.name} {mean:.1f}/{seq.max_len} ({100 * mean / seq.max_len:.0f}%)")
-    return ", ".join(parts) or "no sequences"
 
 
 def profile_steps(timer: StepTimer, steps: int, logdir: str, top: int) -> list[str]:

@@ -91,9 +91,9 @@ def cumulative_lookup(layer, ids):
     The table of sums is ``cumsum(rows * keep) + first * rows[0]`` (keep = 0 for row 0, 1 after;
     first = its complement), bit-identical to concatenating row 0 with the cumsum of rows 1.. (adding
     an exact zero first changes no sum) but built without a concat: the look-up's gradient (one row
-    per id, [B·T, d] for a sequence's time gaps) is summed into the small table once, instead of first
-    being split by index ranges for the two pieces of a concat (a dozen ops per field per step over
-    every looked-up row; bench/REPORT.md, Efficiency, nineteenth session)."""
+    per id, [R, d] for the R real items of a sequence's time gaps) is summed into the small table
+    once, instead of first being split by index ranges for the two pieces of a concat (a dozen ops
+    per field per step over every looked-up row; bench/REPORT.md, Efficiency, nineteenth session)."""
     if not layer.built:   # build as a Keras call would (scoped variable name, checkpoint path)
         layer(tf.zeros([1], tf.int64))
     rows = tf.convert_to_tensor(layer.embeddings)

@@ -96,7 +96,8 @@ def sequence_hub_count(n_types: int, mode: str) -> int:
 class SequenceHubInit(tf.keras.layers.Layer):
     """``call(sequences)`` -> sequence hubs [B, n_s, d]; ``sequences``: one packed sequence
     (values [R_b, d], rows [R_b, 2], mask_b [B, T_b]) per behaviour type
-    (:meth:`~infnet_tf.layers.tokenizers.FeatureTokenizer.sequence_rows`, :func:`~infnet_tf.layers.packed.pack`)."""
+    (:meth:`~infnet_tf.layers.tokenizers.FeatureTokenizer.sequence_rows`,
+    :func:`~infnet_tf.layers.packed.pack`)."""
 
     def __init__(self, n_types: int, d: int, mode: str = "type_mlp", hidden: Sequence[int] = (64,), **kwargs):
         super().__init__(**kwargs)
@@ -116,10 +117,11 @@ class SequenceHubInit(tf.keras.layers.Layer):
         if self.mode == "type_mlp":
             return tf.stack([self._type_hub(mlp, *packed) for mlp, packed in zip(self.mlps, sequences)], axis=1)
         if self.mode == "global_mean":
-            values = sequences[0][0]
+            # the mean over every real item of every type: all sums over all counts
             sums = tf.add_n([packed_sums(*packed) for packed in sequences])
-            counts = tf.add_n([tf.reduce_sum(tf.cast(m, values.dtype), axis=1, keepdims=True) for _, _, m in sequences])
-            return (sums / tf.maximum(counts, tf.cast(1.0, values.dtype)))[:, None, :]
+            dtype = sums.dtype
+            counts = tf.add_n([tf.reduce_sum(tf.cast(m, dtype), axis=1, keepdims=True) for _, _, m in sequences])
+            return (sums / tf.maximum(counts, tf.cast(1.0, dtype)))[:, None, :]
         return self.hubs(tf.shape(sequences[0][2])[0])
 
     @staticmethod

@@ -38,7 +38,7 @@ def test_sequence_fill_is_the_mean_real_length_over_max_len():
     import infnet_tf  # noqa: F401
     import tensorflow as tf
 
-    from bench.model_efficiency import sequence_fill
+    from bench.measure import sequence_fill
     from tests.tiny_data import multi_type_layout
 
     layout = multi_type_layout(n_types=2, max_len=5)
