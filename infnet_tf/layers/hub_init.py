@@ -28,8 +28,8 @@ import tensorflow as tf
 
 from infnet_tf.layers.autograph import no_autograph
 from infnet_tf.layers.learned_tokens import LearnedTokens
-from infnet_tf.layers.packed import packed_mean, packed_sums
 from infnet_tf.layers.mlp import MLP, mlp_flops
+from infnet_tf.layers.packed import packed_mean, packed_sums
 
 CAT_MODES = ("mlp", "mean", "random")
 SEQ_MODES = ("type_mlp", "global_mean", "random")
