@@ -57,3 +57,17 @@ def test_sequence_lookups_touch_only_the_real_items():
     grad = tape.gradient(loss, author)
     assert isinstance(grad, tf.IndexedSlices)
     assert grad.indices.shape[0] == sum(sum(l) for l in lengths)      # 10 + 6 real items, not 2 x 4 x 5
+
+
+def test_a_batch_without_any_real_item_trains():
+    """R = 0 (e.g. the first hour of a log: nobody has a history yet): empty look-ups, an empty
+    scatter and segment sums over no rows still give finite losses and gradients."""
+    from infnet_tf.models import build_model
+    from tests.models.tiny import random_labels, tiny_config, train_step
+
+    batch = random_batch(LAYOUT, 4, lengths=[[0] * 4, [0] * 4])
+    for name in ("infnet", "shared_bottom"):
+        model = build_model(LAYOUT, tiny_config(model=name))
+        loss, grads = train_step(model, tf.keras.optimizers.Adam(), batch, random_labels(LAYOUT, 4), LAYOUT)
+        assert np.isfinite(float(loss))
+        assert all(np.all(np.isfinite(tf.convert_to_tensor(g).numpy())) for g in grads if g is not None)
