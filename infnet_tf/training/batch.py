@@ -15,8 +15,8 @@ Each ``history`` entry of ``metrics.json`` records the round's ``wall_seconds``:
 checkpoint and the valid evaluation (``train.seconds`` is the training pass alone).
 
 Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
-AUC is also saved to ``<model_dir>/best`` (kept apart so rotation never deletes it), and its path is
-recorded in ``<model_dir>/metrics.json`` together with the per-task metrics of every split.
+AUC is also copied to ``<model_dir>/best`` (kept apart so rotation never deletes it;
+:mod:`infnet_tf.training.best_checkpoint`), and its path is recorded in ``<model_dir>/metrics.json`` together with the per-task metrics of every split.
 """
 from __future__ import annotations
 
@@ -24,17 +24,15 @@ import math
 import time
 
 import infnet_tf  # noqa: F401  (Keras 2 selection before TensorFlow)
-import tensorflow as tf
 
 from infnet_tf.data import fs
 from infnet_tf.data.dataset_dir import SPLITS
 from infnet_tf.input import check_rows, make_dataset, naming_bad_files, resolve_files
 from infnet_tf.metrics import mean_auc
+from infnet_tf.training.best_checkpoint import BEST_SUBDIR, keep_best
 from infnet_tf.training.coordinated import per_worker_dataset, train_scheduled
 from infnet_tf.training.evaluation import evaluate_dir, evaluate_split, has_data, write_metrics
 from infnet_tf.training.trainer import Trainer, log
-
-BEST_SUBDIR = "best"
 
 
 def _round_line(round_no: int, rounds: int, stats: dict, valid_auc: float | None) -> str:
@@ -55,8 +53,8 @@ def _round(trainer: Trainer, train_dir: str, round_no: int, max_steps: int | Non
     files, options = trainer.input_files(resolve_files(train_dir))  # this worker's share
     train_data = make_dataset(files, trainer.layout, cfg.batch_size, shuffle=cfg.shuffle,
                               repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
-                              seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None
-                              ).with_options(options)
+                              seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None,
+                              with_meta=False).with_options(options)
     with naming_bad_files(train_dir, f"training epoch {round_no}"):
         stats = trainer.train_on(train_data, max_steps=max_steps)
     if not cfg.train_steps:      # a full pass: every row the manifests record was read
@@ -88,8 +86,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
 
     if trainer.restore_latest():
         log(f"batch: continuing from global step {trainer.global_step}")
-    best_manager = tf.train.CheckpointManager(trainer.checkpoint, trainer.worker_path(BEST_SUBDIR),
-                                              max_to_keep=1, checkpoint_name="best")
+    best_dir = trainer.worker_path(BEST_SUBDIR)
     rounds = cfg.epochs
     steps_per_round = math.ceil(cfg.train_steps / rounds) if cfg.train_steps else None
     best = {"valid_mean_auc": -math.inf, "checkpoint": None}
@@ -118,7 +115,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
             trainer.write_scalars("valid", {"mean_auc": valid_auc})
             if math.isfinite(valid_auc) and valid_auc > best["valid_mean_auc"]:
                 best = {"valid_mean_auc": valid_auc, "epoch": round_no, "global_step": trainer.global_step,
-                        "checkpoint": best_manager.save(checkpoint_number=trainer.global_step),
+                        "checkpoint": keep_best(checkpoint, best_dir, trainer.global_step),
                         "valid": valid_metrics}
                 log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
         entry["wall_seconds"] = time.perf_counter() - round_start   # train + checkpoint + valid evaluation

@@ -90,18 +90,16 @@ def chunk_key(topic: str, ranges: Mapping[str, tuple[int, int]]) -> str:
 
 def records_dataset(records, layout: FeatureLayout, batch_size: int, *, shuffle: bool, seed: int | None):
     """Batched ``(features, labels)`` from serialized Examples (a list or a string tensor), parsed
-    by :func:`infnet_tf.input.parse_batch` like every other input."""
+    by :func:`infnet_tf.input.batch_parser` like every other input."""
     import tensorflow as tf
 
-    from infnet_tf.input import parse_batch
+    from infnet_tf.input import batch_parser
 
     records = tf.convert_to_tensor(records, dtype=tf.string)
     ds = tf.data.Dataset.from_tensor_slices(records)
     if shuffle:
         ds = ds.shuffle(int(records.shape[0]), seed=seed, reshuffle_each_iteration=False)
-    # parse_batch has no tensor-dependent Python control flow: skip AutoGraph's conversion cost
-    parse = tf.autograph.experimental.do_not_convert(lambda s: parse_batch(layout, s))
-    ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(batch_parser(layout), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -123,7 +123,8 @@ class FileSource:
 
         shuffle = training and self._shuffle
         return make_dataset(files, self._layout, self._batch_size, shuffle=shuffle, repeat=False,
-                            deterministic=self._deterministic, seed=self._seed)
+                            deterministic=self._deterministic, seed=self._seed,
+                            with_meta=not training)   # training reads the model inputs only
 
     def commit(self, unit: Unit) -> None:  # the state file is the only record files need
         pass

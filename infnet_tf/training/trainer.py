@@ -282,6 +282,16 @@ class Trainer:
 
         fn.get_concrete_function(*tf.nest.map_structure(any_batch, specs))
 
+    def _model_input_batches(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        """``dataset`` with only the model's inputs in its features (meta such as ``user_key`` dropped);
+        a dataset parsed without meta (``make_dataset(..., with_meta=False)``) is used as it is, which
+        spares a map (its trace costs ~0.07 s per pass on our CPUs)."""
+        if set(dataset.element_spec[0]) == set(self.layout.model_input_keys()):
+            return dataset
+        # no AutoGraph: the map has no tensor-dependent control flow, and converting model_inputs
+        # costs seconds per pass on our CPUs
+        return dataset.map(tf.autograph.experimental.do_not_convert(lambda f, l: (model_inputs(self.layout, f), l)))
+
     def train_on(self, dataset: tf.data.Dataset, max_steps: int | None = None) -> dict:
         """One pass over ``dataset`` (at most ``max_steps`` steps); returns the pass's statistics.
 
@@ -290,9 +300,7 @@ class Trainer:
         line is printed and ``train/*`` scalars are written. Raises :class:`NonFiniteLossError` as
         soon as a step's loss is NaN/inf (nothing is saved by this method).
         """
-        # no AutoGraph: the map has no tensor-dependent control flow, and converting model_inputs
-        # costs seconds per pass on our CPUs
-        inputs = dataset.map(tf.autograph.experimental.do_not_convert(lambda f, l: (model_inputs(self.layout, f), l)))
+        inputs = self._model_input_batches(dataset)
         if self.coordinator is not None:   # parameter_server: the chief feeds each batch to a worker
             stats = train_fed(self, inputs, max_steps)
             if stats["steps"] == 0:

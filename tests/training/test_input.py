@@ -8,7 +8,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.data.keys import EVENT_TIME, USER_KEY, cat_key, label_key, seq_key
-from infnet_tf.input import make_dataset, model_inputs, resolve_files
+from infnet_tf.input import batch_parser, make_dataset, model_inputs, resolve_files
 from tests.tiny_data import serialize_example, tiny_layout, write_dataset, write_partition
 
 
@@ -74,6 +74,25 @@ def test_deterministic_order_is_reproducible(data):
     assert first == second
     assert first != other
     assert len(first) == 200 and len(set(first)) == 200  # every record exactly once
+
+
+def test_datasets_share_one_traced_parser(data):
+    """Every dataset of a layout maps the same traced parser: building and reading a second dataset
+    (another split, another seed) traces nothing more; with_meta=False has a parser of its own that
+    yields exactly the model inputs."""
+    root, layout = data
+    parser = batch_parser(layout, True)
+    before = parser.experimental_get_tracing_count()
+    for split, seed in (("train", 1), ("valid", 2), ("train", 3)):
+        ds = make_dataset(f"{root}/{split}", layout, 32, shuffle=True, repeat=False, deterministic=True, seed=seed)
+        assert sum(int(l["click"].shape[0]) for _, l in ds) == {"train": 200, "valid": 100}[split]
+    assert batch_parser(layout, True) is parser
+    assert parser.experimental_get_tracing_count() - before <= 1   # at most the first trace, here or earlier
+    assert parser.experimental_get_tracing_count() >= 1             # the datasets did use it
+    lean = make_dataset(f"{root}/valid", layout, 32, shuffle=False, repeat=False, deterministic=True,
+                        with_meta=False)
+    assert set(lean.element_spec[0]) == set(layout.model_input_keys())
+    assert batch_parser(layout, False) is not parser
 
 
 def test_repeat_and_drop_remainder(data):
