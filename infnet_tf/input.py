@@ -182,6 +182,21 @@ def make_dataset(files_or_pattern: str | Sequence[str], layout: FeatureLayout, b
     return ds.prefetch(AUTOTUNE)
 
 
+STRING_ROW_BYTES = 64   # row_bytes: what a string value (user_key) is counted as
+
+
+def row_bytes(element_spec) -> int:
+    """Bytes one row of a batched ``element_spec`` holds in memory (the padded shapes; a string value
+    counted as :data:`STRING_ROW_BYTES`): how large a dataset of known rows is once parsed."""
+    total = 0
+    for spec in tf.nest.flatten(element_spec):
+        values = spec.shape[1:].num_elements()
+        if values is None:
+            raise ValueError(f"row_bytes: {spec} has an unknown dimension after the batch")
+        total += values * (STRING_ROW_BYTES if spec.dtype == tf.string else spec.dtype.size)
+    return total
+
+
 def model_inputs(layout: FeatureLayout, features: dict) -> dict:
     """Only the model's input tensors (drops meta such as the string ``user_key``)."""
     return {k: features[k] for k in layout.model_input_keys()}

@@ -12,7 +12,8 @@ in a row without a better mean valid AUC; the best round's weights are restored 
 moving average (:mod:`infnet_tf.training.weight_average`), which the checkpoints hold beside them.
 
 Each ``history`` entry of ``metrics.json`` records the round's ``wall_seconds``: training, the
-checkpoint and the valid evaluation (``train.seconds`` is the training pass alone).
+checkpoint and the valid evaluation (``train.seconds`` is the training pass alone). valid/ is kept
+in memory, parsed, after its first evaluation when it fits ``cache_valid_mb``.
 
 Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
 AUC is also copied to ``<model_dir>/best`` (kept apart so rotation never deletes it;
@@ -31,7 +32,7 @@ from infnet_tf.input import check_rows, make_dataset, naming_bad_files, resolve_
 from infnet_tf.metrics import mean_auc
 from infnet_tf.training.best_checkpoint import BEST_SUBDIR, keep_best
 from infnet_tf.training.coordinated import per_worker_dataset, train_scheduled
-from infnet_tf.training.evaluation import evaluate_dir, evaluate_split, has_data, write_metrics
+from infnet_tf.training.evaluation import eval_dataset, evaluate_dir, evaluate_split, has_data, write_metrics
 from infnet_tf.training.trainer import Trainer, log
 
 
@@ -87,6 +88,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
     if trainer.restore_latest():
         log(f"batch: continuing from global step {trainer.global_step}")
     best_dir = trainer.worker_path(BEST_SUBDIR)
+    valid_data = eval_dataset(trainer, valid_dir, cache_mb=cfg.cache_valid_mb) if has_valid else None
     rounds = cfg.epochs
     steps_per_round = math.ceil(cfg.train_steps / rounds) if cfg.train_steps else None
     best = {"valid_mean_auc": -math.inf, "checkpoint": None}
@@ -109,7 +111,8 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
         entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
                  "checkpoint": checkpoint}
         if has_valid:
-            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid", attention=round_no == 1)
+            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid", attention=round_no == 1,
+                                         dataset=valid_data)
             valid_auc = mean_auc(valid_metrics)
             entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
             trainer.write_scalars("valid", {"mean_auc": valid_auc})

@@ -72,6 +72,11 @@ class TrainConfig:
     train_steps: int = setting(0, help=(
         "Batch mode: train exactly this many global steps over repeated train/ data; 0: --epochs full passes."))
     eval_steps: int = setting(0, "Evaluate on at most this many batches; 0: all.")
+    cache_valid_mb: int = setting(1024, help=(
+        "Batch mode: keep valid/ in memory, parsed, after the first round evaluates it when it needs at most this "
+        "many MB (the manifests' rows times the padded row size), so every later round evaluates it without "
+        "reading and parsing the files again (measured: 0.33 -> 0.1 s per round for 2,941 rows on 2 CPU cores); "
+        "0: read it every round. Not with --eval_steps."))
     deterministic: bool = setting(False, help=(
         "Fixed data order (seeded shuffles, ordered interleave) and TensorFlow op determinism; slower."))
     seed: int = setting(0, "Random seed (weights initialisation and data shuffling).")
@@ -89,7 +94,7 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(name, f"expected a positive int, got {value!r}")
         for name in ("batch_size", "eval_batch_size", "train_steps", "eval_steps", "shuffle_buffer", "seed",
-                     "early_stopping_patience", "warmup_steps", "ps_shards", "ps_min_shard_bytes"):
+                     "early_stopping_patience", "warmup_steps", "ps_shards", "ps_min_shard_bytes", "cache_valid_mb"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 fail(name, f"expected an int >= 0, got {value!r}")

@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from infnet_tf.data import fs
 from infnet_tf.data.partitions import list_partitions
-from infnet_tf.input import check_rows, make_dataset, naming_bad_files
+from infnet_tf.input import check_rows, expected_rows, make_dataset, naming_bad_files, row_bytes
 from infnet_tf.metrics import mean_auc
+from infnet_tf.training.trainer import log
 
 METRICS_FILE = "metrics.json"
 
@@ -26,21 +27,42 @@ def has_data(split_dir: str) -> bool:
     return bool(list_partitions(split_dir))
 
 
-def eval_dataset(trainer, split_dir: str) -> tf.data.Dataset:
-    """The one evaluation input: every complete partition of ``split_dir``, in order, unshuffled."""
+def eval_dataset(trainer, split_dir: str, cache_mb: int = 0) -> tf.data.Dataset:
+    """The one evaluation input: every complete partition of ``split_dir``, in order, unshuffled.
+
+    With ``cache_mb``, a split whose parsed rows fit in that many MB (the manifests' rows times
+    :func:`~infnet_tf.input.row_bytes`) is kept in memory by the first full pass over the returned
+    dataset (``tf.data`` cache): evaluating the same dataset object again reads no file and parses
+    nothing (batch mode's valid/ every round). Not with ``--eval_steps`` (a partial pass keeps nothing).
+    """
     cfg = trainer.config
-    return make_dataset(split_dir, trainer.layout, cfg.effective_eval_batch_size, shuffle=False,
-                        repeat=False, deterministic=True)
+    dataset = make_dataset(split_dir, trainer.layout, cfg.effective_eval_batch_size, shuffle=False,
+                           repeat=False, deterministic=True)
+    if cache_mb and not cfg.eval_steps:
+        rows = expected_rows(split_dir)
+        if rows is not None:
+            megabytes = rows * row_bytes(dataset.element_spec) / (1 << 20)
+            if megabytes <= cache_mb:
+                log(f"evaluation: {split_dir} ({rows:,} rows, {megabytes:,.1f} MB parsed) is kept in memory "
+                    f"after its first evaluation")
+                return dataset.cache()
+            log(f"evaluation: {split_dir} needs {megabytes:,.0f} MB parsed (> {cache_mb:,} MB): it is read "
+                f"again at every evaluation")
+    return dataset
 
 
-def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None, attention: bool = True) -> dict:
+def evaluate_dir(trainer, split_dir: str, log_prefix: str | None = None, attention: bool = True,
+                 dataset: tf.data.Dataset | None = None) -> dict:
     """Metrics of every complete partition of ``split_dir`` (the one evaluation of a directory).
 
     The partitions are checked against their manifests (files before reading, rows after a full
     pass), and a corrupt or truncated file is named (:class:`~infnet_tf.data.errors.DataFileError`).
+    ``dataset``: the split's :func:`eval_dataset` when the caller keeps one (a cached split); by
+    default a new one is read.
     """
+    dataset = eval_dataset(trainer, split_dir) if dataset is None else dataset
     with naming_bad_files(split_dir, f"evaluating {log_prefix or split_dir}"):
-        metrics = trainer.evaluate(eval_dataset(trainer, split_dir), log_prefix=log_prefix, attention=attention)
+        metrics = trainer.evaluate(dataset, log_prefix=log_prefix, attention=attention)
     if not trainer.config.eval_steps:
         check_rows(split_dir, trainer.last_eval_examples, "evaluation of")
     return metrics

@@ -238,6 +238,8 @@ class Trainer:
         # summed above; ParameterServerStrategy (one replica per worker) only accepts True
         self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]),
                                        experimental_aggregate_gradients=self.coordinator is not None)
+        if self.average is not None:   # in replica context: every replica updates its own copy of the shadows
+            self.average.update(self._global_step)
         batch = tf.shape(next(iter(labels.values())))[0]
         return replica_loss, task_losses, batch
 
@@ -252,8 +254,6 @@ class Trainer:
     def _distributed_train_step(self, features, labels):
         loss, task_losses, batch = self.strategy.run(self._replica_step, args=(features, labels))
         total = lambda x: self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None)  # noqa: E731
-        if self.average is not None:
-            self.average.update(self._global_step)
         self._global_step.assign_add(1)
         return total(loss), {t: total(v) for t, v in task_losses.items()}, total(batch)
 

@@ -63,7 +63,12 @@ class WeightAverage:
         return self.trackable.shadows
 
     def update(self, step) -> None:
-        """One step of the average (in the train step, after the optimizer applied the gradients)."""
+        """One step of the average, in each replica's train step after the optimizer applied the gradients.
+
+        In replica context: the shadows are mirrored variables, and in cross-replica context ``a.handle``
+        is only the first device's copy -- under MirroredStrategy the other replicas' shadows then kept
+        their initial values, and an evaluation (which swaps each replica's shadows in) predicted part
+        of every batch with them."""
         t = tf.cast(step, tf.float32)
         rate = 1.0 - tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
         # a - (1 - d)(a - w) = d·a + (1 - d)·w, as one in-place kernel per weight (measured: 1.5x faster

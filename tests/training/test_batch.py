@@ -1,4 +1,5 @@
 """Batch mode end to end on tiny data: learns, selects the best checkpoint, writes metrics.json."""
+import glob
 import json
 import os
 
@@ -7,7 +8,9 @@ import pytest
 import infnet_tf  # noqa: F401
 import tensorflow as tf
 
+from infnet_tf.training import evaluation
 from infnet_tf.training.batch import run_batch
+from infnet_tf.training.evaluation import eval_dataset, evaluate_dir
 from infnet_tf.training.trainer import Trainer
 from tests.training.helpers import tiny_model_config, tiny_train_config, write_data_with_artifact
 
@@ -38,6 +41,7 @@ def test_batch_mode_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Epoch 1/3" in out and "Epoch 3/3 - 16 steps" in out and "valid_mean_auc" in out
     assert "test @ step" in out
+    assert f"evaluation: {data}/valid (256 rows" in out and "kept in memory after its first evaluation" in out
 
     images = {}                       # the attention heat map: first round's valid + the test only
     for event_file in tf.io.gfile.glob(os.path.join(model_dir, "tensorboard", "events.*")):
@@ -46,3 +50,37 @@ def test_batch_mode_end_to_end(tmp_path, capsys):
                 if v.tag.endswith("/attention"):
                     images.setdefault(v.tag, []).append(event.step)
     assert images == {"valid/attention": [16], "test/attention": [best["global_step"]]}, images
+
+
+@pytest.fixture()
+def split(tmp_path):
+    """A tiny valid/ split and an untrained tiny trainer (evaluation needs no training)."""
+    data = str(tmp_path / "data")
+    layout = write_data_with_artifact(data, days=(1, 1, 0), rows_per_day=128)
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "model"))
+    return trainer, os.path.join(data, "valid")
+
+
+def test_valid_split_is_kept_in_memory_after_its_first_evaluation(split, capsys):
+    trainer, valid_dir = split
+    cached = eval_dataset(trainer, valid_dir, cache_mb=1)
+    assert f"{valid_dir} (128 rows" in capsys.readouterr().out
+    uncached = eval_dataset(trainer, valid_dir)
+    first = evaluate_dir(trainer, valid_dir, dataset=cached)
+    assert first == evaluate_dir(trainer, valid_dir, dataset=uncached)
+    assert first["click"]["count"] == 128
+    for path in glob.glob(os.path.join(valid_dir, "*", "part-*")):   # only the memory can answer now
+        os.remove(path)
+    assert evaluate_dir(trainer, valid_dir, dataset=cached) == first
+    with pytest.raises(tf.errors.NotFoundError):
+        evaluate_dir(trainer, valid_dir, dataset=uncached)
+
+
+def test_a_split_over_the_memory_limit_or_a_partial_evaluation_is_not_cached(split, capsys, monkeypatch):
+    trainer, valid_dir = split
+    monkeypatch.setattr(evaluation, "row_bytes", lambda spec: 1 << 20)   # 1 MB a row: 128 MB > 100 MB
+    assert "CacheDataset" not in type(eval_dataset(trainer, valid_dir, cache_mb=100)).__name__
+    assert f"{valid_dir} needs 128 MB parsed (> 100 MB)" in capsys.readouterr().out
+    assert "CacheDataset" in type(eval_dataset(trainer, valid_dir, cache_mb=200)).__name__
+    partial = Trainer(trainer.layout, tiny_model_config(), tiny_train_config(eval_steps=1), trainer.model_dir)
+    assert "CacheDataset" not in type(eval_dataset(partial, valid_dir, cache_mb=200)).__name__

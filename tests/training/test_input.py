@@ -8,7 +8,7 @@ import infnet_tf  # noqa: F401
 import tensorflow as tf
 
 from infnet_tf.data.keys import EVENT_TIME, USER_KEY, cat_key, label_key, seq_key
-from infnet_tf.input import batch_parser, make_dataset, model_inputs, resolve_files
+from infnet_tf.input import STRING_ROW_BYTES, batch_parser, make_dataset, model_inputs, resolve_files, row_bytes
 from tests.tiny_data import serialize_example, tiny_layout, write_dataset, write_partition
 
 
@@ -93,6 +93,21 @@ def test_datasets_share_one_traced_parser(data):
                         with_meta=False)
     assert set(lean.element_spec[0]) == set(layout.model_input_keys())
     assert batch_parser(layout, False) is not parser
+
+
+def test_row_bytes_counts_the_padded_values_of_one_row(data):
+    spec = ({"ids": tf.TensorSpec([None, 3], tf.int64), "user": tf.TensorSpec([None], tf.string)},
+            {"click": tf.TensorSpec([None], tf.float32)})
+    assert row_bytes(spec) == 3 * 8 + STRING_ROW_BYTES + 4
+    with pytest.raises(ValueError, match="unknown dimension"):
+        row_bytes({"ragged": tf.TensorSpec([None, None], tf.int64)})
+    root, layout = data      # the parsed layout: int64 inputs, labels and event time, one string user key
+    seq = layout.sequences[0]
+    ds = make_dataset(f"{root}/valid", layout, 32, shuffle=False, repeat=False, deterministic=True)
+    features, labels = ds.element_spec
+    assert row_bytes(ds.element_spec) == (8 * sum(max(1, s.shape[1:].num_elements()) for k, s in features.items()
+                                                  if k != USER_KEY) + STRING_ROW_BYTES + 8 * len(labels))
+    assert features[seq_key("click", "video_id")].shape[1:].num_elements() == seq.max_len
 
 
 def test_repeat_and_drop_remainder(data):
