@@ -75,7 +75,8 @@ class TrainConfig:
     cache_valid_mb: int = setting(1024, help=(
         "Batch mode: keep valid/ in memory, parsed, after the first round evaluates it when it needs at most this "
         "many MB (the manifests' rows times the padded row size), so every later round evaluates it without "
-        "reading and parsing the files again (measured: 0.33 -> 0.1 s per round for 2,941 rows on 2 CPU cores); "
+        "reading and parsing the files again (measured: a valid/ evaluation of 2,941 rows 0.31-0.37 s -> "
+        "0.12-0.15 s on 2 CPU cores, bench/REPORT.md); "
         "0: read it every round. Not with --eval_steps."))
     deterministic: bool = setting(False, help=(
         "Fixed data order (seeded shuffles, ordered interleave) and TensorFlow op determinism; slower."))
