@@ -16,7 +16,8 @@ Train step (``tf.function``, ``strategy.run`` per replica): forward pass, multi-
 with each task's BCE summed over the replica's rows and divided by the *global* batch's labelled
 rows (counts all-reduced first; regularisation losses divided by the number of replicas), loss
 scaling under mixed_float16, gradients summed across replicas (= one device's gradients), clipped
-by global norm, then applied by the composite optimizer (dense Adam + embedding Adagrad/Adam). A
+by global norm, then applied by the composite optimizer (dense Adam + embedding Adagrad/Adam); then,
+still per replica, the weights' moving average takes its step (each replica its own copy). A
 non-finite loss raises :class:`NonFiniteLossError` before anything is saved.
 
 Checkpoints (``<model_dir>/checkpoints``, the last ``keep_checkpoints``) hold the model, the
