@@ -101,13 +101,12 @@ def test_row_bytes_counts_the_padded_values_of_one_row(data):
     assert row_bytes(spec) == 3 * 8 + STRING_ROW_BYTES + 4
     with pytest.raises(ValueError, match="unknown dimension"):
         row_bytes({"ragged": tf.TensorSpec([None, None], tf.int64)})
-    root, layout = data      # the parsed layout: int64 inputs, labels and event time, one string user key
-    seq = layout.sequences[0]
+    root, layout = data
     ds = make_dataset(f"{root}/valid", layout, 32, shuffle=False, repeat=False, deterministic=True)
-    features, labels = ds.element_spec
-    assert row_bytes(ds.element_spec) == (8 * sum(max(1, s.shape[1:].num_elements()) for k, s in features.items()
-                                                  if k != USER_KEY) + STRING_ROW_BYTES + 8 * len(labels))
-    assert features[seq_key("click", "video_id")].shape[1:].num_elements() == seq.max_len
+    # the tiny layout, all int64 but the user key: 3 categorical ids, the click sequence's video_id,
+    # category and time_gap at max_len 6 plus its length, event_time_ms, 2 labels
+    assert layout.sequences[0].max_len == 6 and len(layout.categorical) == 3
+    assert row_bytes(ds.element_spec) == 8 * (3 + 3 * 6 + 1 + 1 + 2) + STRING_ROW_BYTES == 264
 
 
 def test_repeat_and_drop_remainder(data):
