@@ -33,6 +33,7 @@ from infnet_tf.metrics import mean_auc
 from infnet_tf.training.best_checkpoint import BEST_SUBDIR, keep_best
 from infnet_tf.training.coordinated import per_worker_dataset, train_scheduled
 from infnet_tf.training.evaluation import eval_dataset, evaluate_dir, evaluate_split, has_data, write_metrics
+from infnet_tf.training.started_input import StartedInput
 from infnet_tf.training.trainer import Trainer, log
 
 
@@ -46,16 +47,24 @@ def _round_line(round_no: int, rounds: int, stats: dict, valid_auc: float | None
     return " - ".join(parts)
 
 
-def _round(trainer: Trainer, train_dir: str, round_no: int, max_steps: int | None) -> dict:
-    """One round read by this process: this worker's share of the train files (all of them for one
-    process and for the parameter-server chief, which schedules each batch on a worker), one full
-    pass (checked against the manifests) or ``max_steps`` steps."""
+def _train_dataset(trainer: Trainer, train_dir: str, round_no: int) -> "tf.data.Dataset":
+    """Round ``round_no``'s training input read by this process: this worker's share of the train
+    files (all of them for one process and for the parameter-server chief, which schedules each
+    batch on a worker), shuffled with the round's seed; repeated under ``--train_steps``."""
     cfg = trainer.config
     files, options = trainer.input_files(resolve_files(train_dir))  # this worker's share
-    train_data = make_dataset(files, trainer.layout, cfg.batch_size, shuffle=cfg.shuffle,
-                              repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
-                              seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None,
-                              with_meta=False).with_options(options)
+    return make_dataset(files, trainer.layout, cfg.batch_size, shuffle=cfg.shuffle,
+                        repeat=bool(cfg.train_steps), deterministic=cfg.deterministic,
+                        seed=cfg.seed + round_no, shuffle_buffer=cfg.shuffle_buffer or None,
+                        with_meta=False).with_options(options)
+
+
+def _round(trainer: Trainer, train_dir: str, round_no: int, max_steps: int | None,
+           started: StartedInput | None = None) -> dict:
+    """One round read by this process (``started``: its input, already started by
+    :meth:`Trainer.start_pass`): one full pass (checked against the manifests) or ``max_steps`` steps."""
+    cfg = trainer.config
+    train_data = started if started is not None else _train_dataset(trainer, train_dir, round_no)
     with naming_bad_files(train_dir, f"training epoch {round_no}"):
         stats = trainer.train_on(train_data, max_steps=max_steps)
     if not cfg.train_steps:      # a full pass: every row the manifests record was read
@@ -93,46 +102,56 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
     steps_per_round = math.ceil(cfg.train_steps / rounds) if cfg.train_steps else None
     best = {"valid_mean_auc": -math.inf, "checkpoint": None}
     history, valid_metrics, start = [], None, time.perf_counter()
-    for round_no in range(1, rounds + 1):
-        max_steps = None
-        if cfg.train_steps:
-            max_steps = min(steps_per_round, cfg.train_steps - trainer.global_step)
-            if max_steps <= 0:
-                log(f"batch: reached --train_steps={cfg.train_steps}")
+    # one process: the next round's input starts while this round checkpoints and evaluates
+    ahead = trainer.coordinator is None and trainer.num_workers == 1
+    next_input = None
+    try:
+        for round_no in range(1, rounds + 1):
+            max_steps = None
+            if cfg.train_steps:
+                max_steps = min(steps_per_round, cfg.train_steps - trainer.global_step)
+                if max_steps <= 0:
+                    log(f"batch: reached --train_steps={cfg.train_steps}")
+                    break
+            log(f"Epoch {round_no}/{rounds}")
+            round_start = time.perf_counter()
+            if trainer.coordinator is not None and max_steps is not None:   # parameter_server, --train_steps
+                stats = _scheduled_round(trainer, train_dir, max_steps)
+            else:   # one process, each worker of several, or a parameter-server epoch fed by the chief
+                stats = _round(trainer, train_dir, round_no, max_steps, started=next_input)
+                next_input = None
+            if ahead and round_no < rounds and (not cfg.train_steps or trainer.global_step < cfg.train_steps):
+                next_input = trainer.start_pass(_train_dataset(trainer, train_dir, round_no + 1))
+            checkpoint = trainer.save_checkpoint()
+            valid_auc = None
+            entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
+                     "checkpoint": checkpoint}
+            if has_valid:
+                valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid", attention=round_no == 1,
+                                             dataset=valid_data)
+                valid_auc = mean_auc(valid_metrics)
+                entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
+                trainer.write_scalars("valid", {"mean_auc": valid_auc})
+                if math.isfinite(valid_auc) and valid_auc > best["valid_mean_auc"]:
+                    best = {"valid_mean_auc": valid_auc, "epoch": round_no, "global_step": trainer.global_step,
+                            "checkpoint": keep_best(checkpoint, best_dir, trainer.global_step),
+                            "valid": valid_metrics}
+                    log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
+            entry["wall_seconds"] = time.perf_counter() - round_start   # train + checkpoint + valid evaluation
+            wall_rate = stats["examples"] / max(entry["wall_seconds"], 1e-9)
+            trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"],
+                                            "wall_examples_per_sec": wall_rate})
+            history.append(entry)
+            log(_round_line(round_no, rounds, stats, valid_auc))
+            stale = round_no - best.get("epoch", round_no)
+            if has_valid and cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
+                log(f"batch: early stop - mean valid AUC has not improved for {stale} round(s) "
+                    f"(best {best['valid_mean_auc']:.4f} at round {best['epoch']}; --early_stopping_patience="
+                    f"{cfg.early_stopping_patience})")
                 break
-        log(f"Epoch {round_no}/{rounds}")
-        round_start = time.perf_counter()
-        if trainer.coordinator is not None and max_steps is not None:   # parameter_server, --train_steps
-            stats = _scheduled_round(trainer, train_dir, max_steps)
-        else:   # one process, each worker of several, or a parameter-server epoch fed by the chief
-            stats = _round(trainer, train_dir, round_no, max_steps)
-        checkpoint = trainer.save_checkpoint()
-        valid_auc = None
-        entry = {"epoch": round_no, "global_step": trainer.global_step, "train": stats,
-                 "checkpoint": checkpoint}
-        if has_valid:
-            valid_metrics = evaluate_dir(trainer, valid_dir, log_prefix="valid", attention=round_no == 1,
-                                         dataset=valid_data)
-            valid_auc = mean_auc(valid_metrics)
-            entry.update(valid=valid_metrics, valid_mean_auc=valid_auc)
-            trainer.write_scalars("valid", {"mean_auc": valid_auc})
-            if math.isfinite(valid_auc) and valid_auc > best["valid_mean_auc"]:
-                best = {"valid_mean_auc": valid_auc, "epoch": round_no, "global_step": trainer.global_step,
-                        "checkpoint": keep_best(checkpoint, best_dir, trainer.global_step),
-                        "valid": valid_metrics}
-                log(f"batch: new best mean valid AUC {valid_auc:.4f} -> {best['checkpoint']}")
-        entry["wall_seconds"] = time.perf_counter() - round_start   # train + checkpoint + valid evaluation
-        wall_rate = stats["examples"] / max(entry["wall_seconds"], 1e-9)
-        trainer.write_scalars("epoch", {"loss": stats["loss"], "examples_per_sec": stats["examples_per_sec"],
-                                        "wall_examples_per_sec": wall_rate})
-        history.append(entry)
-        log(_round_line(round_no, rounds, stats, valid_auc))
-        stale = round_no - best.get("epoch", round_no)
-        if has_valid and cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
-            log(f"batch: early stop - mean valid AUC has not improved for {stale} round(s) "
-                f"(best {best['valid_mean_auc']:.4f} at round {best['epoch']}; --early_stopping_patience="
-                f"{cfg.early_stopping_patience})")
-            break
+    finally:   # a round that will not run (early stop, the last round, an error)
+        if next_input is not None:
+            next_input.close()
 
     if best["checkpoint"] is None:  # no valid data (or no defined AUC): keep the last weights
         best = {"valid_mean_auc": None, "epoch": len(history), "global_step": trainer.global_step,

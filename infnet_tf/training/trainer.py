@@ -57,6 +57,7 @@ from infnet_tf.training.distribution import (describe, is_parameter_server, make
                                              worker_files)
 from infnet_tf.training.optimizers import build_optimizer, learning_rates, loss_scale_optimizer
 from infnet_tf.training.recipe import resolve
+from infnet_tf.training.started_input import StartedInput
 from infnet_tf.training.summaries import SummaryWriter, heatmap_png
 from infnet_tf.training.weight_average import CHECKPOINT_KEY as AVERAGE_KEY, WeightAverage
 from infnet_tf.training.weight_average import matches as average_matches
@@ -293,20 +294,35 @@ class Trainer:
         # costs seconds per pass on our CPUs
         return dataset.map(tf.autograph.experimental.do_not_convert(lambda f, l: (model_inputs(self.layout, f), l)))
 
-    def train_on(self, dataset: tf.data.Dataset, max_steps: int | None = None) -> dict:
+    def start_pass(self, dataset: tf.data.Dataset) -> StartedInput:
+        """``dataset``'s batches as :meth:`train_on` reads them, their iterator and first batch already
+        being fetched on a background thread (:mod:`infnet_tf.training.started_input`): start the next
+        pass while this one checkpoints and evaluates. One process only (not under a cluster)."""
+        if self.coordinator is not None or self.num_workers > 1:
+            raise ValueError("start_pass: one process only (not a parameter-server chief or a worker of several)")
+        inputs = self._model_input_batches(dataset)
+        batches = self._distribute(inputs)
+        return StartedInput(inputs.element_spec, lambda: iter(batches))
+
+    def train_on(self, dataset: tf.data.Dataset | StartedInput, max_steps: int | None = None) -> dict:
         """One pass over ``dataset`` (at most ``max_steps`` steps); returns the pass's statistics.
+        ``dataset`` may be a :meth:`start_pass` of it.
 
         Returns ``{"steps", "examples", "loss" (mean over steps), "last_loss", "task_losses" (means),
         "seconds", "examples_per_sec", "global_step"}``. Every ``log_every`` global steps a progress
         line is printed and ``train/*`` scalars are written. Raises :class:`NonFiniteLossError` as
         soon as a step's loss is NaN/inf (nothing is saved by this method).
         """
-        inputs = self._model_input_batches(dataset)
-        if self.coordinator is not None:   # parameter_server: the chief feeds each batch to a worker
-            stats = train_fed(self, inputs, max_steps)
-            if stats["steps"] == 0:
-                log("train: the dataset yielded no batch (nothing trained)")
-            return stats
+        if isinstance(dataset, StartedInput):
+            inputs, batches = dataset, dataset
+        else:
+            inputs = self._model_input_batches(dataset)
+            if self.coordinator is not None:   # parameter_server: the chief feeds each batch to a worker
+                stats = train_fed(self, inputs, max_steps)
+                if stats["steps"] == 0:
+                    log("train: the dataset yielded no batch (nothing trained)")
+                return stats
+            batches = self._distribute(inputs)
         if self._is_default_strategy:
             self._trace_any_batch(self._train_fn, *inputs.element_spec)
         tasks = self.layout.task_names
@@ -315,7 +331,7 @@ class Trainer:
         task_sums = dict.fromkeys(tasks, 0.0)
         window = {"start": time.perf_counter(), "examples": 0}
         start = time.perf_counter()
-        for features, labels in self._distribute(inputs):
+        for features, labels in batches:
             if max_steps is not None and steps >= max_steps:
                 break
             if steps == 0:

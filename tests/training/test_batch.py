@@ -84,3 +84,26 @@ def test_a_split_over_the_memory_limit_or_a_partial_evaluation_is_not_cached(spl
     assert "CacheDataset" in type(eval_dataset(trainer, valid_dir, cache_mb=200)).__name__
     partial = Trainer(trainer.layout, tiny_model_config(), tiny_train_config(eval_steps=1), trainer.model_dir)
     assert "CacheDataset" not in type(eval_dataset(partial, valid_dir, cache_mb=200)).__name__
+
+
+def test_starting_the_next_round_ahead_changes_no_batch(tmp_path, monkeypatch):
+    """Batch mode starts each next round's input while the round checkpoints and evaluates
+    (Trainer.start_pass); a deterministic run is the same as one that starts every round in place."""
+    data = str(tmp_path / "data")
+    layout = write_data_with_artifact(data, days=(2, 1, 1), rows_per_day=192)
+    config = dict(epochs=3, deterministic=True, early_stopping_patience=0)
+    calls = []
+    start_pass = Trainer.start_pass
+
+    def spy(self, dataset):
+        calls.append(self.global_step)
+        return start_pass(self, dataset)
+
+    monkeypatch.setattr(Trainer, "start_pass", spy)
+    ahead = run_batch(Trainer(layout, tiny_model_config(), tiny_train_config(**config), str(tmp_path / "a")), data)
+    assert calls == [6, 12]              # started after rounds 1 and 2 (not after the last)
+    monkeypatch.setattr(Trainer, "start_pass", lambda self, dataset: None)   # each round builds its own input
+    in_place = run_batch(Trainer(layout, tiny_model_config(), tiny_train_config(**config), str(tmp_path / "b")), data)
+    for a, b in zip(ahead["history"], in_place["history"], strict=True):
+        assert a["train"]["loss"] == b["train"]["loss"] and a["valid_mean_auc"] == b["valid_mean_auc"]
+    assert ahead["test"] == in_place["test"]
