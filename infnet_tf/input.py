@@ -31,6 +31,15 @@ from infnet_tf.data.tensors import densify_sequences, parsing_spec, split_labels
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
+# tf.data's autotuning model (``Options.autotune.enabled``), off. Its optimisation thread sleeps for
+# periods that double (10 ms, 20 ms, ... up to a minute), and in TensorFlow 2.16 deleting an iterator
+# sometimes waits for that thread's next wake-up, with every core idle: measured on 2 cores, one
+# pass in 2–4 over the bundled sample (168 steps, ~11 s) ended with a 7.5–9 s stall in the iterator's
+# deletion, and shorter passes (evaluation, 20-step epochs) lose up to their own length. Without the
+# model, ``AUTOTUNE`` parallelism is min(16, cores) for the interleave and the parsing map and the
+# prefetch buffer keeps its own (legacy) tuning: the same throughput, no stalls (bench/REPORT.md,
+# twenty-fifth session).
+TF_DATA_AUTOTUNE = False
 
 
 def resolve_files(files_or_pattern: str | Sequence[str]) -> list[str]:
@@ -177,6 +186,7 @@ def make_dataset(files_or_pattern: str | Sequence[str], layout: FeatureLayout, b
     ds = ds.map(batch_parser(layout, with_meta), num_parallel_calls=num_parallel, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic
+    options.autotune.enabled = TF_DATA_AUTOTUNE
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(options)
     return ds.prefetch(AUTOTUNE)
