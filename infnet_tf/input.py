@@ -148,6 +148,13 @@ def batch_parser(layout: FeatureLayout, with_meta: bool = True) -> tf.types.expe
                        reduce_retracing=True)
 
 
+def input_options() -> tf.data.Options:
+    """The tf.data options every input pipeline starts from (:data:`TF_DATA_AUTOTUNE`)."""
+    options = tf.data.Options()
+    options.autotune.enabled = TF_DATA_AUTOTUNE
+    return options
+
+
 def make_dataset(files_or_pattern: str | Sequence[str], layout: FeatureLayout, batch_size: int, *,
                  shuffle: bool, repeat: bool, deterministic: bool, num_parallel: int = AUTOTUNE,
                  drop_remainder: bool = False, with_meta: bool = True, seed: int | None = 0,
@@ -184,9 +191,8 @@ def make_dataset(files_or_pattern: str | Sequence[str], layout: FeatureLayout, b
         ds = ds.shuffle(shuffle_buffer or 4 * batch_size, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(batch_parser(layout, with_meta), num_parallel_calls=num_parallel, deterministic=deterministic)
-    options = tf.data.Options()
+    options = input_options()
     options.deterministic = deterministic
-    options.autotune.enabled = TF_DATA_AUTOTUNE
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(options)
     return ds.prefetch(AUTOTUNE)

@@ -93,14 +93,14 @@ def records_dataset(records, layout: FeatureLayout, batch_size: int, *, shuffle:
     by :func:`infnet_tf.input.batch_parser` like every other input."""
     import tensorflow as tf
 
-    from infnet_tf.input import batch_parser
+    from infnet_tf.input import batch_parser, input_options
 
     records = tf.convert_to_tensor(records, dtype=tf.string)
     ds = tf.data.Dataset.from_tensor_slices(records)
     if shuffle:
         ds = ds.shuffle(int(records.shape[0]), seed=seed, reshuffle_each_iteration=False)
     ds = ds.batch(batch_size).map(batch_parser(layout), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(input_options())
 
 
 class KafkaSource:

@@ -141,9 +141,12 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_every_dataset_runs_without_the_autotune_model(data):
     """tf.data's autotuning model thread can hold an iterator's deletion until its next wake-up
     (seconds, every core idle; infnet_tf/input.py): every dataset, and what is built on it
-    (the cached valid split), has it off."""
+    (the cached valid split) and the Kafka records' datasets, has it off."""
     root, layout = data
     for shuffle, deterministic in ((True, False), (False, True)):
         ds = make_dataset(f"{root}/train", layout, 64, shuffle=shuffle, repeat=False, deterministic=deterministic)
         assert ds.options().autotune.enabled is False
         assert ds.cache().options().autotune.enabled is False
+    from infnet_tf.training.kafka_source import records_dataset   # streaming from Kafka
+
+    assert records_dataset([b""], layout, 64, shuffle=False, seed=None).options().autotune.enabled is False
