@@ -10,8 +10,8 @@ Training, evaluation, streaming, benchmarks and export warmup all read data thro
 
 Pipeline: file list -> (shuffle files) -> interleave GZIP TFRecord readers -> (shuffle records) ->
 batch -> vectorised ``tf.io.parse_example`` + :func:`densify_sequences` -> prefetch (tf.data's autotuning model
-off: :data:`TF_DATA_AUTOTUNE`). Parsing a whole
-batch at once is several times faster than parsing Example by Example.
+off: :data:`TF_DATA_AUTOTUNE`). Parsing a whole batch at once is several times faster than parsing
+Example by Example.
 
 Local paths and ``s3://``/``hdfs://`` (through tensorflow-io, see :func:`infnet_tf.data.fs.ensure_filesystem`).
 """
