@@ -28,7 +28,7 @@ _SCRIPT = textwrap.dedent("""
                           f"{sys.argv[2]}/{strategy}")
         train = make_dataset(f"{data}/train", layout, 64, shuffle=False, repeat=False, deterministic=True)
         first = trainer.train_on(train, max_steps=1)
-        rest = trainer.train_on(train.skip(1))
+        rest = trainer.train_on(trainer.start_pass(train.skip(1)))   # as batch mode: started on a thread
         # the weights' moving average: every replica's copy of every shadow is the same (each replica
         # updates its own copy in its step), so each replica evaluates the same averaged weights
         copies = [trainer.strategy.experimental_local_results(a) for a in trainer.average.shadows]
