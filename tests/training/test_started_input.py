@@ -45,7 +45,7 @@ def test_close_waits_for_the_start_and_drops_the_iterator():
         return iter([1, 2])
 
     started = StartedInput(None, make_iterator)
-    release.set()
+    threading.Timer(0.2, release.set).start()     # the start is still blocked when close() is called
     started.close()
     assert not started._thread.is_alive()
     assert list(started) == []
