@@ -13,7 +13,9 @@ moving average (:mod:`infnet_tf.training.weight_average`), which the checkpoints
 
 Each ``history`` entry of ``metrics.json`` records the round's ``wall_seconds``: training, the
 checkpoint and the valid evaluation (``train.seconds`` is the training pass alone). valid/ is kept
-in memory, parsed, after its first evaluation when it fits ``cache_valid_mb``.
+in memory, parsed, after its first evaluation when it fits ``cache_valid_mb``. In one process the next
+round's input (iterator, first batch) starts on a thread while a round checkpoints and evaluates
+(:meth:`Trainer.start_pass`): the same batches, without the wait for them.
 
 Every round saves a checkpoint (``<model_dir>/checkpoints``); a round with a better mean valid
 AUC is also copied to ``<model_dir>/best`` (kept apart so rotation never deletes it;
