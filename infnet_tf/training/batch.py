@@ -105,7 +105,7 @@ def run_batch(trainer: Trainer, data_dir: str) -> dict:
     best = {"valid_mean_auc": -math.inf, "checkpoint": None}
     history, valid_metrics, start = [], None, time.perf_counter()
     # one process: the next round's input starts while this round checkpoints and evaluates
-    ahead = trainer.coordinator is None and trainer.num_workers == 1
+    ahead = trainer.is_single_process
     next_input = None
     try:
         for round_no in range(1, rounds + 1):

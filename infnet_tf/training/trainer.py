@@ -189,6 +189,11 @@ class Trainer:
         """Workers training together (MultiWorkerMirroredStrategy from TF_CONFIG); 1 otherwise."""
         return worker_count_and_index(self.strategy)[0]
 
+    @property
+    def is_single_process(self) -> bool:
+        """Training runs in this process alone (no parameter-server chief, no worker of several)."""
+        return self.coordinator is None and self.num_workers == 1
+
     def input_files(self, files: list[str]) -> tuple[list[str], tf.data.Options]:
         """This worker's share of the train ``files`` and the tf.data options for its dataset
         (see :func:`infnet_tf.training.distribution.worker_files`)."""
@@ -298,7 +303,7 @@ class Trainer:
         """``dataset``'s batches as :meth:`train_on` reads them, their iterator and first batch already
         being fetched on a background thread (:mod:`infnet_tf.training.started_input`): start the next
         pass while this one checkpoints and evaluates. One process only (not under a cluster)."""
-        if self.coordinator is not None or self.num_workers > 1:
+        if not self.is_single_process:
             raise ValueError("start_pass: one process only (not a parameter-server chief or a worker of several)")
         inputs = self._model_input_batches(dataset)
         batches = self._distribute(inputs)
