@@ -315,6 +315,7 @@ class StreamingJob:
                    "state_file": self.state_file, "checkpoint": self.state.checkpoint}
         log(f"streaming: stopped ({reason}): {self.units_done} unit(s) trained in this run, "
             f"{len(self.state.consumed)} in total, global step {self.trainer.global_step}")
+        self.trainer.summaries.flush()   # an image drawn in a test phase that no checkpoint followed
         if self.is_chief:
             self.log.append(dict(summary, event="stop"))
         return summary

@@ -469,8 +469,9 @@ class Trainer:
         With ``log_prefix`` the metrics are printed, written as TensorBoard scalars
         ``<log_prefix>/<task>/<metric>`` at the global step, and the attention image of the first
         batch (when the model exposes ``attention_weights``) is logged as ``<log_prefix>/attention``
-        unless ``attention=False`` (the image costs seconds of matplotlib: batch mode draws it for the
-        first round and the test evaluation only). With weight averaging on, the averaged weights are
+        unless ``attention=False`` (the image costs about a second of matplotlib, drawn on the
+        summaries' thread while the other batches are predicted: batch mode draws it for the first
+        round and the test evaluation only). With weight averaging on, the averaged weights are
         evaluated (:meth:`evaluation_weights`).
         """
         with self.evaluation_weights():
@@ -481,22 +482,24 @@ class Trainer:
         max_steps = max_steps if max_steps is not None else (self.config.eval_steps or None)
         collector = MetricCollector(self.layout.task_names)
         start = time.perf_counter()
+        # only the chief writes TensorBoard; the image of the first batch is handed to the drawing thread
+        # as soon as that batch is known, so it is drawn while the other batches are predicted
+        image = bool(log_prefix) and attention and self.is_chief
         for probs, labels, users in self.predict_batches(dataset, max_steps):
             collector.update(probs, labels, users if has_users else None)
+            if image and self._first_eval_features is not None:
+                image = False
+                self.log_attention(f"{log_prefix}/attention", self._first_eval_features)
         metrics = collector.result()
         self.last_eval_examples = collector.num_examples
         if log_prefix:
             log(format_metrics(f"{log_prefix} @ step {self.global_step}", metrics)
                 + f" [{collector.num_examples} examples, {time.perf_counter() - start:.1f}s]")
             self.write_scalars(log_prefix, metrics)
-            if not attention or not self.is_chief:   # only the chief writes TensorBoard
-                return metrics
-            first = getattr(self, "_first_eval_features", None)
-            if first is None:
-                batch = next(iter(dataset.take(1)), None)
-                first = None if batch is None else batch[0]
-            if first is not None:
-                self.log_attention(f"{log_prefix}/attention", first)
+        if image:   # a distributed evaluation keeps no raw features: read the first batch again
+            batch = next(iter(dataset.take(1)), None)
+            if batch is not None:
+                self.log_attention(f"{log_prefix}/attention", batch[0])
         return metrics
 
     def evaluation_weights(self):
@@ -514,6 +517,13 @@ class Trainer:
         """PNG heat map of the task hubs' attention over input tokens (paper Fig. 5; last block, mean
         over heads and the first ATTENTION_ROWS examples, sequences summed per behaviour type); None
         when the model has none."""
+        render = self._attention_render(features)
+        return None if render is None else render()
+
+    def _attention_render(self, features):
+        """The forward pass of :meth:`attention_image` now, with the weights in the model now; its
+        drawing as a function to call later (on any thread); None when the model has no task-hub
+        attention."""
         if not hasattr(self.model, "attention_weights"):
             return None
         inputs = {k: v[:ATTENTION_ROWS] for k, v in model_inputs(self.layout, features).items()}
@@ -522,16 +532,20 @@ class Trainer:
         except ValueError:  # this configuration has no task-hub attention (e.g. aggregation=off)
             return None
         matrix, rows, cols = attention_table(weights, self.layout, self.model_config.task_hub_parts[0])
-        return heatmap_png(matrix, rows, cols, title=f"task hubs × input tokens, last block "
-                                                     f"(step {self.global_step})")
+        title = f"task hubs × input tokens, last block (step {self.global_step})"
+        return lambda: heatmap_png(matrix, rows, cols, title=title)
 
     def log_attention(self, name: str, features: Mapping[str, tf.Tensor], step: int | None = None) -> bool:
-        """Write :meth:`attention_image` to TensorBoard as ``name``; False when unsupported."""
+        """Write :meth:`attention_image` to TensorBoard as ``name``; False when unsupported.
+
+        The forward pass runs here (with the evaluation weights); the drawing and the write run on
+        the summaries' background thread (:meth:`SummaryWriter.image_later`), so training goes on
+        meanwhile; the next checkpoint (or ``metrics.json``) waits for the image."""
         with self.evaluation_weights():
-            png = self.attention_image(features)
-        if png is None:
+            render = self._attention_render(features)
+        if render is None:
             return False
-        self.summaries.image(name, png, self.global_step if step is None else step)
+        self.summaries.image_later(name, render, self.global_step if step is None else step)
         return True
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -122,6 +122,37 @@ def test_tensorboard_scalars_and_attention_image(trained, data):
     assert "train/learning_rate/dense" in tags and "train/examples_per_sec" in tags
 
 
+def test_the_attention_image_is_drawn_while_training_goes_on(trained, data, monkeypatch):
+    """log_attention returns before the heat map is drawn; the drawing shows the weights of the call,
+    not those the model has when the background thread gets to it, and flush waits for it."""
+    trainer, _, _ = trained
+    root, layout = data
+    features, _ = next(iter(_valid(root, layout)))
+    with trainer.evaluation_weights():
+        expected = trainer._attention_render(features)   # noqa: SLF001 - the same forward pass, drawn here
+    release, drawn = __import__("threading").Event(), []
+
+    def blocked_heatmap(matrix, rows, cols, title=""):
+        assert release.wait(30)
+        drawn.append(np.asarray(matrix))
+        return b"not drawn"
+
+    monkeypatch.setattr(trainer_module, "heatmap_png", blocked_heatmap)
+    monkeypatch.setattr(trainer.summaries, "image", lambda name, png, step: drawn.append((name, png, step)))
+    assert trainer.log_attention("valid/attention", features, step=11)
+    assert not drawn                                     # returned while the drawing waits
+    saved = [v.numpy() for v in trainer.model.trainable_variables]
+    for v in trainer.model.trainable_variables:         # the model moves on before the drawing starts
+        v.assign(v * 0.5)
+    release.set()
+    trainer.summaries.flush()
+    for v, w in zip(trainer.model.trainable_variables, saved):
+        v.assign(w)
+    monkeypatch.setattr(trainer_module, "heatmap_png", lambda matrix, rows, cols, title="": np.asarray(matrix))
+    np.testing.assert_allclose(drawn[0], expected(), rtol=1e-6)
+    assert drawn[1] == ("valid/attention", b"not drawn", 11)
+
+
 def _output_biases(trainer):
     return {t: float(layer.bias.numpy()[0]) for t, layer in trainer.model.output_layers().items()}
 
