@@ -380,23 +380,11 @@ class StreamingJob:
 
     def _test(self, dataset, attention: bool) -> dict:
         """Progressive validation of the model as it is before training on ``dataset``: metrics
-        printed and written to TensorBoard; the (costly) attention image only when ``attention``
-        (the first unit of a run and every export)."""
+        printed and written to TensorBoard as ``stream_test/...``; the attention image only when
+        ``attention`` (the first unit of a run and every export)."""
         if dataset is None:
             return {}
-        from infnet_tf.training.trainer import format_metrics
-
-        trainer = self.trainer
-        start = time.perf_counter()
-        metrics = trainer.evaluate(dataset)
-        log(format_metrics(f"{TEST_PREFIX} @ step {trainer.global_step}", metrics)
-            + f" [{time.perf_counter() - start:.1f}s]")
-        trainer.write_scalars(TEST_PREFIX, metrics)
-        if attention:
-            first = next(iter(dataset.take(1)), None)
-            if first is not None:
-                trainer.log_attention(f"{TEST_PREFIX}/attention", first[0])
-        return metrics
+        return self.trainer.evaluate(dataset, log_prefix=TEST_PREFIX, attention=attention)
 
     def _exports_after(self, count: int) -> bool:
         every = self.config.export_every
