@@ -8,7 +8,8 @@ Images are drawn off the training thread: ``image_later(name, render, step)`` ha
 function returning PNG bytes) to one background thread, which draws and writes it while training goes
 on; ``flush`` (every checkpoint, ``metrics.json``) first waits for the images handed over before it.
 Measured on a real 20k-row log: the two attention images of a batch run held the training thread
-for 1.1-1.4 s each (0.9-1.2 s of them matplotlib), 3.5% of a 70 s run (bench/REPORT.md).
+for 1.1-1.4 s each (0.9-1.2 s of them matplotlib), 3.8% of a 65 s run; 0.1-0.16 s each now
+(bench/REPORT.md, twenty-sixth session).
 """
 from __future__ import annotations
 

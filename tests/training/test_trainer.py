@@ -2,6 +2,7 @@
 import glob
 import math
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -130,7 +131,7 @@ def test_the_attention_image_is_drawn_while_training_goes_on(trained, data, monk
     features, _ = next(iter(_valid(root, layout)))
     with trainer.evaluation_weights():
         expected = trainer._attention_render(features)   # noqa: SLF001 - the same forward pass, drawn here
-    release, drawn = __import__("threading").Event(), []
+    release, drawn = threading.Event(), []
 
     def blocked_heatmap(matrix, rows, cols, title=""):
         assert release.wait(30)
@@ -142,12 +143,14 @@ def test_the_attention_image_is_drawn_while_training_goes_on(trained, data, monk
     assert trainer.log_attention("valid/attention", features, step=11)
     assert not drawn                                     # returned while the drawing waits
     saved = [v.numpy() for v in trainer.model.trainable_variables]
-    for v in trainer.model.trainable_variables:         # the model moves on before the drawing starts
-        v.assign(v * 0.5)
-    release.set()
-    trainer.summaries.flush()
-    for v, w in zip(trainer.model.trainable_variables, saved):
-        v.assign(w)
+    try:
+        for v in trainer.model.trainable_variables:     # the model moves on before the drawing starts
+            v.assign(v * 0.5)
+        release.set()
+        trainer.summaries.flush()
+    finally:                                             # the module's trained model, as it was
+        for v, w in zip(trainer.model.trainable_variables, saved):
+            v.assign(w)
     monkeypatch.setattr(trainer_module, "heatmap_png", lambda matrix, rows, cols, title="": np.asarray(matrix))
     np.testing.assert_allclose(drawn[0], expected(), rtol=1e-6)
     assert drawn[1] == ("valid/attention", b"not drawn", 11)
