@@ -318,8 +318,8 @@ class Trainer:
         line is printed and ``train/*`` scalars are written. Raises :class:`NonFiniteLossError` as
         soon as a step's loss is NaN/inf (nothing is saved by this method).
         """
-        if isinstance(dataset, StartedInput):
-            inputs, batches = dataset, dataset
+        if isinstance(dataset, StartedInput):   # already mapped to model inputs and distributed
+            spec, batches = dataset.element_spec, dataset
         else:
             inputs = self._model_input_batches(dataset)
             if self.coordinator is not None:   # parameter_server: the chief feeds each batch to a worker
@@ -327,9 +327,9 @@ class Trainer:
                 if stats["steps"] == 0:
                     log("train: the dataset yielded no batch (nothing trained)")
                 return stats
-            batches = self._distribute(inputs)
+            spec, batches = inputs.element_spec, self._distribute(inputs)
         if self._is_default_strategy:
-            self._trace_any_batch(self._train_fn, *inputs.element_spec)
+            self._trace_any_batch(self._train_fn, *spec)
         tasks = self.layout.task_names
         steps = examples = 0
         loss_sum, last_loss = 0.0, float("nan")
