@@ -10,13 +10,17 @@ rows: ``<data>/valid`` TFRecords through the one input function, decoded back to
 (:class:`export.raw_inputs.RawDecoder`). Without ``--data`` a small synthetic sample dataset is
 built first (``pipelines.make_sample_data`` + the dataset job's plain runner).
 
-Three columns per batch size, p50/p99 over ``--iterations`` calls, the three calls interleaved
-round-robin so they see the same machine conditions:
+Three columns per batch size (four with a reference model), p50/p99 over ``--iterations`` calls, the
+calls interleaved round-robin so they see the same machine conditions:
 
 * ``raw`` — ``serving_default``: raw features -> in-graph transform -> model (what clients call);
 * ``ids`` — ``predict_model_inputs`` of the same SavedModel and session: the model without the
   transform, fed the dataset job's ids (same runtime, so the difference is the transform);
-* ``keras`` — the Keras model called in-process through a ``tf.function`` (TF2 runtime), for reference.
+* ``keras`` — the Keras model called in-process through a ``tf.function`` (TF2 runtime), for reference;
+* ``reference`` — ``serving_default`` of ``--reference_model`` (default DCNv2, at its own defaults),
+  exported and loaded the same way and fed the same raw rows: the same runtime and machine, so the
+  ratio of the two p99s, and each one's p99 over its own compute floor, say how much of the distance
+  to the floor is the machine's and how much the model's.
 
 Then one user x ``--candidates`` (256) candidates per request, for each total sequence length of
 ``--seq_lens`` (the behaviour types' ``max_len`` scaled to sum to it; a model and an export per
@@ -34,7 +38,10 @@ Last line: ``RATIO transform_overhead_at_256=<p50 raw / p50 ids at batch 256> p9
 p99_over_floor_at_256=<raw p99 / compute floor at 256>
 candidates_speedup_at_256=<p50 serving_default / p50 score_candidates, first --seq_lens>
 candidates_flop_bound=<a row's analytical FLOPs / a candidate's, first --seq_lens>
-candidates_speedup_at_256_T<L>=<the same at each length>``. The bound is what sharing the user side
+candidates_speedup_at_256_T<L>=<the same at each length>
+p99_over_reference_at_256=<raw p99 / the reference's raw p99>
+reference_p99_over_floor_at_256=<the reference's raw p99 / its compute floor>`` (the last two with a
+reference model). The bound is what sharing the user side
 can buy at most in arithmetic (``infnet_tf.models.infnet_flops.candidate_flops``); the measured
 speed-up can exceed it a little, as the shared in-graph transform of the sequences is not counted.
 """
@@ -57,7 +64,7 @@ flags.DEFINE_string("data", None, "Dataset job output directory (transform artif
 flags.DEFINE_list("batch_sizes", ["1", "32", "256", "1024"], "Batch sizes to measure.")
 flags.DEFINE_integer("iterations", 30, "Timed calls per batch size and path (fewer when --max_seconds runs "
                                        "out first, at least 5).", lower_bound=5)
-flags.DEFINE_float("max_seconds", 90.0, "Time budget per batch size for the timed calls of all three paths.")
+flags.DEFINE_float("max_seconds", 90.0, "Time budget per batch size for the timed calls of every path.")
 flags.DEFINE_integer("warmup", 3, "Untimed calls per batch size and path first.", lower_bound=1)
 flags.DEFINE_integer("sample_impressions", 20000, "Impressions of the synthetic sample (without --data).")
 flags.DEFINE_string("model", "infnet", "Registered model name.")
@@ -69,6 +76,9 @@ flags.DEFINE_list("peak_sizes", ["1024", "2048"], "Square matmul sizes for the f
 flags.DEFINE_integer("candidates", 256, "Candidates per score_candidates request (one user).", lower_bound=1)
 flags.DEFINE_list("seq_lens", ["70", "1000"], "Total behaviour-sequence tokens per user for the one-user x N "
                                               "candidates comparison (e.g. 50,1000,4000); empty: skip it.")
+flags.DEFINE_string("reference_model", "dcnv2", "A second registered model, at its own defaults (with --d if "
+                                                "given), exported and served the same way, its raw calls "
+                                                "interleaved with ours; empty: none.")
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -174,6 +184,24 @@ def candidates_section(artifact, layout, config, rows, root: str) -> dict:
     return out
 
 
+def export_reference(artifact, layout, root: str) -> dict:
+    """``--reference_model`` at its own ModelConfig defaults (``--d`` applied), exported with the same
+    transform and loaded the same way: {"name", "served" (an open SessionModel), "flops" per example}."""
+    from export.exporter import build_serving_model
+    from export.serving_module import ServingModule
+    from export.session_model import SessionModel
+    from infnet_tf.models import ModelConfig
+    from infnet_tf.models.cost import flops_per_example
+    from infnet_tf.transform_graph import TransformGraph
+
+    overrides = {"d": FLAGS.d} if FLAGS.d is not None else {}
+    config = ModelConfig.from_flags_dict({"model": FLAGS.reference_model, **overrides})
+    path = os.path.join(root, "saved_model_reference")
+    ServingModule(build_serving_model(layout, config, "float32"), TransformGraph(artifact, layout), layout).save(path)
+    print(f"exported the reference {config.model} (d={config.d}) to serve beside it", flush=True)
+    return {"name": config.model, "served": SessionModel(path), "flops": flops_per_example(layout, config)}
+
+
 def main(argv) -> int:
     del argv
     import tensorflow as tf
@@ -215,6 +243,7 @@ def main(argv) -> int:
         rows = read_rows(parts[-1].path, layout, RawDecoder(artifact, layout), max(sizes + [FLAGS.candidates]))
         print(f"requests: {len(rows)} real rows of {parts[-1].path} (repeated up to the batch size)", flush=True)
         served = SessionModel(path)
+        reference = export_reference(artifact, layout, tmp) if FLAGS.reference_model else None
         keras_fn = tf.function(lambda x: model(x, training=False), input_signature=[input_signature(layout)],
                                autograph=False)
         results = {}
@@ -226,18 +255,30 @@ def main(argv) -> int:
                 "ids": lambda: served.run(PREDICT_MODEL_INPUTS, ids),
                 "keras": lambda: {k: v.numpy() for k, v in keras_fn(ids_tensors).items()},
             }
+            if reference is not None:
+                calls["reference"] = lambda: reference["served"].run(SERVING_DEFAULT, raw)
             results[size], n_calls = time_calls(calls)
             r = results[size]
             print(f"batch {size:5d}: raw p50 {r['raw'][0]:8.2f} ms p99 {r['raw'][1]:8.2f} ms | "
                   f"ids p50 {r['ids'][0]:8.2f} ms p99 {r['ids'][1]:8.2f} ms | "
                   f"keras p50 {r['keras'][0]:8.2f} ms p99 {r['keras'][1]:8.2f} ms | "
                   f"raw/ids {r['raw'][0] / r['ids'][0]:.3f} ({n_calls} calls)", flush=True)
+            if reference is not None:
+                print(f"  reference {reference['name']} raw p50 {r['reference'][0]:8.2f} ms p99 "
+                      f"{r['reference'][1]:8.2f} ms | ours over reference p50 {r['raw'][0] / r['reference'][0]:.3f} "
+                      f"p99 {r['raw'][1] / r['reference'][1]:.3f}", flush=True)
         served.close()
         peak, _ = matmul_peak([int(n) for n in FLAGS.peak_sizes], 5)
         floor_ms = {size: 1e3 * size * flops_per_example(layout, config) / peak for size in sizes}
         print(f"compute floor (analytical FLOPs / fp32 matmul peak {peak / 1e9:.1f} GFLOP/s): " + ", ".join(
             f"batch {size} {floor_ms[size]:.2f} ms (raw p99 {results[size]['raw'][1] / floor_ms[size]:.2f}x)"
             for size in sizes), flush=True)
+        if reference is not None:
+            reference["served"].close()
+            reference["floor_ms"] = {size: 1e3 * size * reference["flops"] / peak for size in sizes}
+            print(f"reference {reference['name']} compute floor: " + ", ".join(
+                f"batch {size} {reference['floor_ms'][size]:.2f} ms (raw p99 "
+                f"{results[size]['reference'][1] / reference['floor_ms'][size]:.2f}x)" for size in sizes), flush=True)
         by_len = candidates_section(artifact, layout, config, rows, tmp) if FLAGS.seq_lens else {}
     ref = 256 if 256 in results else sizes[len(sizes) // 2]
     overhead = results[ref]["raw"][0] / results[ref]["ids"][0]
@@ -248,6 +289,10 @@ def main(argv) -> int:
         extra = (f" candidates_speedup_at_{FLAGS.candidates}={speedups[first]:.2f}"
                  f" candidates_flop_bound={by_len[first]['bound']:.2f} " + " ".join(
                      f"candidates_speedup_at_{FLAGS.candidates}_T{t}={x:.2f}" for t, x in speedups.items()))
+    if reference is not None:
+        r = results[ref]
+        extra += (f" p99_over_reference_at_{ref}={r['raw'][1] / r['reference'][1]:.3f}"
+                  f" reference_p99_over_floor_at_{ref}={r['reference'][1] / reference['floor_ms'][ref]:.2f}")
     print(f"RATIO transform_overhead_at_{ref}={overhead:.3f} p99_ms_at_{ref}={results[ref]['raw'][1]:.2f} "
           f"p99_over_floor_at_{ref}={results[ref]['raw'][1] / floor_ms[ref]:.2f}{extra}")
     return 0

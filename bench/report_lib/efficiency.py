@@ -134,7 +134,7 @@ def serving_latency(ctx) -> dict:
         args = [f"--data={suite.data}", f"--model={model}", f"--d={suite.d}",
                 f"--num_blocks={suite.num_blocks}", f"--batch_sizes={','.join(map(str, sizes))}",
                 "--iterations=5", f"--max_seconds={2 if suite.smoke else 5}",
-                f"--warmup={1 if suite.smoke else 3}"]
+                f"--warmup={1 if suite.smoke else 3}", "--reference_model="]
         text = _run_bench("serving_latency", args)
         rows = {}
         for m in _LATENCY_ROW.finditer(text):
