@@ -76,6 +76,8 @@ flags.DEFINE_list("peak_sizes", ["1024", "2048"], "Square matmul sizes for the f
 flags.DEFINE_integer("candidates", 256, "Candidates per score_candidates request (one user).", lower_bound=1)
 flags.DEFINE_list("seq_lens", ["70", "1000"], "Total behaviour-sequence tokens per user for the one-user x N "
                                               "candidates comparison (e.g. 50,1000,4000); empty: skip it.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Compute precision of every exported graph (export's --precision; outputs float32 either way).")
 flags.DEFINE_string("reference_model", "dcnv2", "A second registered model, at its own defaults (with --d if "
                                                 "given), exported and served the same way, its raw calls "
                                                 "interleaved with ours; empty: none.")
@@ -160,7 +162,7 @@ def candidates_section(artifact, layout, config, rows, root: str) -> dict:
     out = {}
     for total in [int(t) for t in FLAGS.seq_lens]:
         long = scaled_layout(layout, total)
-        model = build_serving_model(long, config, "float32")
+        model = build_serving_model(long, config, FLAGS.precision)
         transform = TransformGraph(artifact, long)
         names = candidate_raw_inputs(transform.inputs, chosen)
         path = os.path.join(root, f"saved_model_T{total}")
@@ -197,7 +199,7 @@ def export_reference(artifact, layout, root: str) -> dict:
     overrides = {"d": FLAGS.d} if FLAGS.d is not None else {}
     config = ModelConfig.from_flags_dict({"model": FLAGS.reference_model, **overrides})
     path = os.path.join(root, "saved_model_reference")
-    ServingModule(build_serving_model(layout, config, "float32"), TransformGraph(artifact, layout), layout).save(path)
+    ServingModule(build_serving_model(layout, config, FLAGS.precision), TransformGraph(artifact, layout), layout).save(path)
     print(f"exported the reference {config.model} (d={config.d}) to serve beside it", flush=True)
     return {"name": config.model, "served": SessionModel(path), "flops": flops_per_example(layout, config)}
 
@@ -232,11 +234,11 @@ def main(argv) -> int:
             raise SystemExit(f"--model_changes: expected field=value entries, got {bad}")
         overrides.update(kv.split("=", 1) for kv in FLAGS.model_changes)
         config = ModelConfig.from_flags_dict({"model": FLAGS.model, **overrides})
-        model = build_serving_model(layout, config, "float32")
+        model = build_serving_model(layout, config, FLAGS.precision)
         path = os.path.join(tmp, "saved_model")
         start = time.perf_counter()
         ServingModule(model, TransformGraph(artifact, layout), layout).save(path)   # score_candidates: below
-        print(f"exported {config.model} (d={config.d}, {config.num_blocks} blocks) in "
+        print(f"exported {config.model} (d={config.d}, {config.num_blocks} blocks, {FLAGS.precision}) in "
               f"{time.perf_counter() - start:.1f}s; {len(layout.model_input_keys())} model inputs, "
               f"{len(TransformGraph(artifact, layout).inputs)} raw inputs", flush=True)
         parts = list_partitions(os.path.join(data, "valid")) or list_partitions(os.path.join(data, "train"))

@@ -55,7 +55,8 @@ def test_the_reference_model_is_served_beside_ours_and_the_ratios_are_its_latenc
         assert got["reference_p99_over_floor_at_4"] <= hi(ref[2]) / lo(floor[1]), got
 
 
-def test_an_empty_reference_model_times_ours_alone(dataset):
-    out = run_bench(dataset, "--reference_model=")
+def test_an_empty_reference_model_times_ours_alone_at_the_given_precision(dataset):
+    out = run_bench(dataset, "--reference_model=", "--precision=mixed_bfloat16")
+    assert "exported infnet (d=8, 1 blocks, mixed_bfloat16)" in out, out[-3000:]
     assert "reference" not in out.split("requests:", 1)[1], out[-3000:]
     assert set(ratios(out)) == {"transform_overhead_at_4", "p99_ms_at_4", "p99_over_floor_at_4"}
