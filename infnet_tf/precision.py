@@ -4,6 +4,12 @@ Compute runs in float16 (GPU) or bfloat16; the layers keep softmax, LayerNorm st
 and the output probabilities in float32 themselves. ``auto`` picks ``mixed_float16`` when a GPU is
 visible and ``float32`` otherwise. Under float16 the optimizer must scale the loss:
 :func:`wrap_optimizer` wraps it in a ``LossScaleOptimizer``.
+
+On a CPU with native bfloat16 instructions ``mixed_bfloat16`` can be faster: on an AMD EPYC with
+AVX512_BF16 it trained INFNet's defaults 1.3x faster per step and 1.14-1.27x per run at the same test AUC
+(bench/REPORT.md, twenty-seventh session), while an earlier Intel machine with AMX-BF16 saw no gain for an
+older model. ``auto`` stays ``float32`` on CPU (the gain depends on the CPU, and the export serves
+float32); :func:`bfloat16_hint` says so when ``auto`` runs on such a CPU.
 """
 from __future__ import annotations
 
@@ -23,6 +29,32 @@ def resolve_precision(name: str) -> str:
     if name == "auto":
         return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     return name
+
+
+CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo names of native bfloat16 instructions
+
+
+def cpu_bfloat16_flags(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]:
+    """The native bfloat16 instruction sets in the first ``flags`` line of ``cpuinfo`` (Linux); () when
+    there are none or the file cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    listed = set(line.partition(":")[2].split())
+                    return tuple(flag for flag in CPU_BFLOAT16_FLAGS if flag in listed)
+    except OSError:
+        pass
+    return ()
+
+
+def bfloat16_hint(requested: str, resolved: str, cpu_flags: tuple[str, ...]) -> str | None:
+    """A line for the log when ``auto`` chose float32 on a CPU listing ``cpu_flags`` (else None)."""
+    if requested != "auto" or resolved != "float32" or not cpu_flags:
+        return None
+    return (f"precision: float32 (auto without a GPU); this CPU has {'/'.join(cpu_flags)}: "
+            "--precision=mixed_bfloat16 trained INFNet 1.14-1.27x faster per run at the same test AUC on an AVX512_BF16 "
+            "CPU (bench/REPORT.md); time it here with python -m bench.model_efficiency --compare_bf16 --d=64")
 
 
 def set_precision(name: str) -> str:

@@ -54,7 +54,10 @@ class TrainConfig:
         "all-reduce); not applied when a run resumes, nor under parameter_server with --train_steps (the "
         "workers read their own batches)."))
     precision: str = setting("auto", choices=PRECISIONS, help=(
-        "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32."))
+        "auto: mixed_float16 on GPU, float32 on CPU. Softmax, LayerNorm, loss and outputs stay float32. "
+        "mixed_bfloat16 on a CPU with native bfloat16 (AVX512_BF16 / AMX): INFNet's defaults trained 1.3x "
+        "faster per step, 1.14-1.27x per run, at the same test AUC on an AMD EPYC (bench/REPORT.md); no gain "
+        "on an earlier Intel AMX machine, so measure (bench.model_efficiency --compare_bf16)."))
     strategy: str = setting("auto", choices=STRATEGIES, help=(
         "tf.distribute strategy. auto: parameter_server when TF_CONFIG names ps tasks, multi_worker with a "
         "multi-worker TF_CONFIG, mirrored with >1 GPU, else default. multi_worker / parameter_server read the "

@@ -49,7 +49,7 @@ from infnet_tf.data.tensors import placeholder_inputs
 from infnet_tf.models.losses import labelled_count, multitask_loss
 from infnet_tf.data import fs
 from infnet_tf.data.fs import ensure_filesystem
-from infnet_tf.precision import set_precision
+from infnet_tf.precision import bfloat16_hint, cpu_bfloat16_flags, set_precision
 from infnet_tf.training.attention import attention_table
 from infnet_tf.training.config import TrainConfig
 from infnet_tf.training.coordinated import sharded_tables, train_fed
@@ -163,6 +163,9 @@ class Trainer:
         self._write_config()
         log(f"trainer: model {model_config.model} ({param_count(self.model):,} parameters), "
             f"precision {self.precision}, {describe(self.strategy)}, global batch {train_config.batch_size}")
+        hint = bfloat16_hint(train_config.precision, self.precision, cpu_bfloat16_flags())
+        if hint:
+            log(hint)
         if self.coordinator is not None:
             tables = sharded_tables(self.model)
             log(f"trainer: {len(tables)} embedding table(s) sharded over "

@@ -20,3 +20,26 @@ def test_set_precision_and_scope_restore():
     with precision_scope("mixed_bfloat16"):
         assert tf.keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert tf.keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_cpu_bfloat16_flags_reads_the_first_flags_line(tmp_path):
+    from infnet_tf.precision import cpu_bfloat16_flags
+
+    both = tmp_path / "both"
+    both.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 avx512_bf16 amx_tile\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_bfloat16_flags(str(both)) == ("avx512_bf16", "amx_bf16")
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n")   # bf16 only emulated
+    assert cpu_bfloat16_flags(str(plain)) == ()
+    assert cpu_bfloat16_flags(str(tmp_path / "missing")) == ()
+
+
+def test_the_bfloat16_hint_is_only_for_auto_resolved_to_float32_on_a_bfloat16_cpu():
+    from infnet_tf.precision import bfloat16_hint
+
+    hint = bfloat16_hint("auto", "float32", ("avx512_bf16",))
+    assert "this CPU has avx512_bf16" in hint and "--precision=mixed_bfloat16" in hint
+    assert bfloat16_hint("float32", "float32", ("avx512_bf16",)) is None         # the user chose float32
+    assert bfloat16_hint("auto", "mixed_float16", ("avx512_bf16",)) is None      # a GPU is there
+    assert bfloat16_hint("auto", "float32", ()) is None                          # no native bfloat16

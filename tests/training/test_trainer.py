@@ -211,3 +211,15 @@ def test_train_and_predict_steps_are_traced_once_for_any_batch_size(data, tmp_pa
     valid = make_dataset(f"{root}/valid", layout, 96, shuffle=False, repeat=False, deterministic=True)
     assert trainer.evaluate(valid)["click"]["count"] == 256                 # 2 x 96 + 64
     assert trainer._local_predict_fn.experimental_get_tracing_count() == 1  # noqa: SLF001
+
+
+def test_auto_precision_on_a_bfloat16_cpu_logs_the_hint_and_trains_float32(data, tmp_path, capsys, monkeypatch):
+    root, layout = data
+    monkeypatch.setattr(trainer_module, "cpu_bfloat16_flags", lambda: ("avx512_bf16",))
+    trainer = Trainer(layout, tiny_model_config(), tiny_train_config(precision="auto"), str(tmp_path / "auto"))
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("auto is mixed_float16 with a GPU")
+    assert trainer.precision == "float32"
+    assert "this CPU has avx512_bf16: --precision=mixed_bfloat16" in capsys.readouterr().out
+    Trainer(layout, tiny_model_config(), tiny_train_config(), str(tmp_path / "chosen"))   # float32 chosen
+    assert "this CPU has" not in capsys.readouterr().out
