@@ -2,7 +2,7 @@ r"""Serving latency: the exported raw-feature signature vs the model without the
 
   python -m bench.serving_latency [--data=DIR] [--batch_sizes=1,32,256,1024 --iterations=30]
 
-Builds the default model (``ModelConfig()``: d=64, 2 blocks, one head; random weights — latency does not
+Builds the default model (``ModelConfig()``: d=64, one block, one head; random weights — latency does not
 depend on them) for the dataset's layout, exports it as ``export.exporter`` does
 (:class:`export.serving_module.ServingModule`: transform artifact baked in) and loads it the way TF
 Serving does (TF1 session loader, signature tensor names, a session callable). Requests are real
