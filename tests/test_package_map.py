@@ -34,7 +34,7 @@ ENTRY_MODULES = {
     "bench/beam_throughput.py": set(),
     "bench/ps_scale.py": set(),
     "bench/block_scaling.py": set(),
-    "bench/compare_runs.py": set(),
+    "bench/compare_runs.py": set(),   # the library: bench/run_comparison.py
     "bench/diagnostics.py": set(),
     "bench/model_efficiency.py": set(),
     "bench/report.py": set(),

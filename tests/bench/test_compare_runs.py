@@ -11,7 +11,7 @@ import pytest
 
 import infnet_tf  # noqa: F401
 
-from bench.compare_runs import compare, run_predictions, user_draws
+from bench.run_comparison import compare, run_predictions, user_draws
 from tests.training.helpers import tiny_model_config, tiny_train_config, write_data_with_artifact
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
