@@ -81,3 +81,17 @@ def test_the_cli_prints_the_diff_line(runs):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("DIFF click=") and " like=" in last, last
+
+
+def test_rows_without_user_keys_are_drawn_one_by_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+
+    def run(noise):
+        probs = labels + rng.normal(0, noise, 400)
+        return {"auc": {"click": float("nan")}, "probs": {"click": probs}, "labels": {"click": labels},
+                "users": np.full(400, -1)}   # what the Trainer yields without USER_KEY
+
+    got = compare([run(0.8)], [run(1.5)], resamples=50, seed=0)["click"]
+    assert got["sd"] > 0 and got["lo"] < got["hi"], got   # one "user" would give every draw the same rows
+
