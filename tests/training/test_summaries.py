@@ -28,15 +28,16 @@ def _png(rows=2, cols=3):
 
 def test_an_image_is_drawn_off_the_calling_thread_and_written_before_flush_returns(tmp_path):
     writer = SummaryWriter(str(tmp_path))
-    release, drawn_on = threading.Event(), []
+    release, drawn_on, finished = threading.Event(), [], []
 
     def render():
         drawn_on.append(threading.current_thread())
-        assert release.wait(30)
+        release.wait(30)            # a synchronous image_later would return only after this times out
+        finished.append(True)
         return _png()
 
     writer.image_later("valid/attention", render, step=7)   # returns while the drawing is blocked
-    assert not release.is_set()
+    assert not finished
     release.set()
     writer.flush()
     assert drawn_on and drawn_on[0] is not threading.current_thread()
